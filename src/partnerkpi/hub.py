@@ -1,4 +1,7 @@
-"""The façade: `Hub(store, catalog, plan, clock)` does the work; the CLI and the web app only build it."""
+"""The façade: `Hub` holds the store, the tracking plan, the KPI catalog and the clock, and does the work.
+
+The CLI and the web app only build a Hub and call it.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +9,18 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 
+import ibis
+
+from partnerkpi.catalog import Catalog, load_catalog
+from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
+from partnerkpi.engine.compute import Engine
+from partnerkpi.engine.periods import Grain, periods_between
+from partnerkpi.engine.result import KpiRow
+from partnerkpi.errors import UsageError
 from partnerkpi.store import Store
 
 Clock = Callable[[], datetime]
@@ -25,7 +37,7 @@ class Hub:
 
     store: Store
     plan: TrackingPlan
-    catalog: object = None  # partnerkpi.catalog.Catalog, filled in by open()
+    catalog: Catalog
     clock: Clock = field(default=utc_now)
 
     @classmethod
@@ -40,8 +52,9 @@ class Hub:
     ) -> Hub:
         """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files."""
         plan = load_plan(plan_path)
+        catalog = load_catalog(tuple(catalog_paths), plan=plan)
         store = Store.open(db, plan, read_only=read_only)
-        return cls(store=store, plan=plan, clock=clock)
+        return cls(store=store, plan=plan, catalog=catalog, clock=clock)
 
     def close(self) -> None:
         self.store.close()
@@ -52,9 +65,50 @@ class Hub:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # Filled in as the engine lands:
-    # import_files(paths, kind=None, mapping=None, progress=False) -> list[ImportSummary]
-    # scorecard(grain, start: date, end: date, by=None, kpis=None) -> list[KpiRow]
-    def scorecard(self, grain: str, start: date, end: date, by: str | None = None,
-                  kpis: Sequence[str] | None = None):  # pragma: no cover - replaced by the engine
-        raise NotImplementedError
+    # -- data in ------------------------------------------------------------------------------------
+    def import_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        kind: str | None = None,
+        mapping: str | os.PathLike[str] | None = None,
+        progress: bool = False,
+    ):
+        """Import files into the store (one transaction per file); returns one summary per file."""
+        from partnerkpi.ingest import import_files
+
+        return import_files(
+            self.store, [Path(p) for p in paths], kind=kind, mapping=Path(mapping) if mapping else None,
+            progress=progress,
+        )
+
+    # -- KPIs ---------------------------------------------------------------------------------------
+    @cached_property
+    def engine(self) -> Engine:
+        con = ibis.duckdb.from_connection(self.store.con)
+        return Engine(table=con.table, execute=con.execute, plan=self.plan)
+
+    def kpi(self, kpi_id: str) -> KPI:
+        """One catalog entry (UnknownKPIError with close matches when there is none)."""
+        return self.catalog.get(kpi_id)
+
+    def traits(self) -> list[str]:
+        """The partner traits a scorecard can be segmented by."""
+        return self.store.trait_columns()
+
+    def scorecard(
+        self,
+        grain: str | Grain,
+        start: date,
+        end: date,
+        by: str | None = None,
+        kpis: Sequence[str] | None = None,
+    ) -> list[KpiRow]:
+        """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment."""
+        grain = grain if isinstance(grain, Grain) else Grain.parse(grain)
+        chosen = [self.kpi(k) for k in kpis] if kpis else list(self.catalog)
+        if by is not None and by not in self.traits():
+            raise UsageError(
+                f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(self.traits())}"
+            )
+        return self.engine.compute(chosen, grain, periods_between(grain, start, end), by)

@@ -1,0 +1,215 @@
+"""What every KPI expression is built from: the canonical tables seen for one grain, range and segment.
+
+A KPI expression returns tables keyed by (`period_start`, `seg`). In a whole-program run `seg` is the
+empty string for every row; in a segment run it is the partner's trait value, and partners with an
+empty value (and events with no partner) drop out. All expressions are ibis, so they run unchanged on
+every backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+
+import ibis
+import ibis.expr.types as ir
+
+from partnerkpi.catalog.plan import TrackingPlan
+from partnerkpi.engine.periods import Grain, Period
+
+KEYS = ["period_start", "seg"]
+PROGRAM = ""  # the seg value of whole-program rows
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """`scale × num / den`, each a table keyed by KEYS with one column (`num`, `den`); missing counts 0."""
+
+    num: ir.Table
+    den: ir.Table
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A median or mean: table keyed by KEYS with `value` and `n`; missing means null over nothing."""
+
+    table: ir.Table
+
+
+@dataclass(frozen=True)
+class Total:
+    """A count or a sum: table keyed by KEYS with `value` and `n`; missing means 0 over nothing."""
+
+    table: ir.Table
+
+
+Partial = Ratio | Stat | Total
+
+
+def ms_to(unit: str) -> float:
+    """Milliseconds in one `unit` (days, hours, minutes)."""
+    return {"days": 86_400_000.0, "hours": 3_600_000.0, "minutes": 60_000.0}[unit]
+
+
+@dataclass
+class Context:
+    """The canonical tables restricted to one segment dimension, plus the periods to compute."""
+
+    table: Callable[[str], ir.Table]
+    plan: TrackingPlan
+    grain: Grain
+    periods: Sequence[Period]
+    trait: str | None = None
+
+    @property
+    def range_start(self):
+        return self.periods[0].start
+
+    @property
+    def range_end(self):
+        return self.periods[-1].end
+
+    @cached_property
+    def period_table(self) -> ir.Table:
+        return ibis.memtable(
+            {
+                "period_start": [p.start for p in self.periods],
+                "period_end": [p.end for p in self.periods],
+            },
+            schema={"period_start": "timestamp", "period_end": "timestamp"},
+        )
+
+    def bucket(self, ts: ir.TimestampValue) -> ir.TimestampValue:
+        """The start of the period that holds `ts`."""
+        return ts.truncate(self.grain.truncate_unit).cast("timestamp")
+
+    # -- entities -----------------------------------------------------------------------------------
+    @cached_property
+    def partners(self) -> ir.Table:
+        """partner_id, onboarded_at, offboarded_at, seg."""
+        p = self.table("partners")
+        if self.trait is None:
+            seg = ibis.literal(PROGRAM)
+        else:
+            seg = p[self.trait].cast("string")
+        out = p.select("partner_id", "onboarded_at", "offboarded_at", seg=seg)
+        if self.trait is not None:
+            out = out.filter(out.seg.notnull() & (out.seg != ""))
+        return out
+
+    @cached_property
+    def users(self) -> ir.Table:
+        """Users whose partner is known (and in the segment): user_id, partner_id, created_at,
+        deactivated_at, seg, p_onboarded_at, p_offboarded_at."""
+        u = self.table("users").select("user_id", "partner_id", "created_at", "deactivated_at")
+        p = self.partners.select(
+            pid="partner_id", seg="seg", p_onboarded_at="onboarded_at", p_offboarded_at="offboarded_at"
+        )
+        j = u.join(p, u.partner_id == p.pid)
+        return j.select(
+            "user_id", "partner_id", "created_at", "deactivated_at", "seg", "p_onboarded_at", "p_offboarded_at"
+        )
+
+    def partner_population(self, at: str = "in") -> ir.Table:
+        """Partners per period: `in` P, at `end`, or at `start` (KPI-SPEC §4). Keys + partner_id."""
+        j = self.partners.cross_join(self.period_table)
+        on, off = j.onboarded_at, j.offboarded_at
+        if at == "in":
+            cond = (on < j.period_end) & (off.isnull() | (off >= j.period_start))
+        elif at == "end":
+            cond = (on < j.period_end) & (off.isnull() | (off >= j.period_end))
+        else:
+            cond = (on < j.period_start) & (off.isnull() | (off >= j.period_start))
+        return j.filter(cond).select(
+            "period_start", "period_end", "seg", "partner_id", "onboarded_at", "offboarded_at"
+        )
+
+    def user_population(self, at: str = "in") -> ir.Table:
+        """Users per period, `in` P or at `end`, whose partner is in P / at end too. Keys + user_id."""
+        j = self.users.cross_join(self.period_table)
+        start, end = j.period_start, j.period_end
+        if at == "in":
+            cond = (
+                (j.created_at < end)
+                & (j.deactivated_at.isnull() | (j.deactivated_at >= start))
+                & (j.p_onboarded_at < end)
+                & (j.p_offboarded_at.isnull() | (j.p_offboarded_at >= start))
+            )
+        else:
+            cond = (
+                (j.created_at < end)
+                & (j.deactivated_at.isnull() | (j.deactivated_at >= end))
+                & (j.p_onboarded_at < end)
+                & (j.p_offboarded_at.isnull() | (j.p_offboarded_at >= end))
+            )
+        return j.filter(cond).select("period_start", "period_end", "seg", "user_id", "partner_id")
+
+    # -- events -------------------------------------------------------------------------------------
+    @cached_property
+    def events(self) -> ir.Table:
+        """All events with `seg` and `is_activity`. Segment runs keep only events of the segment's partners."""
+        e = self.table("events")
+        if self.trait is None:
+            e = e.mutate(seg=ibis.literal(PROGRAM))
+        else:
+            p = self.partners.select(pid="partner_id", seg="seg")
+            e = e.join(p, e.partner_id == p.pid).drop("pid")
+        plan_names = list(self.plan.names)
+        activity = list(self.plan.activity_events)
+        return e.mutate(
+            is_activity=e.event.isin(activity) | (e.event.notin(plan_names) & e.user_id.notnull())
+        )
+
+    @cached_property
+    def catalogue_events(self) -> ir.Table:
+        """Program-wide events (no partner: Policy Published, ...): they belong to every segment."""
+        e = self.table("events")
+        return e.filter(e.partner_id.isnull() & e.event.isin(list(self.plan.program_wide_events)))
+
+    def named(self, names: Sequence[str] | str, where: dict | None = None) -> ir.Table:
+        """Events with one of `names` (or "activity": every activity event) matching `where`."""
+        e = self.events
+        if names == "activity":
+            e = e.filter(e.is_activity)
+        else:
+            e = e.filter(e.event.isin([names] if isinstance(names, str) else list(names)))
+        for prop, value in (where or {}).items():
+            e = e.filter(e[f"p_{prop}"] == value)
+        return e
+
+    def raw_named(self, names: Sequence[str] | str) -> ir.Table:
+        """Events with one of `names`, whatever their partner or segment (no `seg` column)."""
+        e = self.table("events")
+        return e.filter(e.event.isin([names] if isinstance(names, str) else list(names)))
+
+    def in_range(self, t: ir.Table, ts: str = "ts") -> ir.Table:
+        """Rows whose `ts` falls in one of the periods, with its `period_start`."""
+        t = t.filter((t[ts] >= self.range_start) & (t[ts] < self.range_end))
+        return t.mutate(period_start=self.bucket(t[ts]))
+
+    def first_per(self, t: ir.Table, key: str | list[str]) -> ir.Table:
+        """The first row per `key`: earliest ts, ties broken by arrival order (seq)."""
+        w = ibis.window(group_by=key, order_by=["ts", "seq"])
+        return t.mutate(_rn=ibis.row_number().over(w)).filter(lambda r: r._rn == 0).drop("_rn")
+
+    def lookback(self, days: int):
+        return self.range_start - timedelta(days=days)
+
+
+def count_by(t: ir.Table, name: str) -> ir.Table:
+    """Rows per (period_start, seg) as float column `name`."""
+    return t.group_by(KEYS).aggregate(**{name: t.count().cast("float64")})
+
+
+def distinct_count_by(t: ir.Table, column: str, name: str) -> ir.Table:
+    """Distinct `column` values per (period_start, seg) as float column `name`."""
+    return t.group_by(KEYS).aggregate(**{name: t[column].nunique().cast("float64")})
+
+
+def in_population(t: ir.Table, population: ir.Table, key: str) -> ir.Table:
+    """Rows of `t` whose (period_start, key) is in the population."""
+    pop = population.select("period_start", key).distinct()
+    return t.semi_join(pop, ["period_start", key])
