@@ -55,7 +55,9 @@ class TrackingPlan(BaseModel):
         for event in self.events:
             for prop, kind in event.properties.items():
                 if out.setdefault(prop, kind) != kind:
-                    problems.append(f"property '{prop}' is {out[prop]} in one event and {kind} in '{event.name}'")
+                    problems.append(
+                        f"property '{prop}' is {out[prop]} in one event and {kind} in '{event.name}'"
+                    )
         if problems:
             raise CatalogError(problems)
         return dict(sorted(out.items()))

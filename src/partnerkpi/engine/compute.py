@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 import partnerkpi.engine.special  # noqa: F401  (registers the special kinds)
+from partnerkpi.catalog.kinds import params_of
 from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan
-from partnerkpi.engine.context import PROGRAM, Context, Partial, Ratio, Stat, Total
+from partnerkpi.engine.context import PROGRAM, Context, Partial, Ratio, Total
 from partnerkpi.engine.kinds import BUILDERS
 from partnerkpi.engine.periods import Grain, Period, make_period, shift
 from partnerkpi.engine.result import KpiRow
@@ -43,29 +45,40 @@ def _num(x: Any) -> float | None:
     return float(x)
 
 
-def _frame(df: pd.DataFrame, column: str) -> dict[Key, Any]:
-    return {(_ts(p), str(s)): v for p, s, v in zip(df["period_start"], df["seg"], df[column], strict=True)}
+def parts(kpi_id: str, partial: Partial) -> list[ir.Table]:
+    """A KPI's expressions as tables of one shape (kpi, part, period_start, seg, a, b), to run as one."""
 
+    def shaped(t: ir.Table, part: str, a: str, b: str | None) -> ir.Table:
+        return t.select(
+            kpi=ibis.literal(kpi_id),
+            part=ibis.literal(part),
+            period_start=t.period_start.cast("timestamp"),
+            seg=t.seg.cast("string"),
+            a=t[a].cast("float64"),
+            b=(t[b] if b else ibis.null()).cast("float64"),
+        )
 
-def evaluate(partial: Partial, execute: Execute, keys: Sequence[Key]) -> dict[Key, Cell]:
-    """Run a KPI's expressions and fill every (period, segment) key, empty ones included."""
     if isinstance(partial, Ratio):
-        num = _frame(execute(partial.num), "num")
-        den = _frame(execute(partial.den), "den")
-        out = {}
-        for key in keys:
-            n, d = _num(num.get(key)) or 0.0, _num(den.get(key)) or 0.0
-            value = partial.scale * n / d if d else None
-            out[key] = Cell(value, n, d, int(round(d)))
-        return out
-    df = execute(partial.table)
-    values, counts = _frame(df, "value"), _frame(df, "n")
-    empty = 0.0 if isinstance(partial, Total) else None
+        return [shaped(partial.num, "num", "num", None), shaped(partial.den, "den", "den", None)]
+    return [shaped(partial.table, "cell", "value", "n")]
+
+
+Found = dict[tuple[str, Key], tuple[Any, Any]]
+
+
+def cells(partial: Partial, found: Found, keys: Sequence[Key]) -> dict[Key, Cell]:
+    """Fill every (period, segment) key of one KPI from the rows found, empty ones included."""
     out = {}
     for key in keys:
-        value = _num(values.get(key))
-        n = _num(counts.get(key))
-        out[key] = Cell(empty if value is None and not n else value, None, None, int(n or 0))
+        if isinstance(partial, Ratio):
+            n = _num(found.get(("num", key), (None, None))[0]) or 0.0
+            d = _num(found.get(("den", key), (None, None))[0]) or 0.0
+            out[key] = Cell(partial.scale * n / d if d else None, n, d, int(round(d)))
+            continue
+        value, count = (_num(x) for x in found.get(("cell", key), (None, None)))
+        if value is None and not count:
+            value = 0.0 if isinstance(partial, Total) else None
+        out[key] = Cell(value, None, None, int(count or 0))
     return out
 
 
@@ -93,17 +106,24 @@ class Engine:
         if trait is not None:
             runs.append((trait, self.segments(trait)))
         rows: list[KpiRow] = []
-        for kpi in kpis:
-            for run_trait, segs in runs:
-                ctx = Context(self.table, self.plan, grain, all_periods, run_trait)
-                partial = BUILDERS[kpi.compute.kind](ctx, kpi.compute.params)
-                keys = [(p.start, s) for p in all_periods for s in segs]
-                cells = evaluate(partial, self.execute, keys)
+        for run_trait, segs in runs:
+            ctx = Context(self.table, self.plan, grain, all_periods, run_trait)
+            partials = {k.id: BUILDERS[k.compute.kind](ctx, params_of(k.compute)) for k in kpis}
+            tables = [t for kpi_id, p in partials.items() for t in parts(kpi_id, p)]
+            df = self.execute(ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0])
+            found: dict[str, Found] = {k.id: {} for k in kpis}
+            for kpi_id, part, start, seg, a, b in df.itertuples(index=False, name=None):
+                found[kpi_id][(part, (_ts(start), str(seg)))] = (a, b)
+            keys = [(p.start, s) for p in all_periods for s in segs]
+            for kpi in kpis:
+                filled = cells(partials[kpi.id], found[kpi.id], keys)
                 for seg in segs:
                     segment = {} if run_trait is None else {run_trait: seg}
                     for prev_period, period in zip(all_periods, all_periods[1:], strict=False):
-                        cell, prev = cells[(period.start, seg)], cells[(prev_period.start, seg)]
+                        cell, prev = filled[(period.start, seg)], filled[(prev_period.start, seg)]
                         rows.append(_row(kpi, period, segment, cell, prev))
+        order = {k.id: i for i, k in enumerate(kpis)}
+        rows.sort(key=lambda r: order[r.kpi])  # stable: per KPI, the program rows first, then segments
         return rows
 
 

@@ -109,9 +109,8 @@ class Context:
             pid="partner_id", seg="seg", p_onboarded_at="onboarded_at", p_offboarded_at="offboarded_at"
         )
         j = u.join(p, u.partner_id == p.pid)
-        return j.select(
-            "user_id", "partner_id", "created_at", "deactivated_at", "seg", "p_onboarded_at", "p_offboarded_at"
-        )
+        columns = ["user_id", "partner_id", "created_at", "deactivated_at", "seg"]
+        return j.select(*columns, "p_onboarded_at", "p_offboarded_at")
 
     def partner_population(self, at: str = "in") -> ir.Table:
         """Partners per period: `in` P, at `end`, or at `start` (KPI-SPEC §4). Keys + partner_id."""
@@ -150,7 +149,7 @@ class Context:
     # -- events -------------------------------------------------------------------------------------
     @cached_property
     def events(self) -> ir.Table:
-        """All events with `seg` and `is_activity`. Segment runs keep only events of the segment's partners."""
+        """All events with `seg` and `is_activity`; segment runs keep only the segment's partners' events."""
         e = self.table("events")
         if self.trait is None:
             e = e.mutate(seg=ibis.literal(PROGRAM))

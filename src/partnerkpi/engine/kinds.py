@@ -47,9 +47,9 @@ def per_partner_events(ctx: Context, t: ir.Table) -> ir.Table:
 
 @kind("event_count")
 def event_count(ctx: Context, params: dict[str, Any]) -> Partial:
-    e = ctx.in_range(ctx.named(params["event"], params.get("where")))
-    t = e.group_by(KEYS).aggregate(value=e.count().cast("float64"), n=e.count())
-    return Total(t)
+    from partnerkpi.engine.special import counted
+
+    return counted(ctx.in_range(ctx.named(params["event"], params.get("where"))))
 
 
 @kind("event_sum")
@@ -107,9 +107,10 @@ def partner_share(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("per_actor")
 def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
+    """Events per distinct user doing them; events without a user count in neither part."""
     e = ctx.in_range(ctx.named(params["event"], params.get("where")))
-    actors = e.filter(e.user_id.notnull())
-    return Ratio(count_by(e, "num"), distinct_count_by(actors, "user_id", "den"), scale=params.get("scale", 1.0))
+    e = e.filter(e.user_id.notnull())
+    return Ratio(count_by(e, "num"), distinct_count_by(e, "user_id", "den"), scale=params.get("scale", 1.0))
 
 
 @kind("median_since_onboarding")

@@ -92,7 +92,8 @@ def periods_between(grain: Grain, start: date, end: date) -> list[Period]:
         raise UsageError(
             f"the range {start} .. {end} is empty", hint="--to must be after --from (--to is exclusive)"
         )
-    out, cursor, stop = [], period_start(start, grain), _midnight(end) if not isinstance(end, datetime) else end
+    stop = end if isinstance(end, datetime) else _midnight(end)
+    out, cursor = [], period_start(start, grain)
     while cursor < stop:
         out.append(make_period(cursor, grain))
         cursor = shift(cursor, grain)

@@ -24,6 +24,11 @@ from partnerkpi.engine.kinds import kind
 DEFAULT_DUE = ibis.interval(days=30)
 
 
+def counted(t: ir.Table) -> Total:
+    """The number of rows per (period, segment) as a count KPI."""
+    return Total(t.group_by(KEYS).aggregate(value=t.count().cast("float64"), n=t.count()))
+
+
 def _days(end: ir.TimestampValue, start: ir.TimestampValue) -> ir.FloatingValue:
     return end.delta(start, unit="millisecond").cast("float64") / ms_to("days")
 
@@ -42,7 +47,7 @@ def _with_first(t: ir.Table, key: str, ctx: Context, event: str, alias: str) -> 
 
 
 def tasks(ctx: Context) -> ir.Table:
-    """One row per task with a Task Assigned: task, seg, kind, assigned_at, due, completed_at, cancelled_at."""
+    """A row per assigned task: task, seg, kind, assigned_at, due, completed_at, cancelled_at."""
     assigned = ctx.named("Task Assigned")
     assigned = ctx.first_per(assigned.filter(assigned.object_id.notnull()), "object_id")
     t = assigned.select(
@@ -198,7 +203,7 @@ def inactive_partners_with_access(ctx: Context, params: dict[str, Any]) -> Parti
         & (act_days.day < holders.period_end),
     ).select("period_start", "partner_id").distinct()
     inactive = holders.anti_join(recent, ["period_start", "partner_id"])
-    return Total(inactive.group_by(KEYS).aggregate(value=inactive.count().cast("float64"), n=inactive.count()))
+    return counted(inactive)
 
 
 @kind("access_review_completion_rate")
@@ -224,7 +229,7 @@ def time_to_revoke(ctx: Context, params: dict[str, Any]) -> Partial:
 def orphaned_grants(ctx: Context, params: dict[str, Any]) -> Partial:
     g = open_grants_at_end(ctx)
     g = g.filter(g.offboarded.notnull() & (g.offboarded < g.period_end))
-    return Total(g.group_by(KEYS).aggregate(value=g.count().cast("float64"), n=g.count()))
+    return counted(g)
 
 
 @kind("policy_ack_rate")
@@ -254,7 +259,7 @@ def overdue_tasks(ctx: Context, params: dict[str, Any]) -> Partial:
         & (t.completed_at.isnull() | (t.completed_at >= end))
         & (t.cancelled_at.isnull() | (t.cancelled_at >= end))
     )
-    return Total(t.group_by(KEYS).aggregate(value=t.count().cast("float64"), n=t.count()))
+    return counted(t)
 
 
 @kind("churn_rate")
