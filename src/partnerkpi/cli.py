@@ -80,7 +80,7 @@ def scorecard(
     db: DbOption = None,
     grain: Annotated[str, typer.Option(help="week, month, quarter or year")] = "month",
     from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default: 6 periods back")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="End day, exclusive; default: the day after the last event")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End day, exclusive; default: after the last event")] = None,
     by: Annotated[str | None, typer.Option(help="Segment by a partner trait (type, tier, region, ...)")] = None,
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPI ids (repeatable)")] = None,
     format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
@@ -159,10 +159,11 @@ def explain(
 
 def _explain_text(kpi) -> str:
     bullet = "\n".join
+    better = "higher" if kpi.direction == "up" else "lower"
     parts = [
         ("Definition", kpi.definition),
         ("Standard formula", kpi.formula),
-        ("Unit / better / timing", f"{kpi.unit} / {'higher' if kpi.direction == 'up' else 'lower'} / {kpi.timing or '-'}"),
+        ("Unit / better / timing", f"{kpi.unit} / {better} / {kpi.timing or '-'}"),
         ("Bands", ", ".join(f"{b.name}: {_band_text(b)}" for b in kpi.bands) or "-"),
         ("Benchmarks", ", ".join(f"{b.value:g} {b.label} ({b.source})" for b in kpi.benchmarks) or "-"),
         ("Business insights", kpi.business_insights),
