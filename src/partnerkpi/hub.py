@@ -12,8 +12,7 @@ from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
-import ibis
-
+from partnerkpi.backends import Backend, duckdb_backend
 from partnerkpi.catalog import Catalog, load_catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
@@ -85,8 +84,12 @@ class Hub:
     # -- KPIs ---------------------------------------------------------------------------------------
     @cached_property
     def engine(self) -> Engine:
-        con = ibis.duckdb.from_connection(self.store.con)
-        return Engine(table=con.table, execute=con.execute, plan=self.plan)
+        """The engine on the store's own DuckDB file."""
+        return self.engine_on(duckdb_backend(self.store))
+
+    def engine_on(self, backend: Backend) -> Engine:
+        """The same KPI expressions on another backend holding the canonical tables (PostgreSQL, Spark)."""
+        return Engine(table=backend.table, execute=backend.execute, plan=self.plan)
 
     def kpi(self, kpi_id: str) -> KPI:
         """One catalog entry (UnknownKPIError with close matches when there is none)."""

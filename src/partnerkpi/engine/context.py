@@ -49,9 +49,10 @@ class Total:
 Partial = Ratio | Stat | Total
 
 
-def ms_to(unit: str) -> float:
-    """Milliseconds in one `unit` (days, hours, minutes)."""
-    return {"days": 86_400_000.0, "hours": 3_600_000.0, "minutes": 60_000.0}[unit]
+def us_in(unit: str) -> float:
+    """Microseconds in one `unit` (days, hours, minutes). Durations are exact microsecond deltas: coarser
+    `delta` units round differently on DuckDB, PostgreSQL and Spark."""
+    return {"days": 86_400_000_000.0, "hours": 3_600_000_000.0, "minutes": 60_000_000.0}[unit]
 
 
 @dataclass

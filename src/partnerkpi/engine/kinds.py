@@ -21,7 +21,7 @@ from partnerkpi.engine.context import (
     count_by,
     distinct_count_by,
     in_population,
-    ms_to,
+    us_in,
 )
 
 Builder = Callable[[Context, dict[str, Any]], Partial]
@@ -120,7 +120,7 @@ def median_since_onboarding(ctx: Context, params: dict[str, Any]) -> Partial:
     first = e.group_by(["partner_id", "seg"]).aggregate(ts=e.ts.min())
     p = ctx.partners.select(pid="partner_id", onboarded_at="onboarded_at")
     j = ctx.in_range(first.join(p, first.partner_id == p.pid))
-    days = j.ts.delta(j.onboarded_at, unit="millisecond").cast("float64") / ms_to("days")
+    days = j.ts.delta(j.onboarded_at, unit="microsecond").cast("float64") / us_in("days")
     if params.get("clip_at_zero"):
         days = ibis.greatest(days, 0.0)
     j = j.mutate(days=days)
@@ -139,5 +139,5 @@ def object_cycle(ctx: Context, params: dict[str, Any]) -> Partial:
     s = start.select(oid="object_id", started="ts", seg="seg")
     end = ctx.in_range(end.select("object_id", "ts"))
     j = end.join(s, end.object_id == s.oid)
-    j = j.mutate(d=j.ts.delta(j.started, unit="millisecond").cast("float64") / ms_to(unit))
+    j = j.mutate(d=j.ts.delta(j.started, unit="microsecond").cast("float64") / us_in(unit))
     return Stat(j.group_by(KEYS).aggregate(value=j.d.median(), n=j.count()))

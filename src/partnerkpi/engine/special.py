@@ -17,7 +17,7 @@ from partnerkpi.engine.context import (
     Total,
     count_by,
     in_population,
-    ms_to,
+    us_in,
 )
 from partnerkpi.engine.kinds import kind
 
@@ -30,7 +30,7 @@ def counted(t: ir.Table) -> Total:
 
 
 def _days(end: ir.TimestampValue, start: ir.TimestampValue) -> ir.FloatingValue:
-    return end.delta(start, unit="millisecond").cast("float64") / ms_to("days")
+    return end.delta(start, unit="microsecond").cast("float64") / us_in("days")
 
 
 def _first_ts(ctx: Context, event: str, alias: str) -> ir.Table:
@@ -144,17 +144,17 @@ def reminders_per_task(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("session_minutes")
 def session_minutes(ctx: Context, params: dict[str, Any]) -> Partial:
-    gap_ms = float(params.get("gap_minutes", 30)) * 60_000
+    gap_us = float(params.get("gap_minutes", 30)) * 60_000_000
     a = ctx.named("activity")
-    a = a.filter(a.user_id.notnull() & (a.ts >= ctx.range_start - timedelta(milliseconds=gap_ms + 1000)))
+    a = a.filter(a.user_id.notnull() & (a.ts >= ctx.range_start - timedelta(microseconds=gap_us + 1_000_000)))
     w = ibis.window(group_by="user_id", order_by=["ts", "seq"])
     a = a.mutate(prev=a.ts.lag().over(w))
-    new = a.prev.isnull() | (a.ts.delta(a.prev, unit="millisecond") > gap_ms)
-    a = a.mutate(new=new.cast("int64"))
+    new = a.prev.isnull() | (a.ts.delta(a.prev, unit="microsecond") > gap_us)
+    a = a.mutate(new=new.ifelse(1, 0))  # PostgreSQL cannot cast boolean to bigint
     a = a.mutate(sid=a.new.cumsum().over(w))
     s = a.group_by(["user_id", "seg", "sid"]).aggregate(start=a.ts.min(), end=a.ts.max())
     s = ctx.in_range(s, "start")
-    s = s.mutate(minutes=s.end.delta(s.start, unit="millisecond").cast("float64") / ms_to("minutes"))
+    s = s.mutate(minutes=s.end.delta(s.start, unit="microsecond").cast("float64") / us_in("minutes"))
     return Stat(s.group_by(KEYS).aggregate(value=s.minutes.mean(), n=s.count()))
 
 
@@ -221,7 +221,7 @@ def time_to_revoke(ctx: Context, params: dict[str, Any]) -> Partial:
     g = with_holder_offboarding(ctx, grants(ctx))
     g = ctx.in_range(g.filter(g.revoked_at.notnull()), "revoked_at")
     g = g.filter(g.offboarded.notnull() & (g.offboarded < g.revoked_at))
-    g = g.mutate(hours=g.revoked_at.delta(g.offboarded, unit="millisecond").cast("float64") / ms_to("hours"))
+    g = g.mutate(hours=g.revoked_at.delta(g.offboarded, unit="microsecond").cast("float64") / us_in("hours"))
     return Stat(g.group_by(KEYS).aggregate(value=g.hours.median(), n=g.count()))
 
 
