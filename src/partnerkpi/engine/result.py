@@ -19,6 +19,12 @@ def _clean(x: float | int | None) -> float | int | None:
     return x
 
 
+def _count_like(x: float | int | None) -> float | int | None:
+    """Numerators and denominators that are whole numbers print as integers (77, not 77.0)."""
+    x = _clean(x)
+    return int(x) if isinstance(x, float) and x.is_integer() else x
+
+
 @dataclass(frozen=True)
 class KpiRow:
     """One KPI for one period and one segment (`segment == {}` for the whole program)."""
@@ -46,8 +52,8 @@ class KpiRow:
             "period_end": iso_z(self.period_end),
             "segment": dict(self.segment),
             "value": _clean(self.value),
-            "numerator": _clean(self.numerator),
-            "denominator": _clean(self.denominator),
+            "numerator": _count_like(self.numerator),
+            "denominator": _count_like(self.denominator),
             "n": self.n,
             "unit": self.unit,
             "band": self.band,

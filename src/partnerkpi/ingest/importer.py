@@ -1,0 +1,186 @@
+"""`import_files`: each file lands whole in one transaction, or not at all, and only once."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from partnerkpi.errors import InputFileError
+from partnerkpi.ingest.flat import flat_canon
+from partnerkpi.ingest.mapping import Mapping, load_mapping
+from partnerkpi.ingest.report import Phases, progress_bar
+from partnerkpi.ingest.rules import (
+    Outcome,
+    apply_entities,
+    apply_events,
+    begin_rejections,
+    checked_sql,
+    reject_rows,
+    store_rejections,
+)
+from partnerkpi.ingest.segment import group_traits, segment_canons
+from partnerkpi.ingest.sources import KIND_HINT, KINDS, Source, detect_format, infer_kind, open_source
+from partnerkpi.store import Store
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class ImportSummary:
+    """What one file's import did. rows_read = accepted + duplicates + rejected."""
+
+    source: str
+    kind: str
+    rows_read: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    skipped_same_file: bool = False
+    import_id: int | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+def fingerprint(path: str, kind: str, mapping: Mapping) -> str:
+    """sha256 of the kind, the mapping and the file's bytes: the same import twice has the same one."""
+    h = hashlib.sha256(f"{kind}\n{mapping.canonical_text()}\n".encode())
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise InputFileError(f"cannot read the file: {exc.strerror or exc}", file=path,
+                             hint="check the path and that the file is readable") from exc
+    return h.hexdigest()
+
+
+def _use_utc(con: duckdb.DuckDBPyConnection) -> None:
+    # With ICU loaded, text without an offset (and TIMESTAMPTZ -> TIMESTAMP) follow the session time zone.
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+    except duckdb.Error:
+        pass
+
+
+def import_files(
+    store: Store,
+    paths: Sequence[Path | str],
+    *,
+    kind: str | None = None,
+    mapping: Path | None = None,
+    progress: bool = False,
+    clock: Clock | None = None,
+) -> list[ImportSummary]:
+    """Import files in order, each in its own transaction; a bad file raises InputFileError (files before it stay)."""
+    if kind is not None and kind not in KINDS:
+        raise InputFileError(f"unknown kind '{kind}'", file=str(paths[0]) if paths else "-", hint=KIND_HINT)
+    maps = load_mapping(mapping)
+    _use_utc(store.con)
+    summaries = []
+    with progress_bar(progress) as bar:
+        for path in paths:
+            summaries.append(_import_one(store, os.fspath(path), kind, maps, Phases(bar, Path(path).name),
+                                         clock or _utc_now))
+    return summaries
+
+
+def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases: Phases,
+                clock: Clock) -> ImportSummary:
+    started, t0 = clock(), time.perf_counter()
+    kind = kind or infer_kind(path)
+    fmt = detect_format(path)
+    if kind == "segment" and fmt != "jsonl":
+        raise InputFileError("Segment messages are read from JSON Lines files", file=path,
+                             hint="export the messages one JSON object per line, in a .jsonl file")
+    if not os.path.isfile(path):
+        raise InputFileError("the file does not exist", file=path, hint="check the path")
+    phases.phase("fingerprint")
+    fp = fingerprint(path, kind, maps)
+    con = store.con
+    prev = con.execute("SELECT import_id FROM imports WHERE fingerprint = ? ORDER BY import_id LIMIT 1",
+                       [fp]).fetchall()
+    if prev:
+        phases.finish("already imported")
+        return ImportSummary(path, kind, skipped_same_file=True, import_id=prev[0][0],
+                             seconds=time.perf_counter() - t0)
+    phases.phase("read")
+    try:
+        source = open_source(con, path, fmt, stage=not (kind == "events" and fmt == "parquet"))
+    except BaseException:
+        con.execute("DROP TABLE IF EXISTS _ingest_src")
+        raise
+    try:
+        partner_columns = store.columns("partners")
+        ignored: list[str] = []
+        if kind == "segment":
+            traits = group_traits(con, maps, partner_columns)
+            canons = segment_canons(maps, traits)
+            new_traits = list(traits)
+        else:
+            canon, lay = flat_canon(source, kind, maps, store.plan, partner_columns)
+            new_traits, ignored = list(lay.traits), lay.ignored
+        for trait in new_traits:
+            store.add_trait(trait)
+        phases.phase("check and write")
+        con.begin()
+        try:
+            import_id = con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
+            begin_rejections(con)
+            outcome = Outcome()
+            if kind == "segment":
+                outcome.add(apply_entities(con, canons.partners))
+                outcome.add(apply_entities(con, canons.users))
+                outcome.add(apply_events(con, canons.events, store.plan, import_id=import_id))
+                other = con.execute(f"SELECT count(*) FROM ({canons.other.sql})").fetchall()[0][0]
+                outcome.add(Outcome(rows=other, rejected=reject_rows(con, checked_sql(canons.other, []), [])))
+            elif kind == "events":
+                outcome.add(apply_events(con, canon, store.plan, import_id=import_id))
+            else:
+                outcome.add(apply_entities(con, canon))
+            finished = clock()
+            store_rejections(con, source, import_id=import_id, kind=kind, rejected_at=finished)
+            rejected = sum(outcome.rejected.values())
+            con.execute(
+                "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
+                "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [import_id, path, kind, fp, started, finished, outcome.rows, outcome.accepted, outcome.duplicates,
+                 rejected],
+            )
+            con.commit()
+        except BaseException as exc:
+            con.rollback()
+            if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):
+                raise InputFileError(f"cannot read the file: {str(exc).splitlines()[0]}", file=path,
+                                     hint="the file may be truncated or corrupt; export it again") from exc
+            raise
+    finally:
+        _cleanup(con, source)
+    phases.finish(f"{outcome.accepted} accepted, {rejected} rejected")
+    return ImportSummary(
+        path, kind, rows_read=outcome.rows, accepted=outcome.accepted, duplicates=outcome.duplicates,
+        rejected=rejected, rejected_by_reason=dict(sorted(outcome.rejected.items())), import_id=import_id,
+        ignored_columns=ignored, seconds=time.perf_counter() - t0,
+    )
+
+
+def _cleanup(con: duckdb.DuckDBPyConnection, source: Source) -> None:
+    source.drop(con)
+    for table in ("_ingest_rej", "_ingest_rej_part", "_ingest_up", "_ingest_dup"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,118 @@
+"""The command line as other tools use it: a real process, real files, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.kpi_fixtures import Fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_KEYS = [
+    "kpi", "period", "period_start", "period_end", "segment", "value", "numerator", "denominator", "n",
+    "unit", "band", "previous", "change",
+]
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    env.pop("PARTNERKPI_DB", None)
+    return subprocess.run(
+        [sys.executable, "-m", "partnerkpi.cli", *args], capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def program(tmp_path):
+    """Three resellers and one agency; in July 2026 two resellers and the agency are active."""
+    fx = Fixture(tmp_path)
+    for pid, kind in (("R1", "reseller"), ("R2", "reseller"), ("R3", "reseller"), ("A1", "agency")):
+        fx.partner(pid, onboarded="2026-01-01", type=kind)
+        fx.user(f"u{pid}", pid)
+    fx.event("Logged In", "2026-06-10 09:00", user="uR1")
+    for user in ("uR1", "uR2", "uA1"):
+        fx.event("Logged In", "2026-07-10 09:00", user=user)
+    fx.hub().close()
+    return tmp_path / "hub.duckdb"
+
+
+def test_scorecard_json_follows_the_spec_row_shape(program):
+    result = run("scorecard", "--db", str(program), "--grain", "month", "--from", "2026-07-01",
+                 "--to", "2026-08-01", "--by", "type", "--kpi", "active_partner_rate", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [list(r) for r in rows] == [SPEC_KEYS] * 3  # program, agency, reseller
+    program_row, agency, reseller = rows
+    # program: 3 of 4 partners active in July = 75 %; June: 1 of 4 = 25 %
+    assert program_row == {
+        "kpi": "active_partner_rate", "period": "2026-07", "period_start": "2026-07-01T00:00:00Z",
+        "period_end": "2026-08-01T00:00:00Z", "segment": {}, "value": 75.0, "numerator": 3,
+        "denominator": 4, "n": 4, "unit": "%", "band": "strong", "previous": 25.0, "change": 50.0,
+    }
+    assert agency["segment"] == {"type": "agency"} and agency["value"] == 100.0
+    # resellers: 2 of 3 = 66.666...% (not rounded), moderate; June 1 of 3
+    assert reseller["segment"] == {"type": "reseller"}
+    assert reseller["value"] == pytest.approx(200 / 3, rel=1e-15) and reseller["band"] == "moderate"
+    assert reseller["change"] == pytest.approx(100 / 3, rel=1e-12)
+
+
+def test_scorecard_csv_has_the_same_columns(program):
+    result = run("scorecard", "--db", str(program), "--from", "2026-07-01", "--to", "2026-08-01",
+                 "--kpi", "active_partner_rate", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    header, line = result.stdout.strip().splitlines()
+    assert header.split(",") == SPEC_KEYS
+    assert line.startswith("active_partner_rate,2026-07,2026-07-01T00:00:00Z,2026-08-01T00:00:00Z,,75.0,3,4,4,%,strong")
+
+
+def test_table_shows_every_requested_kpi_with_its_value(program):
+    result = run("scorecard", "--db", str(program), "--from", "2026-07-01", "--to", "2026-08-01",
+                 "--kpi", "active_partner_rate", "--kpi", "login_frequency")
+    assert result.returncode == 0, result.stderr
+    assert "Active Partner Rate" in result.stdout and "75.0 %" in result.stdout
+    assert "Login Frequency" in result.stdout and "Partner Churn" not in result.stdout
+
+
+def test_unknown_kpi_says_what_and_suggests_the_right_id(program):
+    result = run("scorecard", "--db", str(program), "--from", "2026-07-01", "--to", "2026-08-01",
+                 "--kpi", "active_partner_rat")
+    assert result.returncode == 2
+    assert "active_partner_rat" in result.stderr and "active_partner_rate" in result.stderr
+
+
+def test_bad_dates_and_unknown_trait_are_usage_errors(program):
+    bad_date = run("scorecard", "--db", str(program), "--from", "July", "--to", "2026-08-01")
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+    bad_trait = run("scorecard", "--db", str(program), "--from", "2026-07-01", "--to", "2026-08-01",
+                    "--by", "colour")
+    assert bad_trait.returncode == 2 and "colour" in bad_trait.stderr and "type" in bad_trait.stderr
+
+
+def test_explain_prints_all_twelve_attributes_and_the_latest_value(program):
+    result = run("explain", "portal_usage_rate", "--db", str(program))
+    assert result.returncode == 0, result.stderr
+    for title in ("Definition", "Business insights", "Measurement approach", "Standard formula",
+                  "Trend analysis", "Diagnostic questions", "Improvement levers", "Visualization",
+                  "Risk warnings", "Tools and technologies", "Integration points", "Change impact"):
+        assert title in result.stdout
+    # latest month with data is July 2026: 3 active users / 4 partners = 75 %
+    assert re.search(r"75\.0 % in 2026-07 \(band: strong\)", result.stdout)
+
+
+def test_readme_starts_with_the_two_commands_and_names_every_cli_command():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in first_block.strip().splitlines()] == ["make demo", "make test"]
+    from partnerkpi.cli import app
+
+    names = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert names == {"import", "scorecard", "kpis", "explain", "demo"}
+    for name in names:
+        assert f"partnerkpi {name}" in readme
