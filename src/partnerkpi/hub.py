@@ -9,14 +9,17 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
 from pathlib import Path
+
+import ibis
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from partnerkpi.backends import Backend, duckdb_backend
 from partnerkpi.catalog import Catalog, load_catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.engine.compute import Engine
+from partnerkpi.engine.derived import DERIVED, data_fingerprint
 from partnerkpi.engine.periods import Grain, periods_between
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
@@ -76,16 +79,51 @@ class Hub:
         """Import files into the store (one transaction per file); returns one summary per file."""
         from partnerkpi.ingest import import_files
 
-        return import_files(
+        summaries = import_files(
             self.store, [Path(p) for p in paths], kind=kind, mapping=Path(mapping) if mapping else None,
             progress=progress,
         )
+        if any(s.accepted for s in summaries):
+            self.prepare(progress=progress)
+        return summaries
+
+    def prepare(self, *, progress: bool = False) -> None:
+        """Materialize the derived tables (activity per day, sessions) so scorecards need not rebuild them."""
+        backend = duckdb_backend(self.store)
+        fingerprint = data_fingerprint(backend.table("events"), backend.execute, self.plan)
+        con = self.store.con
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                      disable=not progress, transient=True) as bar:
+            bar.add_task("preparing rollups (activity days, sessions)")
+            con.execute("BEGIN")
+            try:
+                con.execute("CREATE TABLE IF NOT EXISTS derived_state (name VARCHAR, fingerprint VARCHAR)")
+                for name, build in DERIVED.items():
+                    sql = ibis.to_sql(build(backend.table("events"), self.plan), dialect="duckdb")
+                    con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
+                    con.execute("DELETE FROM derived_state WHERE name = ?", [name])
+                    con.execute("INSERT INTO derived_state VALUES (?, ?)", [name, fingerprint])
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+
+    def _fresh_derived(self, backend: Backend) -> set[str]:
+        if "derived_state" not in self.store.tables():
+            return set()
+        fingerprint = data_fingerprint(backend.table("events"), backend.execute, self.plan)
+        rows = self.store.con.execute("SELECT name FROM derived_state WHERE fingerprint = ?", [fingerprint])
+        return {r[0] for r in rows.fetchall()}
 
     # -- KPIs ---------------------------------------------------------------------------------------
-    @cached_property
+    @property
     def engine(self) -> Engine:
-        """The engine on the store's own DuckDB file."""
-        return self.engine_on(duckdb_backend(self.store))
+        """The engine on the store's own DuckDB file, reading the derived tables that are fresh."""
+        backend = duckdb_backend(self.store)
+        fresh = self._fresh_derived(backend)
+        engine = self.engine_on(backend)
+        engine.materialized = lambda name: backend.table(name) if name in fresh else None
+        return engine
 
     def engine_on(self, backend: Backend) -> Engine:
         """The same KPI expressions on another backend holding the canonical tables (PostgreSQL, Spark)."""

@@ -143,6 +143,10 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
+    def tables(self) -> set[str]:
+        """Names of the tables in the store."""
+        return {r[0] for r in self.con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+
     def trait_columns(self) -> list[str]:
         """Segment dimensions: type, tier, region and every further partner trait."""
         fixed = {"partner_id", "name", "onboarded_at", "offboarded_at"}

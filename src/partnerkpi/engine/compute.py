@@ -89,6 +89,7 @@ class Engine:
     table: Callable[[str], ir.Table]
     execute: Execute
     plan: TrackingPlan
+    materialized: Callable[[str], ir.Table | None] | None = None
 
     def segments(self, trait: str) -> list[str]:
         """Distinct non-empty values of a partner trait, sorted."""
@@ -107,7 +108,7 @@ class Engine:
             runs.append((trait, self.segments(trait)))
         rows: list[KpiRow] = []
         for run_trait, segs in runs:
-            ctx = Context(self.table, self.plan, grain, all_periods, run_trait)
+            ctx = Context(self.table, self.plan, grain, all_periods, run_trait, self.materialized)
             partials = {k.id: BUILDERS[k.compute.kind](ctx, params_of(k.compute)) for k in kpis}
             tables = [t for kpi_id, p in partials.items() for t in parts(kpi_id, p)]
             df = self.execute(ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0])

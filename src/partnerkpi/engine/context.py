@@ -17,6 +17,7 @@ import ibis
 import ibis.expr.types as ir
 
 from partnerkpi.catalog.plan import TrackingPlan
+from partnerkpi.engine.derived import DERIVED, SESSION_GAP_MINUTES, is_activity, sessions
 from partnerkpi.engine.periods import Grain, Period
 
 KEYS = ["period_start", "seg"]
@@ -64,6 +65,7 @@ class Context:
     grain: Grain
     periods: Sequence[Period]
     trait: str | None = None
+    materialized: Callable[[str], ir.Table | None] | None = None  # fresh derived tables, when there are
 
     @property
     def range_start(self):
@@ -148,20 +150,34 @@ class Context:
         return j.filter(cond).select("period_start", "period_end", "seg", "user_id", "partner_id")
 
     # -- events -------------------------------------------------------------------------------------
+    def with_seg(self, t: ir.Table) -> ir.Table:
+        """`t` (with a partner_id) plus `seg`; segment runs keep only rows of the segment's partners."""
+        if self.trait is None:
+            return t.mutate(seg=ibis.literal(PROGRAM))
+        p = self.partners.select(_pid="partner_id", seg="seg")
+        return t.join(p, t.partner_id == p._pid).drop("_pid")
+
     @cached_property
     def events(self) -> ir.Table:
-        """All events with `seg` and `is_activity`; segment runs keep only the segment's partners' events."""
-        e = self.table("events")
-        if self.trait is None:
-            e = e.mutate(seg=ibis.literal(PROGRAM))
-        else:
-            p = self.partners.select(pid="partner_id", seg="seg")
-            e = e.join(p, e.partner_id == p.pid).drop("pid")
-        plan_names = list(self.plan.names)
-        activity = list(self.plan.activity_events)
-        return e.mutate(
-            is_activity=e.event.isin(activity) | (e.event.notin(plan_names) & e.user_id.notnull())
-        )
+        """All events with `seg` and `is_activity`."""
+        e = self.with_seg(self.table("events"))
+        return e.mutate(is_activity=is_activity(e, self.plan))
+
+    def derived(self, name: str) -> ir.Table:
+        """A derived table: its fresh materialized copy if there is one, else the inline expression."""
+        table = self.materialized(name) if self.materialized else None
+        return table if table is not None else DERIVED[name](self.table("events"), self.plan)
+
+    @cached_property
+    def activity_days(self) -> ir.Table:
+        """(partner_id, user_id, day, first_ts, n, seg): who was active on which UTC day."""
+        return self.with_seg(self.derived("derived_activity_days"))
+
+    def sessions(self, gap_minutes: float) -> ir.Table:
+        """(user_id, partner_id, start, end, n, seg): activity sessions."""
+        if gap_minutes == SESSION_GAP_MINUTES:
+            return self.with_seg(self.derived("derived_sessions"))
+        return self.with_seg(sessions(self.table("events"), self.plan, gap_minutes))
 
     @cached_property
     def catalogue_events(self) -> ir.Table:

@@ -74,7 +74,7 @@ def per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
 
 def active_partners(ctx: Context) -> ir.Table:
     """(period_start, seg, partner_id) of partners in P with an activity event in P."""
-    act = ctx.in_range(ctx.named("activity"))
+    act = ctx.in_range(ctx.activity_days, "day")
     act = act.filter(act.partner_id.notnull()).select("period_start", "seg", "partner_id").distinct()
     return in_population(act, ctx.partner_population("in"), "partner_id")
 
@@ -115,9 +115,14 @@ def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("median_since_onboarding")
 def median_since_onboarding(ctx: Context, params: dict[str, Any]) -> Partial:
-    e = ctx.named(params["event"])
-    e = e.filter(e.partner_id.notnull() & (e.ts < ctx.range_end))
-    first = e.group_by(["partner_id", "seg"]).aggregate(ts=e.ts.min())
+    if params["event"] == "activity":
+        a = ctx.activity_days
+        a = a.filter(a.partner_id.notnull() & (a.day < ctx.range_end))
+        first = a.group_by(["partner_id", "seg"]).aggregate(ts=a.first_ts.min())
+    else:
+        e = ctx.named(params["event"])
+        e = e.filter(e.partner_id.notnull() & (e.ts < ctx.range_end))
+        first = e.group_by(["partner_id", "seg"]).aggregate(ts=e.ts.min())
     p = ctx.partners.select(pid="partner_id", onboarded_at="onboarded_at")
     j = ctx.in_range(first.join(p, first.partner_id == p.pid))
     days = j.ts.delta(j.onboarded_at, unit="microsecond").cast("float64") / us_in("days")

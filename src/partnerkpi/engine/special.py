@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import ibis
@@ -98,7 +97,7 @@ def open_grants_at_end(ctx: Context) -> ir.Table:
 
 @kind("active_users_per_partner")
 def active_users_per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
-    act = ctx.in_range(ctx.named("activity"))
+    act = ctx.in_range(ctx.activity_days, "day")
     act = act.filter(act.user_id.notnull()).select("period_start", "seg", "user_id").distinct()
     hit = in_population(act, ctx.user_population("in"), "user_id")
     return Ratio(count_by(hit, "num"), count_by(ctx.partner_population("in"), "den"), scale=100.0)
@@ -117,12 +116,12 @@ def first_login_rate(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("stickiness")
 def stickiness(ctx: Context, params: dict[str, Any]) -> Partial:
-    act = ctx.in_range(ctx.named("activity"))
+    act = ctx.in_range(ctx.activity_days, "day")
     act = act.filter(act.user_id.notnull())
     users = in_population(
         act.select("period_start", "seg", "user_id").distinct(), ctx.user_population("in"), "user_id"
     )
-    days = act.select("period_start", "seg", "user_id", day=act.ts.truncate("D")).distinct()
+    days = act.select("period_start", "seg", "user_id", "day").distinct()
     days = days.semi_join(users, ["period_start", "user_id"])
     dau = count_by(days, "dau").join(ctx.period_table, "period_start")
     num = dau.select(*KEYS, num=dau.dau / _days(dau.period_end, dau.period_start))
@@ -144,15 +143,7 @@ def reminders_per_task(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("session_minutes")
 def session_minutes(ctx: Context, params: dict[str, Any]) -> Partial:
-    gap_us = float(params.get("gap_minutes", 30)) * 60_000_000
-    a = ctx.named("activity")
-    a = a.filter(a.user_id.notnull() & (a.ts >= ctx.range_start - timedelta(microseconds=gap_us + 1_000_000)))
-    w = ibis.window(group_by="user_id", order_by=["ts", "seq"])
-    a = a.mutate(prev=a.ts.lag().over(w))
-    new = a.prev.isnull() | (a.ts.delta(a.prev, unit="microsecond") > gap_us)
-    a = a.mutate(new=new.ifelse(1, 0))  # PostgreSQL cannot cast boolean to bigint
-    a = a.mutate(sid=a.new.cumsum().over(w))
-    s = a.group_by(["user_id", "seg", "sid"]).aggregate(start=a.ts.min(), end=a.ts.max())
+    s = ctx.sessions(float(params.get("gap_minutes", 30)))
     s = ctx.in_range(s, "start")
     s = s.mutate(minutes=s.end.delta(s.start, unit="microsecond").cast("float64") / us_in("minutes"))
     return Stat(s.group_by(KEYS).aggregate(value=s.minutes.mean(), n=s.count()))
@@ -193,9 +184,9 @@ def inactive_partners_with_access(ctx: Context, params: dict[str, Any]) -> Parti
     days = int(params.get("inactive_days", 90))
     holders = open_grants_at_end(ctx).select("period_start", "period_end", "seg", partner_id="holder_partner")
     holders = holders.distinct()
-    act = ctx.named("activity")
-    act = act.filter(act.partner_id.notnull() & (act.ts >= ctx.lookback(days)) & (act.ts < ctx.range_end))
-    act_days = act.select(apid="partner_id", day=act.ts.truncate("D").cast("timestamp")).distinct()
+    act = ctx.activity_days
+    act = act.filter(act.partner_id.notnull() & (act.day >= ctx.lookback(days)) & (act.day < ctx.range_end))
+    act_days = act.select(apid="partner_id", day="day").distinct()
     recent = holders.join(
         act_days,
         (holders.partner_id == act_days.apid)

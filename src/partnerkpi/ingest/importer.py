@@ -26,7 +26,7 @@ from partnerkpi.ingest.rules import (
     reject_rows,
     store_rejections,
 )
-from partnerkpi.ingest.segment import group_traits, segment_canons
+from partnerkpi.ingest.segment import group_traits, segment_canons, stage_messages
 from partnerkpi.ingest.sources import KIND_HINT, KINDS, Source, detect_format, infer_kind, open_source
 from partnerkpi.store import Store
 
@@ -122,7 +122,8 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
                              seconds=time.perf_counter() - t0)
     phases.phase("read")
     try:
-        source = open_source(con, path, fmt, stage=not (kind == "events" and fmt == "parquet"))
+        source = open_source(con, path, fmt, stage=not (kind == "events" and fmt == "parquet"),
+                             segment=kind == "segment")
     except BaseException:
         con.execute("DROP TABLE IF EXISTS _ingest_src")
         raise
@@ -130,6 +131,7 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
         partner_columns = store.columns("partners")
         ignored: list[str] = []
         if kind == "segment":
+            stage_messages(con)
             traits = group_traits(con, maps, partner_columns)
             canons = segment_canons(maps, traits)
             new_traits = list(traits)
@@ -182,5 +184,5 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
 
 def _cleanup(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     source.drop(con)
-    for table in ("_ingest_rej", "_ingest_rej_part", "_ingest_up", "_ingest_dup"):
+    for table in ("_ingest_rej", "_ingest_rej_part", "_ingest_up", "_ingest_dup", "_ingest_msg"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

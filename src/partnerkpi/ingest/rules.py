@@ -240,17 +240,22 @@ def apply_entities(con: duckdb.DuckDBPyConnection, canon: Canon) -> Outcome:
     return Outcome(rows=rows, accepted=rows - bad, rejected=rejected)
 
 
-def typed_property(props: str, name: str, kind: str) -> str:
-    """SQL filling the typed column of one plan property from the properties JSON text."""
-    path = json_path(name)
-    typ, val = f"json_type({props}, {path})", f"json_extract_string({props}, {path})"
+def plan_struct(plan: TrackingPlan) -> str:
+    """The from_json structure pulling every typed plan property out as a JSON value in one parse."""
+    return sql_str("{" + ", ".join(f'"{p}": "JSON"' for p in plan.typed_properties) + "}")
+
+
+def typed_property(value: str, kind: str) -> str:
+    """SQL typing one property's minified JSON value: strings, numbers, booleans only as such; else NULL."""
+    json_value, value = value, f"CAST({value} AS VARCHAR)"
     if kind == "string":
-        return f"CASE WHEN {typ} = 'VARCHAR' THEN {val} END"
+        return f"CASE WHEN starts_with({value}, '\"') THEN {json_value} ->> '$' END"
     if kind == "number":
-        return f"CASE WHEN {typ} IN ('BIGINT', 'UBIGINT', 'HUGEINT', 'DOUBLE') THEN CAST({val} AS DOUBLE) END"
+        return f"CASE WHEN {value}[1] IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') " \
+               f"THEN try_cast({value} AS DOUBLE) END"
     if kind == "bool":
-        return f"CASE WHEN {typ} = 'BOOLEAN' THEN {val} = 'true' END"
-    return f"CASE WHEN {typ} = 'VARCHAR' THEN {utc(val)} END"
+        return f"CASE {value} WHEN 'true' THEN true WHEN 'false' THEN false END"
+    return f"CASE WHEN starts_with({value}, '\"') THEN {utc(f'({json_value} ->> {chr(39)}${chr(39)})')} END"
 
 
 def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPlan, *, import_id: int) -> Outcome:
@@ -266,15 +271,16 @@ def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPla
         "GROUP BY c.event_id HAVING count(*) > 1 OR count(e.event_id) > 0"
     )
     base = con.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchall()[0][0]
-    typed = {property_column(p): typed_property("_props", p, k) for p, k in plan.typed_properties.items()}
+    typed = {property_column(p): typed_property(f"_pv.{ident(p)}", k) for p, k in plan.typed_properties.items()}
     targets = ["seq", "event_id", "ts", "event", "partner_id", "user_id", "object_id", "properties", "import_id",
                *typed]
     values = [f"{int(base)} + _row", "event_id", "ts", "event", "COALESCE(partner_id, _u_partner)", "user_id",
               "object_id", "COALESCE(_props, '{}')", str(int(import_id)), *typed.values()]
     inserted = con.execute(
-        f"INSERT INTO events ({', '.join(ident(t) for t in targets)}) SELECT {', '.join(values)} FROM {checked} c "
+        f"INSERT INTO events ({', '.join(ident(t) for t in targets)}) SELECT {', '.join(values)} FROM "
+        f"(SELECT *, from_json(_props, {plan_struct(plan)}) AS _pv FROM {checked} c "
         "LEFT JOIN _ingest_dup d ON d._dup_id = c.event_id "
-        "WHERE _code IS NULL AND (d._dup_id IS NULL OR (NOT d._old AND d._first = c._row))"
+        "WHERE _code IS NULL AND (d._dup_id IS NULL OR (NOT d._old AND d._first = c._row)))"
     ).fetchall()[0][0]
     con.execute("DROP TABLE _ingest_dup")
     bad = sum(rejected.values())

@@ -2,7 +2,8 @@
 
 identify → users, group → partners, track → events, page → "Page Viewed" events. A message's time is
 `receivedAt − (sentAt − timestamp)` when all three are given (clock-skew correction), else
-`timestamp`, else `originalTimestamp`.
+`timestamp`, else `originalTimestamp`. The common fields of every message are extracted and parsed
+once into `_ingest_msg`; traits are read only from the (few) identify and group calls.
 """
 
 from __future__ import annotations
@@ -18,32 +19,37 @@ from partnerkpi.ingest.sources import blank_null, json_path, sql_str, utc
 
 TYPES = ("identify", "group", "track", "page")
 TIME_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
-MSGS = "(SELECT _row, _line, _j, json_extract_string(_j, '$.type') AS _type FROM _ingest_src)"
+MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
+    "_type": ("type",), "_message_id": ("messageId",), "_event": ("event",), "_user_id": ("userId",),
+    "_group_id": ("groupId",), "_context_group": ("context", "groupId"), "_name": ("name",),
+    "_object_id": ("properties", "object_id"), **{f"_t_{k}": (k,) for k in TIME_FIELDS},
+}
+MSG = "_ingest_msg"
 
 
-def _text(*keys: str) -> str:
-    return blank_null(f"json_extract_string(_j, {json_path(*keys)})")
+def stage_messages(con: duckdb.DuckDBPyConnection) -> None:
+    """Extract and parse the fields every message may carry, in one pass over the loaded lines."""
+    paths = ", ".join(json_path(*p) for p in MESSAGE_FIELDS.values())
+    values = ", ".join(f"{blank_null(f'_v[{i}]')} AS {name}" for i, name in enumerate(MESSAGE_FIELDS, 1))
+    us = {k: f"epoch_us(_p_{k})" for k in TIME_FIELDS}
+    all_three = " AND ".join(f"_p_{k} IS NOT NULL" for k in ("timestamp", "sentAt", "receivedAt"))
+    bad = " ".join(f"WHEN _t_{k} IS NOT NULL AND _p_{k} IS NULL THEN {sql_str(k)}" for k in TIME_FIELDS)
+    bad_text = " ".join(f"WHEN {sql_str(k)} THEN _t_{k}" for k in TIME_FIELDS)
+    parsed = ", ".join(f"{utc(f'_t_{k}')} AS _p_{k}" for k in TIME_FIELDS)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {MSG} AS SELECT *, "
+        f"CASE WHEN {all_three} THEN make_timestamp({us['receivedAt']} - ({us['sentAt']} - {us['timestamp']})) "
+        "ELSE COALESCE(_p_timestamp, _p_originalTimestamp) END AS _ts, "
+        "COALESCE(_t_timestamp, _t_originalTimestamp) AS _ts_text, "
+        f"CASE {bad} END AS _bad_time, CASE CASE {bad} END {bad_text} END AS _bad_text, "
+        "json_type(_pj) AS _props_type, CAST(_pj AS VARCHAR) AS _props_json "
+        f"FROM (SELECT *, {parsed} FROM (SELECT _row, _j, {values}, json_extract(_j, '$.properties') AS _pj "
+        f"FROM (SELECT _row, _j, json_extract_string(_j, [{paths}]) AS _v FROM _ingest_src)))"
+    )
 
 
-def _time_sql() -> tuple[str, str, str]:
-    """(the message time, its text, the pre-check CASE branches for unparseable time fields)."""
-    t = {k: _text(k) for k in TIME_FIELDS}
-    us = {k: f"epoch_us({utc(t[k])})" for k in TIME_FIELDS}
-    corrected = f"make_timestamp({us['receivedAt']} - ({us['sentAt']} - {us['timestamp']}))"
-    when_all = " AND ".join(f"{t[k]} IS NOT NULL" for k in ("timestamp", "sentAt", "receivedAt"))
-    ts = (f"CASE WHEN {when_all} THEN {corrected} WHEN {t['timestamp']} IS NOT NULL THEN {utc(t['timestamp'])} "
-          f"ELSE {utc(t['originalTimestamp'])} END")
-    bad = " ".join(f"WHEN {t[k]} IS NOT NULL AND {utc(t[k])} IS NULL THEN {sql_str(k)}" for k in TIME_FIELDS)
-    return ts, f"COALESCE({t['timestamp']}, {t['originalTimestamp']})", bad
-
-
-def _pre(bad_when: str) -> str:
-    """The early rejection of a message whose time fields do not parse."""
-    field = f"CASE {bad_when} END"
-    value = "CASE " + " ".join(f"WHEN ({field}) = {sql_str(k)} THEN {_text(k)}" for k in TIME_FIELDS) + " END"
-    reason = f"concat({field}, ' ''', {value}, ''' is not a timestamp; ', {sql_str(ISO_HINT)})"
-    return (f"CASE WHEN ({field}) IS NOT NULL THEN 'bad_timestamp' END AS _pre_code, {field} AS _pre_field, "
-            f"{reason} AS _pre_reason")
+def _trait(key: str) -> str:
+    return blank_null(f"json_extract_string(_j, {json_path('traits', key)})")
 
 
 def _trait_key(mapping: Mapping, ours: str) -> str:
@@ -66,7 +72,7 @@ class SegmentCanons:
 def group_traits(con: duckdb.DuckDBPyConnection, mapping: Mapping, partner_columns: list[str]) -> dict[str, str]:
     """Partner trait column -> the `traits` key it comes from, for every further trait of the group calls."""
     keys = [r[0] for r in con.execute(
-        f"SELECT k FROM (SELECT unnest(json_keys(_j, '$.traits')) AS k, _row FROM {MSGS} "
+        f"SELECT k FROM (SELECT unnest(json_keys(_j, '$.traits')) AS k, _row FROM {MSG} "
         "WHERE _type = 'group' AND json_type(_j, '$.traits') = 'OBJECT') GROUP BY k ORDER BY min(_row), k"
     ).fetchall()]
     fixed = set(FIELDS["partners"])
@@ -81,54 +87,51 @@ def group_traits(con: duckdb.DuckDBPyConnection, mapping: Mapping, partner_colum
 
 
 def segment_canons(mapping: Mapping, traits: dict[str, str]) -> SegmentCanons:
-    """Build the canonical relations over the loaded lines (`_ingest_src`)."""
-    ts, ts_text, bad = _time_sql()
-    pre = _pre(bad)
-    base = f"_row, {pre}, {ts} AS _first_seen"
+    """Build the canonical relations over the staged messages."""
+    pre = ("CASE WHEN _bad_time IS NOT NULL THEN 'bad_timestamp' END AS _pre_code, _bad_time AS _pre_field, "
+           f"concat(_bad_time, ' ''', _bad_text, ''' is not a timestamp; ', {sql_str(ISO_HINT)}) AS _pre_reason")
+    base = f"_row, {pre}, _ts AS _first_seen"
 
-    def entity_cols(kind: str, sources: dict[str, list[tuple[str, ...]]]) -> str:
+    def entity_cols(kind: str, given: dict[str, list[str]]) -> str:
         cols = []
         for f, typ in FIELDS[kind].items():
-            paths = sources.get(f, [("traits", _trait_key(mapping, f))])
-            text = "COALESCE(" + ", ".join(_text(*p) for p in paths) + ")" if len(paths) > 1 else _text(*paths[0])
+            exprs = given.get(f, [_trait(_trait_key(mapping, f))])
+            text = f"COALESCE({', '.join(exprs)})" if len(exprs) > 1 else exprs[0]
             cols.append(f"{utc(text)} AS {f}, {text} AS {f}__text" if typ == "time" else f"{text} AS {f}")
         return ", ".join(cols)
 
-    partner_cols = entity_cols("partners", {"partner_id": [("groupId",)]})
-    trait_cols = "".join(f", {_text('traits', key)} AS _t{i}" for i, key in enumerate(traits.values()))
+    partner_cols = entity_cols("partners", {"partner_id": ["_group_id"]})
+    trait_cols = "".join(f", {_trait(key)} AS _t{i}" for i, key in enumerate(traits.values()))
     partners = Canon(
-        "partners", f"SELECT {base}, {partner_cols}{trait_cols} FROM {MSGS} WHERE _type = 'group'",
+        "partners", f"SELECT {base}, {partner_cols}{trait_cols} FROM {MSG} WHERE _type = 'group'",
         {"partner_id": "groupId", **{f: f"traits.{_trait_key(mapping, f)}" for f in FIELDS["partners"]
                                      if f != "partner_id"}},
         list(FIELDS["partners"]), {t: f"_t{i}" for i, t in enumerate(traits)}, merge=True)
 
-    created = _trait_key(mapping, "created_at")
     user_cols = entity_cols("users", {
-        "user_id": [("userId",)],
-        "partner_id": [("traits", _trait_key(mapping, "partner_id")), ("context", "groupId"), ("groupId",)],
-        "created_at": [("traits", created), ("traits", "createdAt")],
+        "user_id": ["_user_id"],
+        "partner_id": [_trait(_trait_key(mapping, "partner_id")), "_context_group", "_group_id"],
+        "created_at": [_trait(_trait_key(mapping, "created_at")), _trait("createdAt")],
     })
     users = Canon(
-        "users", f"SELECT {base}, {user_cols} FROM {MSGS} WHERE _type = 'identify'",
+        "users", f"SELECT {base}, {user_cols} FROM {MSG} WHERE _type = 'identify'",
         {"user_id": "userId", "partner_id": "traits.partner_id (or context.groupId)",
          **{f: f"traits.{_trait_key(mapping, f)}" for f in ("email", "role", "created_at", "deactivated_at")}},
         list(FIELDS["users"]), merge=True)
 
-    props_v = "json_extract(_j, '$.properties')"
-    props_text = f"CASE WHEN json_type({props_v}) = 'OBJECT' THEN CAST({props_v} AS VARCHAR) END"
-    state = (f"CASE WHEN {props_v} IS NULL OR json_type({props_v}) = 'NULL' THEN NULL "
-             f"WHEN json_type({props_v}) = 'OBJECT' THEN 'ok' ELSE 'not_object' END")
-    page_path = (f"CASE WHEN _type = 'page' AND ({state}) IS DISTINCT FROM 'not_object' "
-                 f"AND json_extract(_j, '$.properties.path') IS NULL AND {_text('name')} IS NOT NULL "
-                 f"THEN CAST(json_merge_patch(COALESCE({props_text}, '{{}}'), json_object('path', {_text('name')})) "
-                 f"AS VARCHAR) ELSE {props_text} END")
-    event = f"CASE WHEN _type = 'page' THEN 'Page Viewed' ELSE {event_name(_text('event'), mapping)} END"
+    props = "CASE WHEN _props_type = 'OBJECT' THEN _props_json END"
+    state = ("CASE WHEN _props_type IS NULL OR _props_type = 'NULL' THEN NULL WHEN _props_type = 'OBJECT' THEN 'ok' "
+             "ELSE 'not_object' END")
+    page_path = (f"CASE WHEN _type = 'page' AND _name IS NOT NULL AND ({state}) IS DISTINCT FROM 'not_object' "
+                 f"AND json_extract(_props_json, '$.path') IS NULL "
+                 f"THEN CAST(json_merge_patch(COALESCE({props}, '{{}}'), json_object('path', _name)) AS VARCHAR) "
+                 f"ELSE {props} END")
+    event = f"CASE WHEN _type = 'page' THEN 'Page Viewed' ELSE {event_name('_event', mapping)} END"
     events = Canon(
         "events",
-        f"SELECT _row, {pre}, {_text('messageId')} AS event_id, {event} AS event, "
-        f"{ts} AS ts, {ts_text} AS ts__text, {_text('context', 'groupId')} AS partner_id, "
-        f"{_text('userId')} AS user_id, {_text('properties', 'object_id')} AS object_id, "
-        f"{page_path} AS _props, {state} AS _props_state FROM {MSGS} WHERE _type IN ('track', 'page')",
+        f"SELECT _row, {pre}, _message_id AS event_id, {event} AS event, _ts AS ts, _ts_text AS ts__text, "
+        f"_context_group AS partner_id, _user_id AS user_id, _object_id AS object_id, "
+        f"{page_path} AS _props, {state} AS _props_state FROM {MSG} WHERE _type IN ('track', 'page')",
         {"event_id": "messageId", "event": "event", "ts": "timestamp", "partner_id": "context.groupId",
          "user_id": "userId", "properties": "properties"},
         list(FIELDS["events"]))
@@ -143,8 +146,7 @@ def segment_canons(mapping: Mapping, traits: dict[str, str]) -> SegmentCanons:
         "remove the line if it is not needed') END")
     other = Canon(
         "other",
-        f"SELECT _row, {other_code} AS _pre_code, "
-        "CASE WHEN _j IS NOT NULL THEN 'type' END AS _pre_field, "
-        f"{other_reason} AS _pre_reason FROM {MSGS} WHERE _j IS NULL OR _type IS NULL OR _type NOT IN ({supported})",
+        f"SELECT _row, {other_code} AS _pre_code, CASE WHEN _j IS NOT NULL THEN 'type' END AS _pre_field, "
+        f"{other_reason} AS _pre_reason FROM {MSG} WHERE _j IS NULL OR _type IS NULL OR _type NOT IN ({supported})",
         {}, [])
     return SegmentCanons(partners, users, events, other)

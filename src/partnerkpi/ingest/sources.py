@@ -124,12 +124,12 @@ class Source:
     def time(self, name: str) -> tuple[str, str]:
         """(the column as a UTC TIMESTAMP or NULL when unparseable, its original text or NULL when absent)."""
         typ = "VARCHAR" if self.fmt != "parquet" else self.columns[name]
+        col = ident(name)
+        present = f"CASE WHEN {col} IS NOT NULL THEN 'typed' END"  # a typed time never fails to parse
         if typ == TIMESTAMPTZ:
-            col = ident(name)
-            return f"make_timestamp(epoch_us({col}))", f"CAST({col} AS VARCHAR)"
+            return f"make_timestamp(epoch_us({col}))", present
         if typ in TIME_TYPES:
-            col = ident(name)
-            return f"CAST({col} AS TIMESTAMP)", f"CAST({col} AS VARCHAR)"
+            return f"CAST({col} AS TIMESTAMP)", present
         text = self.text(name)
         return utc(text), text
 
@@ -305,15 +305,17 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
                              hint="write one JSON object per line, e.g. {\"event_id\": \"e1\", ...}")
 
 
-def open_jsonl(con: duckdb.DuckDBPyConnection, path: str, table: str) -> Source:
+def open_jsonl(con: duckdb.DuckDBPyConnection, path: str, table: str, *, keys: bool = True) -> Source:
     """Read a JSON Lines file whole into a temporary table; its columns are the keys found in any line."""
     load_lines(con, path, table)
-    keys = [r[0] for r in con.execute(
+    if not keys:
+        return Source(path, "jsonl", f"(SELECT _row, _line, _j FROM {table})", {}, [table])
+    found = [r[0] for r in con.execute(
         f"SELECT k FROM (SELECT unnest(json_keys(_j)) AS k, generate_subscripts(json_keys(_j), 1) AS i, _row "
         f"FROM {table}) GROUP BY k ORDER BY min(_row * 1000000 + i)"
     ).fetchall()]
     relation = f"(SELECT _row, _line, _j FROM {table})"
-    return Source(path, "jsonl", relation, dict.fromkeys(keys, "JSON"), [table])
+    return Source(path, "jsonl", relation, dict.fromkeys(found, "JSON"), [table])
 
 
 def open_parquet(con: duckdb.DuckDBPyConnection, path: str, table: str | None) -> Source:
@@ -334,12 +336,13 @@ def open_parquet(con: duckdb.DuckDBPyConnection, path: str, table: str | None) -
     return Source(path, "parquet", relation, columns, [table] if table else [])
 
 
-def open_source(con: duckdb.DuckDBPyConnection, path: str, fmt: str, *, stage: bool = True) -> Source:
+def open_source(con: duckdb.DuckDBPyConnection, path: str, fmt: str, *, stage: bool = True,
+                segment: bool = False) -> Source:
     """Open a file of any supported format; `stage=False` lets a Parquet file be read in place."""
     if not os.path.isfile(path):
         raise InputFileError("the file does not exist", file=path, hint="check the path")
     if fmt == "csv":
         return open_csv(con, path, "_ingest_src")
     if fmt == "jsonl":
-        return open_jsonl(con, path, "_ingest_src")
+        return open_jsonl(con, path, "_ingest_src", keys=not segment)
     return open_parquet(con, path, "_ingest_src" if stage else None)

@@ -1,0 +1,67 @@
+"""Derived tables: rollups many KPIs share, defined once as ibis expressions over `events`.
+
+They are computed inline on any backend, or read from a materialized copy when one is fresh (the
+DuckDB store materializes them after each import; see `Hub.prepare`). A copy is fresh when its
+fingerprint (the events' row count and last arrival number, and the plan's activity vocabulary)
+matches the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+
+import ibis
+import ibis.expr.types as ir
+
+from partnerkpi.catalog.plan import TrackingPlan
+
+SESSION_GAP_MINUTES = 30  # the materialized sessions use the catalog's gap; other gaps are computed inline
+
+
+def is_activity(e: ir.Table, plan: TrackingPlan) -> ir.BooleanValue:
+    """Activity events (KPI-SPEC §3): the plan says so, or a custom event with a user."""
+    return e.event.isin(list(plan.activity_events)) | (e.event.notin(list(plan.names)) & e.user_id.notnull())
+
+
+def activity_days(events: ir.Table, plan: TrackingPlan) -> ir.Table:
+    """One row per (partner, user, UTC day) with activity: first_ts, n. Period edges are midnights, so
+    a day lies wholly inside one period of every grain."""
+    a = events.filter(is_activity(events, plan))
+    a = a.mutate(day=a.ts.truncate("D").cast("timestamp"))
+    return a.group_by(["partner_id", "user_id", "day"]).aggregate(first_ts=a.ts.min(), n=a.count())
+
+
+def sessions(events: ir.Table, plan: TrackingPlan, gap_minutes: float = SESSION_GAP_MINUTES) -> ir.Table:
+    """Sessions per user over all the data: a gap over `gap_minutes` starts a new one (exactly the gap
+    continues it). Columns: user_id, partner_id, start, end, n."""
+    gap_us = float(gap_minutes) * 60_000_000
+    a = events.filter(is_activity(events, plan) & events.user_id.notnull())
+    w = ibis.window(group_by="user_id", order_by=["ts", "seq"])
+    a = a.mutate(prev=a.ts.lag().over(w))
+    new = a.prev.isnull() | (a.ts.delta(a.prev, unit="microsecond") > gap_us)
+    a = a.mutate(new=new.ifelse(1, 0))  # PostgreSQL cannot cast boolean to bigint
+    a = a.mutate(sid=a.new.cumsum().over(w))
+    return a.group_by(["user_id", "sid"]).aggregate(
+        partner_id=a.partner_id.max(), start=a.ts.min(), end=a.ts.max(), n=a.count()
+    ).drop("sid")
+
+
+DERIVED: dict[str, Callable[[ir.Table, TrackingPlan], ir.Table]] = {
+    "derived_activity_days": activity_days,
+    "derived_sessions": sessions,
+}
+
+
+def plan_fingerprint(plan: TrackingPlan) -> str:
+    """What the derived tables depend on in the plan: the event names and which of them are activity."""
+    text = json.dumps([sorted(plan.names), sorted(plan.activity_events)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def data_fingerprint(events: ir.Table, execute: Callable[[ir.Expr], object], plan: TrackingPlan) -> str:
+    """The fingerprint of the events as they are now, under this plan."""
+    df = execute(events.aggregate(rows=events.count(), last=events.seq.max()))
+    rows, last = df["rows"].iloc[0], df["last"].iloc[0]
+    return f"{plan_fingerprint(plan)}:{int(rows)}:{0 if last is None or last != last else int(last)}"
