@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from partnerkpi.catalog.plan import load_plan
-from partnerkpi.errors import InputFileError
+from partnerkpi.errors import InputFileError, UsageError
 from partnerkpi.ingest import import_files, infer_kind, load_mapping
 from partnerkpi.store import Store
 
@@ -296,6 +297,25 @@ def test_two_columns_giving_one_field_is_a_file_error(store, tmp_path):
         import_files(store, [path], mapping=mapping)
     assert err.value.message == f"{path}, field 'Partner_id': the columns 'id' and 'Partner_id' both give 'partner_id'"
     assert store.counts() == EMPTY
+
+
+def test_gzip_tab_separated_and_empty_files(store, tmp_path):
+    gz = tmp_path / "partners.csv.gz"
+    gz.write_bytes(gzip.compress(b"partner_id,onboarded_at\np1,2026-01-01\n"))
+    tsv = tmp_path / "users.tsv"
+    tsv.write_text("user_id\tpartner_id\tcreated_at\nu1\tp1\t2026-01-02\n")
+    header_only = tmp_path / "events.csv"
+    header_only.write_text("event_id,ts,event\n")
+    blank = tmp_path / "events.jsonl"
+    blank.write_text("\n\n")
+    summaries = import_files(store, [gz, tsv, header_only, blank])
+    assert [(s.rows_read, s.accepted) for s in summaries] == [(1, 1), (1, 1), (0, 0), (0, 0)]
+    assert rows(store, "SELECT user_id, partner_id FROM users") == [("u1", "p1")]
+
+
+def test_unknown_kind_is_a_usage_error(store):
+    with pytest.raises(UsageError, match="unknown kind 'people'"):
+        import_files(store, [DATA / "users.csv"], kind="people")
 
 
 def test_a_missing_file_is_named(store, tmp_path):

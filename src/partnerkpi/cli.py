@@ -93,7 +93,7 @@ def scorecard(
 
     with _hub(db, catalog) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
-        rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None)
+        rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
         if format is Format.json:
             sys.stdout.write(rows_to_json(rows) + "\n")
         elif format is Format.csv:

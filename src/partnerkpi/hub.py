@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import ibis
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from partnerkpi.backends import Backend, duckdb_backend
 from partnerkpi.catalog import Catalog, load_catalog
@@ -144,6 +144,7 @@ class Hub:
         end: date,
         by: str | None = None,
         kpis: Sequence[str] | None = None,
+        progress: bool = False,
     ) -> list[KpiRow]:
         """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment."""
         grain = grain if isinstance(grain, Grain) else Grain.parse(grain)
@@ -152,4 +153,10 @@ class Hub:
             raise UsageError(
                 f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(self.traits())}"
             )
-        return self.engine.compute(chosen, grain, periods_between(grain, start, end), by)
+        periods = periods_between(grain, start, end)
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            disable=not progress, transient=True,
+        ) as bar:
+            task = bar.add_task(f"computing {len(chosen)} KPIs x {len(periods)} periods", total=len(chosen))
+            return self.engine.compute(chosen, grain, periods, by, on_kpi=lambda _: bar.advance(task))

@@ -98,33 +98,36 @@ class Engine:
         return sorted({str(v) for v in values if v is not None and not pd.isna(v) and str(v) != ""})
 
     def compute(
-        self, kpis: Sequence[KPI], grain: Grain, periods: Sequence[Period], trait: str | None = None
+        self,
+        kpis: Sequence[KPI],
+        grain: Grain,
+        periods: Sequence[Period],
+        trait: str | None = None,
+        on_kpi: Callable[[str], None] | None = None,
     ) -> list[KpiRow]:
         """KPI rows for `periods`, whole program first, then per segment of `trait` when given."""
         before = make_period(shift(periods[0].start, grain, -1), grain)
         all_periods = [before, *periods]
-        runs: list[tuple[str | None, list[str]]] = [(None, [PROGRAM])]
-        if trait is not None:
-            runs.append((trait, self.segments(trait)))
-        rows: list[KpiRow] = []
-        for run_trait, segs in runs:
-            ctx = Context(self.table, self.plan, grain, all_periods, run_trait, self.materialized)
-            partials = {k.id: BUILDERS[k.compute.kind](ctx, params_of(k.compute)) for k in kpis}
-            tables = [t for kpi_id, p in partials.items() for t in parts(kpi_id, p)]
+        segs = [PROGRAM, *(self.segments(trait) if trait is not None else [])]
+        ctx = Context(self.table, self.plan, grain, all_periods, trait, self.materialized)
+        partials = {k.id: BUILDERS[k.compute.kind](ctx, params_of(k.compute)) for k in kpis}
+        found: dict[str, Found] = {k.id: {} for k in kpis}
+        for kpi_id, partial in partials.items():
+            tables = parts(kpi_id, partial)
             df = self.execute(ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0])
-            found: dict[str, Found] = {k.id: {} for k in kpis}
-            for kpi_id, part, start, seg, a, b in df.itertuples(index=False, name=None):
+            for _, part, start, seg, a, b in df.itertuples(index=False, name=None):
                 found[kpi_id][(part, (_ts(start), str(seg)))] = (a, b)
-            keys = [(p.start, s) for p in all_periods for s in segs]
-            for kpi in kpis:
-                filled = cells(partials[kpi.id], found[kpi.id], keys)
-                for seg in segs:
-                    segment = {} if run_trait is None else {run_trait: seg}
-                    for prev_period, period in zip(all_periods, all_periods[1:], strict=False):
-                        cell, prev = filled[(period.start, seg)], filled[(prev_period.start, seg)]
-                        rows.append(_row(kpi, period, segment, cell, prev))
-        order = {k.id: i for i, k in enumerate(kpis)}
-        rows.sort(key=lambda r: order[r.kpi])  # stable: per KPI, the program rows first, then segments
+            if on_kpi is not None:
+                on_kpi(kpi_id)
+        keys = [(p.start, s) for p in all_periods for s in segs]
+        rows: list[KpiRow] = []
+        for kpi in kpis:
+            filled = cells(partials[kpi.id], found[kpi.id], keys)
+            for seg in segs:
+                segment = {} if seg == PROGRAM else {trait: seg}
+                for prev_period, period in zip(all_periods, all_periods[1:], strict=False):
+                    cell, prev = filled[(period.start, seg)], filled[(prev_period.start, seg)]
+                    rows.append(_row(kpi, period, segment, cell, prev))
         return rows
 
 

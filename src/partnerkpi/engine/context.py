@@ -1,9 +1,11 @@
 """What every KPI expression is built from: the canonical tables seen for one grain, range and segment.
 
-A KPI expression returns tables keyed by (`period_start`, `seg`). In a whole-program run `seg` is the
-empty string for every row; in a segment run it is the partner's trait value, and partners with an
-empty value (and events with no partner) drop out. All expressions are ibis, so they run unchanged on
-every backend.
+A KPI expression returns tables keyed by (`period_start`, `seg`). `seg` is the empty string for the
+whole program; when a trait is given, every partner row (and every event of a partner) appears once
+more with its trait value as `seg`, so one pass computes the program and its segments. Partners with
+an empty value, and events with no partner, are only in the program rows. Joins between such tables
+therefore match on `seg` too, and windows partition by it. All expressions are ibis, so they run
+unchanged on every backend.
 """
 
 from __future__ import annotations
@@ -94,14 +96,12 @@ class Context:
     def partners(self) -> ir.Table:
         """partner_id, onboarded_at, offboarded_at, seg."""
         p = self.table("partners")
+        program = p.select("partner_id", "onboarded_at", "offboarded_at", seg=ibis.literal(PROGRAM))
         if self.trait is None:
-            seg = ibis.literal(PROGRAM)
-        else:
-            seg = p[self.trait].cast("string")
-        out = p.select("partner_id", "onboarded_at", "offboarded_at", seg=seg)
-        if self.trait is not None:
-            out = out.filter(out.seg.notnull() & (out.seg != ""))
-        return out
+            return program
+        segments = p.select("partner_id", "onboarded_at", "offboarded_at", seg=p[self.trait].cast("string"))
+        segments = segments.filter(segments.seg.notnull() & (segments.seg != PROGRAM))
+        return program.union(segments, distinct=False)
 
     @cached_property
     def users(self) -> ir.Table:
@@ -152,10 +152,11 @@ class Context:
     # -- events -------------------------------------------------------------------------------------
     def with_seg(self, t: ir.Table) -> ir.Table:
         """`t` (with a partner_id) plus `seg`; segment runs keep only rows of the segment's partners."""
+        program = t.mutate(seg=ibis.literal(PROGRAM))
         if self.trait is None:
-            return t.mutate(seg=ibis.literal(PROGRAM))
-        p = self.partners.select(_pid="partner_id", seg="seg")
-        return t.join(p, t.partner_id == p._pid).drop("_pid")
+            return program
+        p = self.partners.filter(self.partners.seg != PROGRAM).select(_pid="partner_id", seg="seg")
+        return program.union(t.join(p, t.partner_id == p._pid).drop("_pid"), distinct=False)
 
     @cached_property
     def events(self) -> ir.Table:
@@ -206,9 +207,9 @@ class Context:
         t = t.filter((t[ts] >= self.range_start) & (t[ts] < self.range_end))
         return t.mutate(period_start=self.bucket(t[ts]))
 
-    def first_per(self, t: ir.Table, key: str | list[str]) -> ir.Table:
-        """The first row per `key`: earliest ts, ties broken by arrival order (seq)."""
-        w = ibis.window(group_by=key, order_by=["ts", "seq"])
+    def first_per(self, t: ir.Table, key: str) -> ir.Table:
+        """The first row per `key` (and per `seg`, where there is one): earliest ts, then arrival order."""
+        w = ibis.window(group_by=[key, "seg"] if "seg" in t.columns else key, order_by=["ts", "seq"])
         return t.mutate(_rn=ibis.row_number().over(w)).filter(lambda r: r._rn == 0).drop("_rn")
 
     def lookback(self, days: int):

@@ -40,8 +40,8 @@ def kind(name: str) -> Callable[[Builder], Builder]:
 
 def per_partner_events(ctx: Context, t: ir.Table) -> ir.Table:
     """Events in P attributed to partners in P, plus (whole-program rows only) events with no partner."""
-    pop = ctx.partner_population("in").select("period_start", "partner_id", _in=ibis.literal(True))
-    j = t.left_join(pop, ["period_start", "partner_id"])
+    pop = ctx.partner_population("in").select("period_start", "seg", "partner_id", _in=ibis.literal(True))
+    j = t.left_join(pop, ["period_start", "seg", "partner_id"])
     return j.filter(j._in.notnull() | j.partner_id.isnull())
 
 
@@ -123,7 +123,7 @@ def median_since_onboarding(ctx: Context, params: dict[str, Any]) -> Partial:
         e = ctx.named(params["event"])
         e = e.filter(e.partner_id.notnull() & (e.ts < ctx.range_end))
         first = e.group_by(["partner_id", "seg"]).aggregate(ts=e.ts.min())
-    p = ctx.partners.select(pid="partner_id", onboarded_at="onboarded_at")
+    p = ctx.table("partners").select(pid="partner_id", onboarded_at="onboarded_at")
     j = ctx.in_range(first.join(p, first.partner_id == p.pid))
     days = j.ts.delta(j.onboarded_at, unit="microsecond").cast("float64") / us_in("days")
     if params.get("clip_at_zero"):

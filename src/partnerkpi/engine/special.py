@@ -265,7 +265,7 @@ def nps(ctx: Context, params: dict[str, Any]) -> Partial:
     s = ctx.named("Survey Responded")
     s = s.filter(s.user_id.notnull() & s.p_score.notnull() & (s.p_score >= 0) & (s.p_score <= 10))
     s = ctx.in_range(s)
-    w = ibis.window(group_by=["period_start", "user_id"], order_by=[s.ts.desc(), s.seq.desc()])
+    w = ibis.window(group_by=["period_start", "seg", "user_id"], order_by=[s.ts.desc(), s.seq.desc()])
     last = s.mutate(_rn=ibis.row_number().over(w)).filter(lambda r: r._rn == 0)
     last = last.mutate(
         pts=ibis.cases((last.p_score >= 9, 1.0), (last.p_score <= 6, -1.0), else_=0.0)

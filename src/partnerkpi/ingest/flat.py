@@ -47,8 +47,9 @@ def layout(source: Source, kind: str, mapping: Mapping, partner_columns: list[st
             out.traits[target] = col
         else:
             out.ignored.append(col)
+    empty_jsonl = source.fmt == "jsonl" and not source.columns
     for need in REQUIRED[kind]:
-        if need not in out.fields:
+        if need not in out.fields and not empty_jsonl:
             raise InputFileError(
                 f"the file has no '{need}' column (it has: {', '.join(source.columns) or 'none'})",
                 file=source.path, field=need,

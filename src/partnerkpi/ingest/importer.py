@@ -13,11 +13,12 @@ from typing import Any
 
 import duckdb
 
-from partnerkpi.errors import InputFileError
+from partnerkpi.errors import InputFileError, UsageError
 from partnerkpi.ingest.flat import flat_canon
 from partnerkpi.ingest.mapping import Mapping, load_mapping
 from partnerkpi.ingest.report import Phases, progress_bar
 from partnerkpi.ingest.rules import (
+    Canon,
     Outcome,
     apply_entities,
     apply_events,
@@ -90,7 +91,7 @@ def import_files(
 ) -> list[ImportSummary]:
     """Import files in order, each in its own transaction; a bad file raises InputFileError (files before it stay)."""
     if kind is not None and kind not in KINDS:
-        raise InputFileError(f"unknown kind '{kind}'", file=str(paths[0]) if paths else "-", hint=KIND_HINT)
+        raise UsageError(f"unknown kind '{kind}'", hint=KIND_HINT)
     maps = load_mapping(mapping)
     _use_utc(store.con)
     summaries = []
@@ -104,22 +105,20 @@ def import_files(
 def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases: Phases,
                 clock: Clock) -> ImportSummary:
     started, t0 = clock(), time.perf_counter()
+    if not os.path.isfile(path):
+        raise InputFileError("the file does not exist", file=path, hint="check the path")
     kind = kind or infer_kind(path)
     fmt = detect_format(path)
     if kind == "segment" and fmt != "jsonl":
         raise InputFileError("Segment messages are read from JSON Lines files", file=path,
                              hint="export the messages one JSON object per line, in a .jsonl file")
-    if not os.path.isfile(path):
-        raise InputFileError("the file does not exist", file=path, hint="check the path")
     phases.phase("fingerprint")
     fp = fingerprint(path, kind, maps)
     con = store.con
-    prev = con.execute("SELECT import_id FROM imports WHERE fingerprint = ? ORDER BY import_id LIMIT 1",
-                       [fp]).fetchall()
-    if prev:
+    prev = con.execute("SELECT min(import_id) FROM imports WHERE fingerprint = ?", [fp]).fetchall()[0][0]
+    if prev is not None:
         phases.finish("already imported")
-        return ImportSummary(path, kind, skipped_same_file=True, import_id=prev[0][0],
-                             seconds=time.perf_counter() - t0)
+        return ImportSummary(path, kind, skipped_same_file=True, import_id=prev, seconds=time.perf_counter() - t0)
     phases.phase("read")
     try:
         source = open_source(con, path, fmt, stage=not (kind == "events" and fmt == "parquet"),
@@ -128,58 +127,67 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
         con.execute("DROP TABLE IF EXISTS _ingest_src")
         raise
     try:
-        partner_columns = store.columns("partners")
-        ignored: list[str] = []
-        if kind == "segment":
-            stage_messages(con)
-            traits = group_traits(con, maps, partner_columns)
-            canons = segment_canons(maps, traits)
-            new_traits = list(traits)
-        else:
-            canon, lay = flat_canon(source, kind, maps, store.plan, partner_columns)
-            new_traits, ignored = list(lay.traits), lay.ignored
-        for trait in new_traits:
+        flows, new_traits, ignored = _flows(store, source, kind, maps)
+        for trait in new_traits:  # DDL stays outside the data transaction
             store.add_trait(trait)
         phases.phase("check and write")
-        con.begin()
-        try:
-            import_id = con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
-            begin_rejections(con)
-            outcome = Outcome()
-            if kind == "segment":
-                outcome.add(apply_entities(con, canons.partners))
-                outcome.add(apply_entities(con, canons.users))
-                outcome.add(apply_events(con, canons.events, store.plan, import_id=import_id))
-                other = con.execute(f"SELECT count(*) FROM ({canons.other.sql})").fetchall()[0][0]
-                outcome.add(Outcome(rows=other, rejected=reject_rows(con, checked_sql(canons.other, []), [])))
-            elif kind == "events":
-                outcome.add(apply_events(con, canon, store.plan, import_id=import_id))
-            else:
-                outcome.add(apply_entities(con, canon))
-            finished = clock()
-            store_rejections(con, source, import_id=import_id, kind=kind, rejected_at=finished)
-            rejected = sum(outcome.rejected.values())
-            con.execute(
-                "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
-                "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [import_id, path, kind, fp, started, finished, outcome.rows, outcome.accepted, outcome.duplicates,
-                 rejected],
-            )
-            con.commit()
-        except BaseException as exc:
-            con.rollback()
-            if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):
-                raise InputFileError(f"cannot read the file: {str(exc).splitlines()[0]}", file=path,
-                                     hint="the file may be truncated or corrupt; export it again") from exc
-            raise
+        import_id, outcome = _write(store, source, kind, flows, fp, started, clock)
     finally:
         _cleanup(con, source)
+    rejected = sum(outcome.rejected.values())
     phases.finish(f"{outcome.accepted} accepted, {rejected} rejected")
     return ImportSummary(
         path, kind, rows_read=outcome.rows, accepted=outcome.accepted, duplicates=outcome.duplicates,
         rejected=rejected, rejected_by_reason=dict(sorted(outcome.rejected.items())), import_id=import_id,
         ignored_columns=ignored, seconds=time.perf_counter() - t0,
     )
+
+
+def _flows(store: Store, source: Source, kind: str, maps: Mapping) -> tuple[list[Canon], list[str], list[str]]:
+    """The canonical relations of a file in the order they are applied, new partner traits, ignored columns."""
+    partner_columns = store.columns("partners")
+    if kind == "segment":
+        stage_messages(store.con)
+        traits = group_traits(store.con, maps, partner_columns)
+        c = segment_canons(maps, traits)
+        return [c.partners, c.users, c.events, c.other], list(traits), []
+    canon, lay = flat_canon(source, kind, maps, store.plan, partner_columns)
+    return [canon], list(lay.traits), lay.ignored
+
+
+def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str, started: datetime,
+           clock: Clock) -> tuple[int, Outcome]:
+    """Apply the flows, keep the rejected rows and log the import, all in one transaction."""
+    con = store.con
+    con.begin()
+    try:
+        import_id = con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
+        begin_rejections(con)
+        outcome = Outcome()
+        for canon in flows:
+            if canon.kind == "events":
+                outcome.add(apply_events(con, canon, store.plan, import_id=import_id))
+            elif canon.kind in ("partners", "users"):
+                outcome.add(apply_entities(con, canon))
+            else:
+                rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
+                outcome.add(Outcome(rows=rows, rejected=reject_rows(con, checked_sql(canon, []), [])))
+        finished = clock()
+        store_rejections(con, source, import_id=import_id, kind=kind, rejected_at=finished)
+        con.execute(
+            "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
+            "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [import_id, source.path, kind, fp, started, finished, outcome.rows, outcome.accepted,
+             outcome.duplicates, sum(outcome.rejected.values())],
+        )
+        con.commit()
+    except BaseException as exc:
+        con.rollback()
+        if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):
+            raise InputFileError(f"cannot read the file: {str(exc).splitlines()[0]}", file=source.path,
+                                 hint="the file may be truncated or corrupt; export it again") from exc
+        raise
+    return import_id, outcome
 
 
 def _cleanup(con: duckdb.DuckDBPyConnection, source: Source) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from partnerkpi.catalog.plan import TrackingPlan
-from partnerkpi.ingest.sources import Source, ident, json_path, sql_str, utc
+from partnerkpi.ingest.sources import Source, ident, sql_str, utc
 from partnerkpi.store import property_column
 
 TEXT, TIME = "text", "time"
@@ -263,13 +263,15 @@ def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPla
     checks = event_checks(canon)
     checked = checked_sql(canon, checks)
     rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
-    rejected = reject_rows(con, checked, checks)
+    # One pass finds the ids seen twice or already stored, and whether any row failed a check (NULL group).
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ingest_dup AS SELECT c.event_id AS _dup_id, min(c._row) AS _first, "
-        "count(e.event_id) > 0 AS _old "
-        f"FROM {checked} c LEFT JOIN events e ON e.event_id = c.event_id WHERE c._code IS NULL "
-        "GROUP BY c.event_id HAVING count(*) > 1 OR count(e.event_id) > 0"
+        "CREATE OR REPLACE TEMP TABLE _ingest_dup AS SELECT CASE WHEN c._code IS NULL THEN c.event_id END AS _dup_id, "
+        "min(c._row) AS _first, count(e.event_id) > 0 AS _old, count(c._code) AS _bad "
+        f"FROM {checked} c LEFT JOIN events e ON e.event_id = c.event_id GROUP BY 1 "
+        "HAVING count(*) > 1 OR count(e.event_id) > 0 OR count(c._code) > 0"
     )
+    any_bad = con.execute("SELECT COALESCE(sum(_bad), 0) FROM _ingest_dup").fetchall()[0][0]
+    rejected = reject_rows(con, checked, checks) if any_bad else Counter()
     base = con.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchall()[0][0]
     typed = {property_column(p): typed_property(f"_pv.{ident(p)}", k) for p, k in plan.typed_properties.items()}
     targets = ["seq", "event_id", "ts", "event", "partner_id", "user_id", "object_id", "properties", "import_id",
