@@ -116,3 +116,51 @@ def test_readme_starts_with_the_two_commands_and_names_every_cli_command():
     assert names == {"import", "scorecard", "kpis", "explain", "demo"}
     for name in names:
         assert f"partnerkpi {name}" in readme
+
+
+USER_KPI = """
+- id: webinar_signups
+  name: Webinar Sign-ups per Partner
+  category: engagement
+  unit: per partner
+  direction: up
+  compute: {kind: per_partner, events: [Webinar Signed Up]}
+  definition: Webinar Signed Up events in the period per partner in the period.
+  business_insights: Shows appetite for enablement.
+  measurement_approach: Count the custom event from the hub's webinar tool.
+  formula: Webinar Signed Up in P / partners in P
+  trend_analysis: Should rise after each enablement campaign.
+  diagnostic_questions: ["Are invitations reaching the right contacts?"]
+  improvement_levers: [Announce webinars on the hub home page.]
+  visualization: Monthly bars per partner type.
+  risk_warnings: [A drop after a campaign means invitations failed.]
+  tools: [The webinar tool's export.]
+  integration_points: [Enablement calendar.]
+  change_impact: More sign-ups usually precede higher task completion.
+  related: [{kpi: task_completion_rate, effect: trained partners finish tasks on time more often}]
+"""
+
+
+def test_a_users_own_kpi_is_validated_loaded_and_computed(tmp_path):
+    fx = Fixture(tmp_path)
+    fx.partner("A", onboarded="2026-01-01")
+    fx.partner("B", onboarded="2026-01-01")
+    fx.user("ua", "A")
+    fx.event("Webinar Signed Up", "2026-07-02 10:00", user="ua")
+    fx.event("Webinar Signed Up", "2026-07-09 10:00", user="ua")
+    fx.event("Webinar Signed Up", "2026-07-16 10:00", user="ua")
+    fx.hub().close()
+    catalog = tmp_path / "ours.yaml"
+    catalog.write_text(USER_KPI)
+    result = run("scorecard", "--db", str(tmp_path / "hub.duckdb"), "--catalog", str(catalog), "--from",
+                 "2026-07-01", "--to", "2026-08-01", "--kpi", "webinar_signups", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    # 3 sign-ups / 2 partners in July
+    assert (row["value"], row["numerator"], row["denominator"], row["unit"]) == (1.5, 3, 2, "per partner")
+
+    catalog.write_text(USER_KPI.replace("kind: per_partner", "kind: stickiness").replace(
+        "kpi: task_completion_rate", "kpi: no_such_kpi"))
+    broken = run("kpis", "--catalog", str(catalog))
+    assert broken.returncode == 4
+    assert "stickiness" in broken.stderr and "no_such_kpi" in broken.stderr and str(catalog) in broken.stderr
