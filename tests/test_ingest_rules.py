@@ -245,3 +245,35 @@ def test_iso_text_with_any_offset_parses_to_the_same_utc_instant(instant, minute
     assert con.execute(f"SELECT {utc('?')}", [local.isoformat()]).fetchall() == [(instant,)]
     assert con.execute(f"SELECT {utc('?')}", [instant.isoformat()]).fetchall() == [(instant,)]
     con.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    before=st.sets(st.sampled_from("abcd"), max_size=2),
+    lines=st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d", ""]), st.booleans()), max_size=12),
+)
+def test_dedupe_matches_a_row_by_row_model(tmp_path_factory, before, lines):
+    store = Store.open(tmp_path_factory.mktemp("h") / "x.duckdb", load_plan())
+    try:
+        import_files(store, [DATA / "partners.csv", DATA / "users.csv"])
+        tmp = tmp_path_factory.mktemp("f")
+        if before:
+            import_files(store, [events_file(tmp, "events_0.csv",
+                                             *(f"{i},2026-07-01T00:00:00Z,Logged In,,u1,," for i in sorted(before)))])
+        rows_text = [f"{i},2026-07-0{n % 9 + 1}T00:00:00Z,Logged In,,{'u2' if ok else 'u9'},,"
+                     for n, (i, ok) in enumerate(lines)]
+        [s] = import_files(store, [events_file(tmp, "events_1.csv", *rows_text)])
+        seen, stored, dups, bad = set(before), [], 0, 0
+        for n, (i, ok) in enumerate(lines, 1):
+            if not i or not ok:
+                bad += 1
+            elif i in seen:
+                dups += 1
+            else:
+                seen.add(i)
+                stored.append((i, n))
+        assert (s.rows_read, s.accepted, s.duplicates, s.rejected) == (len(lines), len(stored), dups, bad)
+        got = rows(store, "SELECT event_id, ts FROM events WHERE user_id = 'u2' ORDER BY seq")
+        assert got == [(i, datetime(2026, 7, (n - 1) % 9 + 1)) for i, n in stored]
+    finally:
+        store.close()

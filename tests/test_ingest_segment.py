@@ -141,3 +141,22 @@ def test_segment_mapping_renames_traits_and_event_names(store, tmp_path):
     assert rows(store, "SELECT partner_id, tier FROM partners") == [("g1", "gold")]
     assert "company_tier" not in store.columns("partners")
     assert rows(store, "SELECT event, partner_id FROM events") == [("Logged In", "g1")]
+
+
+def test_page_path_comes_from_properties_else_from_the_name(store, tmp_path):
+    path = segment_file(
+        tmp_path,
+        {"type": "group", "groupId": "g1", "timestamp": "2026-03-01T00:00:00Z"},
+        {"type": "identify", "userId": "u1", "groupId": "g1", "timestamp": "2026-03-01T00:00:00Z"},
+        {"type": "page", "name": "Docs", "userId": "u1", "messageId": "p1", "timestamp": "2026-07-01T00:00:00Z",
+         "properties": {"path": "/docs"}},
+        {"type": "page", "name": "/home", "userId": "u1", "messageId": "p2", "timestamp": "2026-07-01T00:00:00Z"},
+        {"type": "page", "userId": "u1", "messageId": "p3", "timestamp": "2026-07-01T00:00:00Z"},
+    )
+    [s] = import_files(store, [path])
+    assert (s.accepted, s.rejected) == (5, 0)
+    assert rows(store, "SELECT event_id, event, partner_id, p_path, properties FROM events ORDER BY seq") == [
+        ("p1", "Page Viewed", "g1", "/docs", '{"path":"/docs"}'),
+        ("p2", "Page Viewed", "g1", "/home", '{"path":"/home"}'),
+        ("p3", "Page Viewed", "g1", None, "{}"),
+    ]

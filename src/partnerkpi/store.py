@@ -120,8 +120,17 @@ class Store:
                     hint="stop the other process (e.g. a running `partnerkpi serve`) or send the work to it",
                 ) from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+        self.use_utc()
         if not self.read_only:
             self.ensure_schema()
+
+    def use_utc(self) -> None:
+        """Make the session zone UTC: casts between TIMESTAMPTZ and TIMESTAMP use it, and it defaults to
+        the machine's zone."""
+        try:
+            self.con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:  # without ICU DuckDB has no zones and works in UTC already
+            pass
 
     def ensure_schema(self) -> None:
         """Create missing tables and add typed property columns the plan gained since."""

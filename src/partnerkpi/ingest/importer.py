@@ -72,14 +72,6 @@ def fingerprint(path: str, kind: str, mapping: Mapping) -> str:
     return h.hexdigest()
 
 
-def _use_utc(con: duckdb.DuckDBPyConnection) -> None:
-    # With ICU loaded, text without an offset (and TIMESTAMPTZ -> TIMESTAMP) follow the session time zone.
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-    except duckdb.Error:
-        pass
-
-
 def import_files(
     store: Store,
     paths: Sequence[Path | str],
@@ -93,7 +85,7 @@ def import_files(
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind '{kind}'", hint=KIND_HINT)
     maps = load_mapping(mapping)
-    _use_utc(store.con)
+    store.use_utc()  # the zone may have been changed on the connection since it was opened
     summaries = []
     with progress_bar(progress) as bar:
         for path in paths:

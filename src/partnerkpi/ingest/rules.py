@@ -150,8 +150,8 @@ def event_checks(canon: Canon) -> list[Check]:
     ]
 
 
-def checked_sql(canon: Canon, checks: list[Check]) -> str:
-    """The canonical relation with `_code`: the first failing check's category, NULL for a good row."""
+def joined_sql(canon: Canon) -> str:
+    """The canonical relation beside what the checks compare it with (the stored users, partners)."""
     joins = extra = ""
     if canon.kind == "events":
         joins = ("LEFT JOIN (SELECT user_id AS _u_id, any_value(partner_id) AS _u_partner FROM users "
@@ -164,9 +164,13 @@ def checked_sql(canon: Canon, checks: list[Check]) -> str:
                  + (", any_value(partner_id) AS _x_partner" if users else "")
                  + f" FROM {canon.kind} GROUP BY {key}) x ON x._x_id = c.{key}")
         extra = ", max(c.partner_id) OVER (PARTITION BY c.user_id) AS _file_partner" if users else ""
+    return f"(SELECT *{extra} FROM ({canon.sql}) c {joins})"
+
+
+def checked_sql(canon: Canon, checks: list[Check]) -> str:
+    """The canonical relation with `_code`: the first failing check's category, NULL for a good row."""
     whens = " ".join(f"WHEN {ch.when} THEN {sql_str(ch.code)}" for ch in checks)
-    inner = f"SELECT *{extra} FROM ({canon.sql}) c {joins}"
-    return f"(SELECT *, CASE WHEN _pre_code IS NOT NULL THEN _pre_code {whens} END AS _code FROM ({inner}))"
+    return f"(SELECT *, CASE WHEN _pre_code IS NOT NULL THEN _pre_code {whens} END AS _code FROM {joined_sql(canon)})"
 
 
 def reject_rows(con: duckdb.DuckDBPyConnection, checked: str, checks: list[Check]) -> Counter[str]:
@@ -247,43 +251,59 @@ def plan_struct(plan: TrackingPlan) -> str:
 
 def typed_property(value: str, kind: str) -> str:
     """SQL typing one property's minified JSON value: strings, numbers, booleans only as such; else NULL."""
-    json_value, value = value, f"CAST({value} AS VARCHAR)"
+    string, value = f"({value} ->> '$')", f"CAST({value} AS VARCHAR)"
     if kind == "string":
-        return f"CASE WHEN starts_with({value}, '\"') THEN {json_value} ->> '$' END"
+        return f"CASE WHEN starts_with({value}, '\"') THEN {string} END"
     if kind == "number":
-        return f"CASE WHEN {value}[1] IN ('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9') " \
-               f"THEN try_cast({value} AS DOUBLE) END"
+        return f"CASE WHEN contains('-0123456789', left({value}, 1)) THEN try_cast({value} AS DOUBLE) END"
     if kind == "bool":
         return f"CASE {value} WHEN 'true' THEN true WHEN 'false' THEN false END"
-    return f"CASE WHEN starts_with({value}, '\"') THEN {utc(f'({json_value} ->> {chr(39)}${chr(39)})')} END"
+    return f"CASE WHEN starts_with({value}, '\"') THEN {utc(string)} END"
 
 
 def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPlan, *, import_id: int) -> Outcome:
-    """Reject bad event rows, drop repeated event_ids (first stored row wins) and insert the rest."""
+    """Reject bad event rows, drop repeated event_ids (first stored row wins) and insert the rest.
+
+    A cheap first pass lists the ids that occur twice in the file or are stored already; rows without
+    such an id are checked and inserted in one pass, the (usually few) others in a second one.
+    """
     checks = event_checks(canon)
     checked = checked_sql(canon, checks)
     rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
-    # One pass finds the ids seen twice or already stored, and whether any row failed a check (NULL group).
+    stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
+    old = ("LEFT JOIN events e ON e.event_id = c.event_id" if stored
+           else "LEFT JOIN (SELECT NULL AS event_id) e ON false")
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _ingest_dup AS SELECT CASE WHEN c._code IS NULL THEN c.event_id END AS _dup_id, "
-        "min(c._row) AS _first, count(e.event_id) > 0 AS _old, count(c._code) AS _bad "
-        f"FROM {checked} c LEFT JOIN events e ON e.event_id = c.event_id GROUP BY 1 "
-        "HAVING count(*) > 1 OR count(e.event_id) > 0 OR count(c._code) > 0"
+        "CREATE OR REPLACE TEMP TABLE _ingest_cand AS SELECT c.event_id AS _cand_id, count(*) AS _n, "
+        f"count(e.event_id) > 0 AS _old FROM (SELECT event_id FROM ({canon.sql})) c {old} "
+        "WHERE c.event_id IS NOT NULL GROUP BY 1 HAVING count(*) > 1 OR count(e.event_id) > 0"
     )
-    any_bad = con.execute("SELECT COALESCE(sum(_bad), 0) FROM _ingest_dup").fetchall()[0][0]
-    rejected = reject_rows(con, checked, checks) if any_bad else Counter()
     base = con.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchall()[0][0]
     typed = {property_column(p): typed_property(f"_pv.{ident(p)}", k) for p, k in plan.typed_properties.items()}
     targets = ["seq", "event_id", "ts", "event", "partner_id", "user_id", "object_id", "properties", "import_id",
                *typed]
     values = [f"{int(base)} + _row", "event_id", "ts", "event", "COALESCE(partner_id, _u_partner)", "user_id",
               "object_id", "COALESCE(_props, '{}')", str(int(import_id)), *typed.values()]
-    inserted = con.execute(
-        f"INSERT INTO events ({', '.join(ident(t) for t in targets)}) SELECT {', '.join(values)} FROM "
-        f"(SELECT *, from_json(_props, {plan_struct(plan)}) AS _pv FROM {checked} c "
-        "LEFT JOIN _ingest_dup d ON d._dup_id = c.event_id "
-        "WHERE _code IS NULL AND (d._dup_id IS NULL OR (NOT d._old AND d._first = c._row)))"
-    ).fetchall()[0][0]
-    con.execute("DROP TABLE _ingest_dup")
-    bad = sum(rejected.values())
-    return Outcome(rows=rows, accepted=inserted, duplicates=rows - bad - inserted, rejected=rejected)
+    pv = f", from_json(_props, {plan_struct(plan)}) AS _pv" if typed else ""
+    insert = (f"INSERT INTO events ({', '.join(ident(t) for t in targets)}) SELECT {', '.join(values)} FROM "
+              f"(SELECT *{pv} FROM {checked} c ")
+    held = con.execute("SELECT COALESCE(sum(_n), 0) FROM _ingest_cand").fetchall()[0][0]
+    unique = "ANTI JOIN _ingest_cand k ON k._cand_id = c.event_id " if held else ""
+    inserted = con.execute(insert + unique + "WHERE _code IS NULL)").fetchall()[0][0]
+    valid_held = first_stored = 0
+    if held:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _ingest_dup AS SELECT event_id AS _dup_id, min(_row) AS _first, "
+            f"count(*) AS _valid FROM {checked} WHERE _code IS NULL "
+            "AND event_id IN (SELECT _cand_id FROM _ingest_cand) GROUP BY 1"
+        )
+        valid_held = con.execute("SELECT COALESCE(sum(_valid), 0) FROM _ingest_dup").fetchall()[0][0]
+        first_stored = con.execute(
+            insert + "JOIN _ingest_dup d ON d._dup_id = c.event_id AND d._first = c._row "
+            "JOIN _ingest_cand k ON k._cand_id = c.event_id WHERE NOT k._old)"
+        ).fetchall()[0][0]
+    bad = (rows - held - inserted) + (held - valid_held)
+    rejected = reject_rows(con, checked, checks) if bad else Counter()
+    assert sum(rejected.values()) == bad, "rejected rows and their count disagree"
+    return Outcome(rows=rows, accepted=inserted + first_stored, duplicates=valid_held - first_stored,
+                   rejected=rejected)

@@ -55,8 +55,12 @@ def utc(text_sql: str) -> str:
 
 def blank_null(expr: str) -> str:
     """NULL for an empty or all-blank text, the text unchanged otherwise."""
-    return (f"CASE WHEN {expr} = '' THEN NULL WHEN NOT starts_with({expr}, ' ') THEN {expr} "
-            f"WHEN trim({expr}) = '' THEN NULL ELSE {expr} END")
+    return f"CASE WHEN ascii({expr}) > 32 THEN {expr} WHEN trim({expr}) = '' THEN NULL ELSE {expr} END"
+
+
+def is_object(valid_json: str) -> str:
+    """Whether a valid JSON text is an object (it starts with '{'), without parsing it again."""
+    return f"starts_with(ltrim({valid_json}, ' \t\n\r'), '{{')"
 
 
 def _suffixes(path: Path) -> list[str]:
@@ -161,14 +165,14 @@ class Source:
                      f"WHEN json_type({v}) = 'OBJECT' THEN 'ok' WHEN json_type({v}) <> 'VARCHAR' THEN 'not_object' "
                      f"WHEN {blank_null(as_text)} IS NULL THEN NULL "
                      f"WHEN NOT json_valid({as_text}) THEN 'invalid' "
-                     f"WHEN json_type({as_text}) <> 'OBJECT' THEN 'not_object' ELSE 'ok' END")
+                     f"WHEN NOT {is_object(as_text)} THEN 'not_object' ELSE 'ok' END")
             return text, state
         if typ.startswith(("STRUCT", "MAP")):
             col = ident(name)
             return f"to_json({col})::VARCHAR", f"CASE WHEN {col} IS NOT NULL THEN 'ok' END"
         text = self.text(name)
         state = (f"CASE WHEN {text} IS NULL THEN NULL WHEN NOT json_valid({text}) THEN 'invalid' "
-                 f"WHEN json_type({text}) <> 'OBJECT' THEN 'not_object' ELSE 'ok' END")
+                 f"WHEN NOT {is_object(text)} THEN 'not_object' ELSE 'ok' END")
         return text, state
 
     def raw(self, alias: str) -> str:
