@@ -197,10 +197,23 @@ class Context:
             e = e.filter(e[f"p_{prop}"] == value)
         return e
 
-    def raw_named(self, names: Sequence[str] | str) -> ir.Table:
-        """Events with one of `names`, whatever their partner or segment (no `seg` column)."""
+    def raw_named(self, names: Sequence[str] | str, where: dict | None = None) -> ir.Table:
+        """Events with one of `names` (or "activity") matching `where`, whatever their partner (no `seg`)."""
         e = self.table("events")
-        return e.filter(e.event.isin([names] if isinstance(names, str) else list(names)))
+        if names == "activity":
+            e = e.filter(is_activity(e, self.plan))
+        else:
+            e = e.filter(e.event.isin([names] if isinstance(names, str) else list(names)))
+        for prop, value in (where or {}).items():
+            e = e.filter(e[f"p_{prop}"] == value)
+        return e
+
+    def per_partner(self, t: ir.Table, **measures: ir.Value) -> ir.Table:
+        """Aggregate `t` (rows with period_start and partner_id) per (period, partner) first, then attach
+        `seg`. Rolling up from there is exact for counts, sums and distinct users or partners, since each
+        user and partner is in one segment, and it keeps the segment join off the raw rows."""
+        agg = t.group_by(["period_start", "partner_id"]).aggregate(**measures)
+        return self.with_seg(agg)
 
     def in_range(self, t: ir.Table, ts: str = "ts") -> ir.Table:
         """Rows whose `ts` falls in one of the periods, with its `period_start`."""

@@ -19,7 +19,6 @@ from partnerkpi.engine.context import (
     Stat,
     Total,
     count_by,
-    distinct_count_by,
     in_population,
     us_in,
 )
@@ -38,59 +37,68 @@ def kind(name: str) -> Callable[[Builder], Builder]:
     return register
 
 
-def per_partner_events(ctx: Context, t: ir.Table) -> ir.Table:
-    """Events in P attributed to partners in P, plus (whole-program rows only) events with no partner."""
+def named_per_partner(ctx: Context, events: Any, where: dict | None = None, sum_of: str | None = None) -> ir.Table:
+    """Named events in the periods per (period, partner, seg): `n` rows, and `total` of a property."""
+    e = ctx.in_range(ctx.raw_named(events, where))
+    measures = {"n": e.count().cast("float64")}
+    if sum_of:
+        measures["total"] = e[f"p_{sum_of}"].sum().cast("float64")
+    return ctx.per_partner(e, **measures)
+
+
+def in_partner_population(ctx: Context, t: ir.Table) -> ir.Table:
+    """Per-partner rows of partners in P, plus (whole-program rows only) the rows with no partner."""
     pop = ctx.partner_population("in").select("period_start", "seg", "partner_id", _in=ibis.literal(True))
     j = t.left_join(pop, ["period_start", "seg", "partner_id"])
     return j.filter(j._in.notnull() | j.partner_id.isnull())
 
 
+def sum_by(t: ir.Table, column: str, name: str) -> ir.Table:
+    """Sum of `column` per (period_start, seg) as `name` (0 over nothing)."""
+    agg = t.group_by(KEYS).aggregate(**{name: t[column].sum().cast("float64")})
+    return agg.mutate(**{name: agg[name].fill_null(0.0)})
+
+
 @kind("event_count")
 def event_count(ctx: Context, params: dict[str, Any]) -> Partial:
-    from partnerkpi.engine.special import counted
-
-    return counted(ctx.in_range(ctx.named(params["event"], params.get("where"))))
+    t = named_per_partner(ctx, params["event"], params.get("where"))
+    return Total(t.group_by(KEYS).aggregate(value=t.n.sum(), n=t.n.sum().cast("int64")))
 
 
 @kind("event_sum")
 def event_sum(ctx: Context, params: dict[str, Any]) -> Partial:
-    e = ctx.in_range(ctx.named(params["event"], params.get("where")))
-    column = e[f"p_{params['sum']}"]
-    t = e.group_by(KEYS).aggregate(value=column.sum().cast("float64"), n=e.count())
+    t = named_per_partner(ctx, params["event"], params.get("where"), params["sum"])
+    t = t.group_by(KEYS).aggregate(value=t.total.sum(), n=t.n.sum().cast("int64"))
     return Total(t.mutate(value=t.value.fill_null(0.0)))
 
 
 @kind("per_partner")
 def per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
-    e = per_partner_events(ctx, ctx.in_range(ctx.named(params["events"], params.get("where"))))
-    if params.get("sum"):
-        num = e.group_by(KEYS).aggregate(num=e[f"p_{params['sum']}"].sum().cast("float64"))
-        num = num.mutate(num=num.num.fill_null(0.0))
-    else:
-        num = count_by(e, "num")
-    den = count_by(ctx.partner_population("in"), "den")
-    return Ratio(num, den)
+    t = in_partner_population(ctx, named_per_partner(ctx, params["events"], params.get("where"), params.get("sum")))
+    num = sum_by(t, "total" if params.get("sum") else "n", "num")
+    return Ratio(num, count_by(ctx.partner_population("in"), "den"))
 
 
 def active_partners(ctx: Context) -> ir.Table:
     """(period_start, seg, partner_id) of partners in P with an activity event in P."""
-    act = ctx.in_range(ctx.activity_days, "day")
-    act = act.filter(act.partner_id.notnull()).select("period_start", "seg", "partner_id").distinct()
-    return in_population(act, ctx.partner_population("in"), "partner_id")
+    act = ctx.in_range(ctx.derived("derived_activity_days"), "day")
+    act = act.filter(act.partner_id.notnull())
+    act = ctx.per_partner(act, days=act.count())
+    return in_population(act.select("period_start", "seg", "partner_id"), ctx.partner_population("in"), "partner_id")
 
 
 @kind("per_active_partner")
 def per_active_partner(ctx: Context, params: dict[str, Any]) -> Partial:
-    e = per_partner_events(ctx, ctx.in_range(ctx.named(params["events"], params.get("where"))))
-    return Ratio(count_by(e, "num"), count_by(active_partners(ctx), "den"))
+    t = in_partner_population(ctx, named_per_partner(ctx, params["events"], params.get("where")))
+    return Ratio(sum_by(t, "n", "num"), count_by(active_partners(ctx), "den"))
 
 
 @kind("event_ratio")
 def event_ratio(ctx: Context, params: dict[str, Any]) -> Partial:
     num_spec, den_spec = params["numerator"], params["denominator"]
-    num = ctx.in_range(ctx.named(num_spec["event"], num_spec.get("where")))
-    den = ctx.in_range(ctx.named(den_spec["event"], den_spec.get("where")))
-    return Ratio(count_by(num, "num"), count_by(den, "den"), scale=params.get("scale", 100.0))
+    num = named_per_partner(ctx, num_spec["event"], num_spec.get("where"))
+    den = named_per_partner(ctx, den_spec["event"], den_spec.get("where"))
+    return Ratio(sum_by(num, "n", "num"), sum_by(den, "n", "den"), scale=params.get("scale", 100.0))
 
 
 @kind("partner_share")
@@ -99,8 +107,8 @@ def partner_share(ctx: Context, params: dict[str, Any]) -> Partial:
     if params["events"] == "activity":
         hit = active_partners(ctx)
     else:
-        e = ctx.in_range(ctx.named(params["events"], params.get("where")))
-        e = e.filter(e.partner_id.notnull()).select("period_start", "seg", "partner_id").distinct()
+        e = named_per_partner(ctx, params["events"], params.get("where"))
+        e = e.filter(e.partner_id.notnull()).select("period_start", "seg", "partner_id")
         hit = in_population(e, pop, "partner_id")
     return Ratio(count_by(hit, "num"), count_by(pop, "den"), scale=100.0)
 
@@ -108,9 +116,10 @@ def partner_share(ctx: Context, params: dict[str, Any]) -> Partial:
 @kind("per_actor")
 def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
     """Events per distinct user doing them; events without a user count in neither part."""
-    e = ctx.in_range(ctx.named(params["event"], params.get("where")))
+    e = ctx.in_range(ctx.raw_named(params["event"], params.get("where")))
     e = e.filter(e.user_id.notnull())
-    return Ratio(count_by(e, "num"), distinct_count_by(e, "user_id", "den"), scale=params.get("scale", 1.0))
+    t = ctx.per_partner(e, n=e.count().cast("float64"), users=e.user_id.nunique().cast("float64"))
+    return Ratio(sum_by(t, "n", "num"), sum_by(t, "users", "den"), scale=params.get("scale", 1.0))
 
 
 @kind("median_since_onboarding")
@@ -139,10 +148,10 @@ def object_cycle(ctx: Context, params: dict[str, Any]) -> Partial:
     The object's segment is its start event's partner: the end event is often logged by staff.
     """
     unit = params.get("unit", "days")
-    start = ctx.first_per(ctx.named(params["start"]).filter(lambda r: r.object_id.notnull()), "object_id")
+    start = ctx.first_per(ctx.raw_named(params["start"]).filter(lambda r: r.object_id.notnull()), "object_id")
     end = ctx.first_per(ctx.raw_named(params["end"]).filter(lambda r: r.object_id.notnull()), "object_id")
-    s = start.select(oid="object_id", started="ts", seg="seg")
+    s = start.select(oid="object_id", started="ts", partner_id="partner_id")
     end = ctx.in_range(end.select("object_id", "ts"))
-    j = end.join(s, end.object_id == s.oid)
+    j = ctx.with_seg(end.join(s, end.object_id == s.oid))
     j = j.mutate(d=j.ts.delta(j.started, unit="microsecond").cast("float64") / us_in(unit))
     return Stat(j.group_by(KEYS).aggregate(value=j.d.median(), n=j.count()))

@@ -18,7 +18,7 @@ from partnerkpi.engine.context import (
     in_population,
     us_in,
 )
-from partnerkpi.engine.kinds import kind
+from partnerkpi.engine.kinds import kind, named_per_partner, sum_by
 
 DEFAULT_DUE = ibis.interval(days=30)
 
@@ -47,17 +47,17 @@ def _with_first(t: ir.Table, key: str, ctx: Context, event: str, alias: str) -> 
 
 def tasks(ctx: Context) -> ir.Table:
     """A row per assigned task: task, seg, kind, assigned_at, due, completed_at, cancelled_at."""
-    assigned = ctx.named("Task Assigned")
+    assigned = ctx.raw_named("Task Assigned")
     assigned = ctx.first_per(assigned.filter(assigned.object_id.notnull()), "object_id")
     t = assigned.select(
         task="object_id",
-        seg="seg",
+        partner_id="partner_id",
         kind="p_kind",
         assigned_at="ts",
         due=assigned.p_due_at.fill_null(assigned.ts + DEFAULT_DUE),
     )
     t = _with_first(t, "task", ctx, "Task Completed", "completed_at")
-    return _with_first(t, "task", ctx, "Task Cancelled", "cancelled_at")
+    return ctx.with_seg(_with_first(t, "task", ctx, "Task Cancelled", "cancelled_at"))
 
 
 def tasks_due(ctx: Context) -> ir.Table:
@@ -97,8 +97,10 @@ def open_grants_at_end(ctx: Context) -> ir.Table:
 
 @kind("active_users_per_partner")
 def active_users_per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
-    act = ctx.in_range(ctx.activity_days, "day")
-    act = act.filter(act.user_id.notnull()).select("period_start", "seg", "user_id").distinct()
+    act = ctx.in_range(ctx.derived("derived_activity_days"), "day")
+    act = act.filter(act.user_id.notnull())
+    act = act.group_by(["period_start", "partner_id", "user_id"]).aggregate(days=act.count())
+    act = ctx.with_seg(act).select("period_start", "seg", "user_id")
     hit = in_population(act, ctx.user_population("in"), "user_id")
     return Ratio(count_by(hit, "num"), count_by(ctx.partner_population("in"), "den"), scale=100.0)
 
@@ -116,14 +118,11 @@ def first_login_rate(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("stickiness")
 def stickiness(ctx: Context, params: dict[str, Any]) -> Partial:
-    act = ctx.in_range(ctx.activity_days, "day")
+    act = ctx.in_range(ctx.derived("derived_activity_days"), "day")
     act = act.filter(act.user_id.notnull())
-    users = in_population(
-        act.select("period_start", "seg", "user_id").distinct(), ctx.user_population("in"), "user_id"
-    )
-    days = act.select("period_start", "seg", "user_id", "day").distinct()
-    days = days.semi_join(users, ["period_start", "user_id"])
-    dau = count_by(days, "dau").join(ctx.period_table, "period_start")
+    act = act.group_by(["period_start", "partner_id", "user_id"]).aggregate(days=act.day.nunique())
+    users = in_population(ctx.with_seg(act), ctx.user_population("in"), "user_id")
+    dau = sum_by(users, "days", "dau").join(ctx.period_table, "period_start")
     num = dau.select(*KEYS, num=dau.dau / _days(dau.period_end, dau.period_start))
     return Ratio(num, count_by(users, "den"), scale=100.0)
 
@@ -137,8 +136,8 @@ def task_completion_rate(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("reminders_per_task")
 def reminders_per_task(ctx: Context, params: dict[str, Any]) -> Partial:
-    reminders = ctx.in_range(ctx.named("Reminder Sent"))
-    return Ratio(count_by(reminders, "num"), count_by(tasks_due(ctx), "den"))
+    reminders = named_per_partner(ctx, "Reminder Sent")
+    return Ratio(sum_by(reminders, "n", "num"), count_by(tasks_due(ctx), "den"))
 
 
 @kind("session_minutes")
@@ -152,11 +151,11 @@ def session_minutes(ctx: Context, params: dict[str, Any]) -> Partial:
 @kind("task_abandonment_rate")
 def task_abandonment_rate(ctx: Context, params: dict[str, Any]) -> Partial:
     window = ibis.interval(days=int(params.get("window_days", 30)))
-    started = ctx.named("Task Started")
+    started = ctx.raw_named("Task Started")
     started = ctx.first_per(started.filter(started.object_id.notnull()), "object_id")
-    t = started.select(task="object_id", seg="seg", deadline=started.ts + window)
+    t = started.select(task="object_id", partner_id="partner_id", deadline=started.ts + window)
     t = _with_first(t, "task", ctx, "Task Completed", "completed_at")
-    t = _with_first(t, "task", ctx, "Task Cancelled", "cancelled_at")
+    t = ctx.with_seg(_with_first(t, "task", ctx, "Task Cancelled", "cancelled_at"))
     t = ctx.in_range(t.filter(t.cancelled_at.isnull() | (t.cancelled_at > t.deadline)), "deadline")
     abandoned = t.filter(t.completed_at.isnull() | (t.completed_at > t.deadline))
     return Ratio(count_by(abandoned, "num"), count_by(t, "den"), scale=100.0)
@@ -184,25 +183,25 @@ def inactive_partners_with_access(ctx: Context, params: dict[str, Any]) -> Parti
     days = int(params.get("inactive_days", 90))
     holders = open_grants_at_end(ctx).select("period_start", "period_end", "seg", partner_id="holder_partner")
     holders = holders.distinct()
-    act = ctx.activity_days
+    act = ctx.derived("derived_activity_days")
     act = act.filter(act.partner_id.notnull() & (act.day >= ctx.lookback(days)) & (act.day < ctx.range_end))
-    act_days = act.select(apid="partner_id", day="day").distinct()
-    recent = holders.join(
-        act_days,
-        (holders.partner_id == act_days.apid)
-        & (act_days.day >= holders.period_end - ibis.interval(days=days))
-        & (act_days.day < holders.period_end),
-    ).select("period_start", "partner_id").distinct()
+    # the last active day of each partner in each period (lookback periods included): the last one
+    # before a period's end is the latest over that period and the ones before it
+    last = act.group_by(apid="partner_id", bucket=ctx.bucket(act.day)).aggregate(last_day=act.day.max())
+    seen = holders.join(last, (holders.partner_id == last.apid) & (last.bucket <= holders.period_start))
+    seen = seen.group_by(["period_start", "period_end", "partner_id"]).aggregate(last_day=seen.last_day.max())
+    recent = seen.filter(seen.last_day >= seen.period_end - ibis.interval(days=days))
     inactive = holders.anti_join(recent, ["period_start", "partner_id"])
     return counted(inactive)
 
 
 @kind("access_review_completion_rate")
 def access_review_completion_rate(ctx: Context, params: dict[str, Any]) -> Partial:
-    sched = ctx.named("Access Review Scheduled")
+    sched = ctx.raw_named("Access Review Scheduled")
     sched = ctx.first_per(sched.filter(sched.object_id.notnull()), "object_id")
-    r = sched.filter(sched.p_due_at.notnull()).select(task="object_id", seg="seg", due="p_due_at")
-    r = ctx.in_range(_with_first(r, "task", ctx, "Access Review Completed", "completed_at"), "due")
+    r = sched.filter(sched.p_due_at.notnull()).select(task="object_id", partner_id="partner_id", due="p_due_at")
+    r = _with_first(r, "task", ctx, "Access Review Completed", "completed_at")
+    r = ctx.in_range(ctx.with_seg(r), "due")
     done = r.filter(r.completed_at.notnull() & (r.completed_at <= r.due))
     return Ratio(count_by(done, "num"), count_by(r, "den"), scale=100.0)
 
