@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from partnerkpi.catalog.plan import TrackingPlan
-from partnerkpi.engine.derived import DERIVED, SESSION_GAP_MINUTES, is_activity, sessions
+from partnerkpi.engine.derived import DERIVED, SESSION_GAP_MINUTES, first_per, is_activity, sessions
 from partnerkpi.engine.periods import Grain, Period
 
 KEYS = ["period_start", "seg"]
@@ -222,8 +222,7 @@ class Context:
 
     def first_per(self, t: ir.Table, key: str) -> ir.Table:
         """The first row per `key` (and per `seg`, where there is one): earliest ts, then arrival order."""
-        w = ibis.window(group_by=[key, "seg"] if "seg" in t.columns else key, order_by=["ts", "seq"])
-        return t.mutate(_rn=ibis.row_number().over(w)).filter(lambda r: r._rn == 0).drop("_rn")
+        return first_per(t, [key, "seg"] if "seg" in t.columns else key)
 
     def lookback(self, days: int):
         return self.range_start - timedelta(days=days)

@@ -48,9 +48,53 @@ def sessions(events: ir.Table, plan: TrackingPlan, gap_minutes: float = SESSION_
     ).drop("sid")
 
 
+def first_per(t: ir.Table, key: str | list[str]) -> ir.Table:
+    """The first row per `key`: earliest ts, ties broken by arrival order (seq)."""
+    w = ibis.window(group_by=key, order_by=["ts", "seq"])
+    return t.mutate(_rn=ibis.row_number().over(w)).filter(lambda r: r._rn == 0).drop("_rn")
+
+
+def first_ts(events: ir.Table, event: str, alias: str) -> ir.Table:
+    """(oid, alias): the earliest `event` per object, whatever its partner."""
+    e = events.filter((events.event == event) & events.object_id.notnull())
+    return e.group_by(oid="object_id").aggregate(**{alias: e.ts.min()})
+
+
+def with_first(t: ir.Table, key: str, events: ir.Table, event: str, alias: str) -> ir.Table:
+    """`t` with the earliest `event` of the object in column `key` (null when there is none)."""
+    f = first_ts(events, event, alias)
+    return t.left_join(f, t[key] == f.oid).drop("oid")
+
+
+def tasks(events: ir.Table, plan: TrackingPlan) -> ir.Table:
+    """A row per task with a Task Assigned (the first one counts): task, partner_id, kind, assigned_at,
+    due (`due_at`, else assigned + 30 days), completed_at and cancelled_at (the first of each)."""
+    assigned = first_per(events.filter((events.event == "Task Assigned") & events.object_id.notnull()), "object_id")
+    t = assigned.select(
+        task="object_id",
+        partner_id="partner_id",
+        kind="p_kind",
+        assigned_at="ts",
+        due=assigned.p_due_at.fill_null(assigned.ts + ibis.interval(days=30)),
+    )
+    t = with_first(t, "task", events, "Task Completed", "completed_at")
+    return with_first(t, "task", events, "Task Cancelled", "cancelled_at")
+
+
+def grants(events: ir.Table, plan: TrackingPlan) -> ir.Table:
+    """A row per grant: gid, holder (the user of the first Access Granted), holder_partner, granted_at,
+    revoked_at (the first Access Revoked)."""
+    g = events.filter((events.event == "Access Granted") & events.object_id.notnull() & events.partner_id.notnull())
+    g = first_per(g, "object_id")
+    g = g.select(gid="object_id", holder="user_id", holder_partner="partner_id", granted_at="ts")
+    return with_first(g, "gid", events, "Access Revoked", "revoked_at")
+
+
 DERIVED: dict[str, Callable[[ir.Table, TrackingPlan], ir.Table]] = {
     "derived_activity_days": activity_days,
     "derived_sessions": sessions,
+    "derived_tasks": tasks,
+    "derived_grants": grants,
 }
 
 

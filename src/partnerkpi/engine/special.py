@@ -18,9 +18,8 @@ from partnerkpi.engine.context import (
     in_population,
     us_in,
 )
+from partnerkpi.engine.derived import with_first
 from partnerkpi.engine.kinds import kind, named_per_partner, sum_by
-
-DEFAULT_DUE = ibis.interval(days=30)
 
 
 def counted(t: ir.Table) -> Total:
@@ -32,32 +31,13 @@ def _days(end: ir.TimestampValue, start: ir.TimestampValue) -> ir.FloatingValue:
     return end.delta(start, unit="microsecond").cast("float64") / us_in("days")
 
 
-def _first_ts(ctx: Context, event: str, alias: str) -> ir.Table:
-    """(oid, alias): the earliest `event` per object before the range end, whatever its partner."""
-    e = ctx.raw_named(event)
-    e = e.filter(e.object_id.notnull() & (e.ts < ctx.range_end))
-    return e.group_by(oid="object_id").aggregate(**{alias: e.ts.min()})
-
-
 def _with_first(t: ir.Table, key: str, ctx: Context, event: str, alias: str) -> ir.Table:
-    """`t` with the earliest `event` of the object in column `key` (null when there is none)."""
-    f = _first_ts(ctx, event, alias)
-    return t.left_join(f, t[key] == f.oid).drop("oid")
+    return with_first(t, key, ctx.table("events"), event, alias)
 
 
 def tasks(ctx: Context) -> ir.Table:
-    """A row per assigned task: task, seg, kind, assigned_at, due, completed_at, cancelled_at."""
-    assigned = ctx.raw_named("Task Assigned")
-    assigned = ctx.first_per(assigned.filter(assigned.object_id.notnull()), "object_id")
-    t = assigned.select(
-        task="object_id",
-        partner_id="partner_id",
-        kind="p_kind",
-        assigned_at="ts",
-        due=assigned.p_due_at.fill_null(assigned.ts + DEFAULT_DUE),
-    )
-    t = _with_first(t, "task", ctx, "Task Completed", "completed_at")
-    return ctx.with_seg(_with_first(t, "task", ctx, "Task Cancelled", "cancelled_at"))
+    """A row per assigned task with its seg: task, kind, assigned_at, due, completed_at, cancelled_at."""
+    return ctx.with_seg(ctx.derived("derived_tasks"))
 
 
 def tasks_due(ctx: Context) -> ir.Table:
@@ -68,11 +48,8 @@ def tasks_due(ctx: Context) -> ir.Table:
 
 
 def grants(ctx: Context) -> ir.Table:
-    """One row per grant: gid, holder (user), holder_partner, granted_at, revoked_at."""
-    g = ctx.raw_named("Access Granted")
-    g = ctx.first_per(g.filter(g.object_id.notnull() & g.partner_id.notnull()), "object_id")
-    g = g.select(gid="object_id", holder="user_id", holder_partner="partner_id", granted_at="ts")
-    return _with_first(g, "gid", ctx, "Access Revoked", "revoked_at")
+    """A row per grant: gid, holder (user), holder_partner, granted_at, revoked_at."""
+    return ctx.derived("derived_grants")
 
 
 def with_holder_offboarding(ctx: Context, g: ir.Table) -> ir.Table:
