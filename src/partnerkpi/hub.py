@@ -123,6 +123,7 @@ class Hub:
         fresh = self._fresh_derived(backend)
         engine = self.engine_on(backend)
         engine.materialized = lambda name: backend.table(name) if name in fresh else None
+        engine.fork = lambda: duckdb_backend(self.store).execute  # a cursor per worker thread
         return engine
 
     def engine_on(self, backend: Backend) -> Engine:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -90,6 +92,10 @@ class Engine:
     execute: Execute
     plan: TrackingPlan
     materialized: Callable[[str], ir.Table | None] | None = None
+    # A factory of executors for worker threads (one each): while one thread's query runs in the
+    # database, another compiles the next KPI. None: one KPI after the other.
+    fork: Callable[[], Execute] | None = None
+    threads: int = 2
 
     def segments(self, trait: str) -> list[str]:
         """Distinct non-empty values of a partner trait, sorted."""
@@ -112,13 +118,9 @@ class Engine:
         ctx = Context(self.table, self.plan, grain, all_periods, trait, self.materialized)
         partials = {k.id: BUILDERS[k.compute.kind](ctx, params_of(k.compute)) for k in kpis}
         found: dict[str, Found] = {k.id: {} for k in kpis}
-        for kpi_id, partial in partials.items():
-            tables = parts(kpi_id, partial)
-            df = self.execute(ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0])
+        for kpi_id, df in self._run(partials, on_kpi):
             for _, part, start, seg, a, b in df.itertuples(index=False, name=None):
                 found[kpi_id][(part, (_ts(start), str(seg)))] = (a, b)
-            if on_kpi is not None:
-                on_kpi(kpi_id)
         keys = [(p.start, s) for p in all_periods for s in segs]
         rows: list[KpiRow] = []
         for kpi in kpis:
@@ -129,6 +131,32 @@ class Engine:
                     cell, prev = filled[(period.start, seg)], filled[(prev_period.start, seg)]
                     rows.append(_row(kpi, period, segment, cell, prev))
         return rows
+
+
+    def _run(
+        self, partials: dict[str, Partial], on_kpi: Callable[[str], None] | None
+    ) -> list[tuple[str, pd.DataFrame]]:
+        """Execute each KPI's expression (in worker threads when the backend can fork executors)."""
+
+        def one(item: tuple[str, Partial], execute: Execute) -> tuple[str, pd.DataFrame]:
+            kpi_id, partial = item
+            tables = parts(kpi_id, partial)
+            df = execute(ibis.union(*tables, distinct=False) if len(tables) > 1 else tables[0])
+            if on_kpi is not None:
+                on_kpi(kpi_id)
+            return kpi_id, df
+
+        if self.fork is None or self.threads < 2:
+            return [one(item, self.execute) for item in partials.items()]
+        local = threading.local()
+
+        def in_thread(item: tuple[str, Partial]) -> tuple[str, pd.DataFrame]:
+            if not hasattr(local, "execute"):
+                local.execute = self.fork()
+            return one(item, local.execute)
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(in_thread, partials.items()))
 
 
 def _row(kpi: KPI, period: Period, segment: dict[str, str], cell: Cell, prev: Cell) -> KpiRow:
