@@ -11,3 +11,14 @@ pytest_plugins = ["tests.backends"]
 def db_path(tmp_path):
     """A fresh DuckDB file path."""
     return tmp_path / "hub.duckdb"
+
+
+@pytest.fixture
+def store(tmp_path):
+    """A fresh canonical store with the built-in tracking plan."""
+    from partnerkpi.catalog.plan import load_plan
+    from partnerkpi.store import Store
+
+    s = Store.open(tmp_path / "x.duckdb", load_plan())
+    yield s
+    s.close()

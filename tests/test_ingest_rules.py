@@ -23,13 +23,6 @@ ISO = "write ISO-8601 such as 2026-07-01T10:00:00Z (an offset such as +02:00 is 
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "x.duckdb", load_plan())
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def hub(store):
     """The fixture partners (p1..p3) and users (u1, u2 of p1; u3 of p2; u4 of p9, not known yet)."""
     import_files(store, [DATA / "partners.csv", DATA / "users.csv"])

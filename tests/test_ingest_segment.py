@@ -6,21 +6,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
-from partnerkpi.catalog.plan import load_plan
 from partnerkpi.ingest import import_files
 from partnerkpi.store import Store
 
 DATA = Path(__file__).parent / "data" / "ingest"
 ISO = "write ISO-8601 such as 2026-07-01T10:00:00Z (an offset such as +02:00 is converted to UTC)"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = Store.open(tmp_path / "x.duckdb", load_plan())
-    yield s
-    s.close()
 
 
 def rows(store: Store, sql: str) -> list[tuple]:

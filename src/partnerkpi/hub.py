@@ -6,9 +6,9 @@ The CLI and the web app only build a Hub and call it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import ibis
@@ -18,19 +18,13 @@ from partnerkpi.backends import Backend, duckdb_backend
 from partnerkpi.catalog import Catalog, load_catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
+from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
 from partnerkpi.engine.derived import DERIVED, data_fingerprint
 from partnerkpi.engine.periods import Grain, periods_between
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.store import Store
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock: a naive UTC datetime."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from partnerkpi.clock import Clock, utc_now
 from partnerkpi.errors import InputFileError, UsageError
 from partnerkpi.ingest.flat import flat_canon
 from partnerkpi.ingest.mapping import Mapping, load_mapping
@@ -30,12 +31,6 @@ from partnerkpi.ingest.rules import (
 from partnerkpi.ingest.segment import group_traits, segment_canons, stage_messages
 from partnerkpi.ingest.sources import KIND_HINT, KINDS, Source, detect_format, infer_kind, open_source
 from partnerkpi.store import Store
-
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -90,7 +85,7 @@ def import_files(
     with progress_bar(progress) as bar:
         for path in paths:
             summaries.append(_import_one(store, os.fspath(path), kind, maps, Phases(bar, Path(path).name),
-                                         clock or _utc_now))
+                                         clock or utc_now))
     return summaries
 
 
