@@ -208,6 +208,11 @@ class Context:
             e = e.filter(e[f"p_{prop}"] == value)
         return e
 
+    def firsts(self, event: str) -> ir.Table:
+        """The first `event` of each object (the whole event row)."""
+        f = self.derived("derived_object_firsts")
+        return f.filter(f.event == event)
+
     def per_partner(self, t: ir.Table, **measures: ir.Value) -> ir.Table:
         """Aggregate `t` (rows with period_start and partner_id) per (period, partner) first, then attach
         `seg`. Rolling up from there is exact for counts, sums and distinct users or partners, since each

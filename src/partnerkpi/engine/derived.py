@@ -90,7 +90,21 @@ def grants(events: ir.Table, plan: TrackingPlan) -> ir.Table:
     return with_first(g, "gid", events, "Access Revoked", "revoked_at")
 
 
+def event_days(events: ir.Table, plan: TrackingPlan) -> ir.Table:
+    """Events per (partner, user, UTC day, event name): n. Counts of named events read this instead of
+    the raw rows (a day lies wholly inside one period of every grain)."""
+    e = events.mutate(day=events.ts.truncate("D").cast("timestamp"))
+    return e.group_by(["partner_id", "user_id", "day", "event"]).aggregate(n=e.count())
+
+
+def object_firsts(events: ir.Table, plan: TrackingPlan) -> ir.Table:
+    """The first event (earliest ts, then arrival) of each name for each object: the whole row."""
+    return first_per(events.filter(events.object_id.notnull()), ["event", "object_id"])
+
+
 DERIVED: dict[str, Callable[[ir.Table, TrackingPlan], ir.Table]] = {
+    "derived_event_days": event_days,
+    "derived_object_firsts": object_firsts,
     "derived_activity_days": activity_days,
     "derived_sessions": sessions,
     "derived_tasks": tasks,

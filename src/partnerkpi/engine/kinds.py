@@ -39,6 +39,10 @@ def kind(name: str) -> Callable[[Builder], Builder]:
 
 def named_per_partner(ctx: Context, events: Any, where: dict | None = None, sum_of: str | None = None) -> ir.Table:
     """Named events in the periods per (period, partner, seg): `n` rows, and `total` of a property."""
+    if not where and not sum_of and events != "activity":
+        d = ctx.derived("derived_event_days")
+        d = ctx.in_range(d.filter(d.event.isin([events] if isinstance(events, str) else list(events))), "day")
+        return ctx.per_partner(d, n=d.n.sum().cast("float64"))
     e = ctx.in_range(ctx.raw_named(events, where))
     measures = {"n": e.count().cast("float64")}
     if sum_of:
@@ -116,9 +120,14 @@ def partner_share(ctx: Context, params: dict[str, Any]) -> Partial:
 @kind("per_actor")
 def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
     """Events per distinct user doing them; events without a user count in neither part."""
-    e = ctx.in_range(ctx.raw_named(params["event"], params.get("where")))
-    e = e.filter(e.user_id.notnull())
-    t = ctx.per_partner(e, n=e.count().cast("float64"), users=e.user_id.nunique().cast("float64"))
+    if params.get("where") or params["event"] == "activity":
+        e = ctx.in_range(ctx.raw_named(params["event"], params.get("where")))
+        e = e.filter(e.user_id.notnull())
+        t = ctx.per_partner(e, n=e.count().cast("float64"), users=e.user_id.nunique().cast("float64"))
+    else:
+        d = ctx.derived("derived_event_days")
+        d = ctx.in_range(d.filter((d.event == params["event"]) & d.user_id.notnull()), "day")
+        t = ctx.per_partner(d, n=d.n.sum().cast("float64"), users=d.user_id.nunique().cast("float64"))
     return Ratio(sum_by(t, "n", "num"), sum_by(t, "users", "den"), scale=params.get("scale", 1.0))
 
 
@@ -148,8 +157,7 @@ def object_cycle(ctx: Context, params: dict[str, Any]) -> Partial:
     The object's segment is its start event's partner: the end event is often logged by staff.
     """
     unit = params.get("unit", "days")
-    start = ctx.first_per(ctx.raw_named(params["start"]).filter(lambda r: r.object_id.notnull()), "object_id")
-    end = ctx.first_per(ctx.raw_named(params["end"]).filter(lambda r: r.object_id.notnull()), "object_id")
+    start, end = ctx.firsts(params["start"]), ctx.firsts(params["end"])
     s = start.select(oid="object_id", started="ts", partner_id="partner_id")
     end = ctx.in_range(end.select("object_id", "ts"))
     j = ctx.with_seg(end.join(s, end.object_id == s.oid))

@@ -18,7 +18,6 @@ from partnerkpi.engine.context import (
     in_population,
     us_in,
 )
-from partnerkpi.engine.derived import with_first
 from partnerkpi.engine.kinds import kind, named_per_partner, sum_by
 
 
@@ -32,7 +31,9 @@ def _days(end: ir.TimestampValue, start: ir.TimestampValue) -> ir.FloatingValue:
 
 
 def _with_first(t: ir.Table, key: str, ctx: Context, event: str, alias: str) -> ir.Table:
-    return with_first(t, key, ctx.table("events"), event, alias)
+    """`t` with the ts of the first `event` of the object in column `key` (null when there is none)."""
+    f = ctx.firsts(event).select(_oid="object_id", **{alias: "ts"})
+    return t.left_join(f, t[key] == f._oid).drop("_oid")
 
 
 def tasks(ctx: Context) -> ir.Table:
@@ -84,9 +85,9 @@ def active_users_per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("first_login_rate")
 def first_login_rate(ctx: Context, params: dict[str, Any]) -> Partial:
-    logins = ctx.raw_named("Logged In")
-    logins = logins.filter(logins.user_id.notnull() & (logins.ts < ctx.range_end))
-    first = logins.group_by(uid="user_id").aggregate(first_login=logins.ts.min())
+    logins = ctx.derived("derived_event_days")  # period ends are midnights: the day decides "before end"
+    logins = logins.filter((logins.event == "Logged In") & logins.user_id.notnull() & (logins.day < ctx.range_end))
+    first = logins.group_by(uid="user_id").aggregate(first_login=logins.day.min())
     pop = ctx.user_population("end")
     hit = pop.join(first, pop.user_id == first.uid)
     hit = hit.filter(hit.first_login < hit.period_end)
@@ -128,8 +129,7 @@ def session_minutes(ctx: Context, params: dict[str, Any]) -> Partial:
 @kind("task_abandonment_rate")
 def task_abandonment_rate(ctx: Context, params: dict[str, Any]) -> Partial:
     window = ibis.interval(days=int(params.get("window_days", 30)))
-    started = ctx.raw_named("Task Started")
-    started = ctx.first_per(started.filter(started.object_id.notnull()), "object_id")
+    started = ctx.firsts("Task Started")
     t = started.select(task="object_id", partner_id="partner_id", deadline=started.ts + window)
     t = _with_first(t, "task", ctx, "Task Completed", "completed_at")
     t = ctx.with_seg(_with_first(t, "task", ctx, "Task Cancelled", "cancelled_at"))
@@ -174,8 +174,7 @@ def inactive_partners_with_access(ctx: Context, params: dict[str, Any]) -> Parti
 
 @kind("access_review_completion_rate")
 def access_review_completion_rate(ctx: Context, params: dict[str, Any]) -> Partial:
-    sched = ctx.raw_named("Access Review Scheduled")
-    sched = ctx.first_per(sched.filter(sched.object_id.notnull()), "object_id")
+    sched = ctx.firsts("Access Review Scheduled")
     r = sched.filter(sched.p_due_at.notnull()).select(task="object_id", partner_id="partner_id", due="p_due_at")
     r = _with_first(r, "task", ctx, "Access Review Completed", "completed_at")
     r = ctx.in_range(ctx.with_seg(r), "due")
@@ -201,8 +200,7 @@ def orphaned_grants(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("policy_ack_rate")
 def policy_ack_rate(ctx: Context, params: dict[str, Any]) -> Partial:
-    pub = ctx.raw_named("Policy Published")
-    pub = ctx.first_per(pub.filter(pub.object_id.notnull()), "object_id")
+    pub = ctx.firsts("Policy Published")
     pub = pub.filter(pub.p_required.fill_null(False) & (pub.ts < ctx.range_end))
     pub = pub.select(policy="object_id", published_at="ts")
     pop = ctx.partner_population("end").select("period_start", "period_end", "seg", "partner_id")
