@@ -50,7 +50,9 @@ class Kind(StrEnum):
 
 def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False) -> Hub:
     settings = Settings.from_env(db, tuple(catalog or ()))
-    return Hub.open(settings.db, catalog_paths=settings.catalog_paths, read_only=read_only)
+    return Hub.open(
+        settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
+    )
 
 
 def _parse_date(text: str | None, option: str) -> date | None:

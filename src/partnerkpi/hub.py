@@ -24,6 +24,7 @@ from partnerkpi.engine.derived import DERIVED, data_fingerprint
 from partnerkpi.engine.periods import Grain, periods_between
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
+from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
 from partnerkpi.store import Store
 
 
@@ -45,11 +46,12 @@ class Hub:
         plan_path: Path | None = None,
         clock: Clock = utc_now,
         read_only: bool = False,
+        memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     ) -> Hub:
         """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files."""
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
-        store = Store.open(db, plan, read_only=read_only)
+        store = Store.open(db, plan, read_only=read_only, memory_limit=memory_limit)
         return cls(store=store, plan=plan, catalog=catalog, clock=clock)
 
     def close(self) -> None:
@@ -89,18 +91,18 @@ class Hub:
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       disable=not progress, transient=True) as bar:
             bar.add_task("preparing rollups (activity days, sessions)")
-            con.execute("BEGIN")
-            try:
-                con.execute("CREATE TABLE IF NOT EXISTS derived_state (name VARCHAR, fingerprint VARCHAR)")
-                for name, build in DERIVED.items():
-                    sql = ibis.to_sql(build(backend.table("events"), self.plan), dialect="duckdb")
+            con.execute("CREATE TABLE IF NOT EXISTS derived_state (name VARCHAR, fingerprint VARCHAR)")
+            for name, build in DERIVED.items():  # one transaction each: a table and its fingerprint together
+                sql = ibis.to_sql(build(backend.table("events"), self.plan), dialect="duckdb")
+                con.execute("BEGIN")
+                try:
                     con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
                     con.execute("DELETE FROM derived_state WHERE name = ?", [name])
                     con.execute("INSERT INTO derived_state VALUES (?, ?)", [name, fingerprint])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
 
     def _fresh_derived(self, backend: Backend) -> set[str]:
         if "derived_state" not in self.store.tables():

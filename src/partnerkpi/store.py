@@ -100,11 +100,20 @@ class Store:
     path: str
     plan: TrackingPlan
     read_only: bool = False
+    memory_limit: str | None = None  # DuckDB's cap (e.g. "2GB"); past it, big work spills to disk
     con: duckdb.DuckDBPyConnection = field(init=False, repr=False)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], plan: TrackingPlan, *, read_only: bool = False) -> Store:
-        store = cls(os.fspath(path), plan, read_only)
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        plan: TrackingPlan,
+        *,
+        read_only: bool = False,
+        memory_limit: str | None = None,
+    ) -> Store:
+        """Open (creating when new) the DuckDB file at `path`."""
+        store = cls(os.fspath(path), plan, read_only, memory_limit)
         store._connect()
         return store
 
@@ -121,6 +130,14 @@ class Store:
                 ) from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
         self.use_utc()
+        self.con.execute("SET enable_progress_bar = false")  # ours (Rich) show progress; DuckDB's would interleave
+        if self.memory_limit:
+            try:
+                self.con.execute(f"SET memory_limit = '{self.memory_limit}'")
+            except duckdb.Error as exc:
+                raise StoreError(
+                    f"invalid memory limit '{self.memory_limit}': {exc}", hint="write it like 2GB or 512MB"
+                ) from exc
         if not self.read_only:
             self.ensure_schema()
 

@@ -35,17 +35,22 @@ def activity_days(events: ir.Table, plan: TrackingPlan) -> ir.Table:
 
 def sessions(events: ir.Table, plan: TrackingPlan, gap_minutes: float = SESSION_GAP_MINUTES) -> ir.Table:
     """Sessions per user over all the data: a gap over `gap_minutes` starts a new one (exactly the gap
-    continues it). Columns: user_id, partner_id, start, end, n."""
+    continues it). Columns: user_id, partner_id, start, end.
+
+    One window finds the starts (the gap to the previous event); the previous event of a start is the
+    end of the session before it, so a second window over the starts alone closes every session."""
     gap_us = float(gap_minutes) * 60_000_000
     a = events.filter(is_activity(events, plan) & events.user_id.notnull())
+    a = a.select("user_id", "partner_id", "ts", "seq")
+    a = a.mutate(prev=a.ts.lag().over(ibis.window(group_by="user_id", order_by=["ts", "seq"])))
+    starts = a.filter(a.prev.isnull() | (a.ts.delta(a.prev, unit="microsecond") > gap_us))
+    last = a.group_by(last_user="user_id").aggregate(last_ts=a.ts.max())
     w = ibis.window(group_by="user_id", order_by=["ts", "seq"])
-    a = a.mutate(prev=a.ts.lag().over(w))
-    new = a.prev.isnull() | (a.ts.delta(a.prev, unit="microsecond") > gap_us)
-    a = a.mutate(new=new.ifelse(1, 0))  # PostgreSQL cannot cast boolean to bigint
-    a = a.mutate(sid=a.new.cumsum().over(w))
-    return a.group_by(["user_id", "sid"]).aggregate(
-        partner_id=a.partner_id.max(), start=a.ts.min(), end=a.ts.max(), n=a.count()
-    ).drop("sid")
+    starts = starts.mutate(next_prev=starts.prev.lead().over(w))
+    starts = starts.join(last, starts.user_id == last.last_user)
+    return starts.select(
+        "user_id", "partner_id", start=starts.ts, end=starts.next_prev.fill_null(starts.last_ts)
+    )
 
 
 def first_per(t: ir.Table, key: str | list[str]) -> ir.Table:
