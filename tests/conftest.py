@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.backends"]
+pytest_plugins = ["tests.backends", "tests.browser"]
 
 
 @pytest.fixture

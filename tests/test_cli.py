@@ -113,7 +113,7 @@ def test_readme_starts_with_the_two_commands_and_names_every_cli_command():
     from partnerkpi.cli import app
 
     names = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert names == {"import", "scorecard", "kpis", "explain", "demo"}
+    assert names == {"import", "scorecard", "kpis", "explain", "demo", "serve"}
     for name in names:
         assert f"partnerkpi {name}" in readme
 

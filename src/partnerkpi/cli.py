@@ -214,6 +214,23 @@ def demo(
               f"[bold]partnerkpi explain portal_usage_rate --db {settings.db}[/]")
 
 
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    catalog: CatalogOption = None,
+) -> None:
+    """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs."""
+    import uvicorn
+
+    from partnerkpi.web import create_app
+
+    settings = Settings.from_env(db, tuple(catalog or ()))
+    out.print(f"partnerkpi serving {settings.db} at [bold]http://{host}:{port}[/]")
+    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="warning")
+
+
 def main() -> None:
     """Entry point: run the app, turning partnerkpi errors into a message and an exit code."""
     try:

@@ -1,0 +1,5 @@
+"""The JSON API under /api/v1 (filled in)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Segment-compatible collector (filled in)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Server-rendered dashboard pages (filled in)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,1 @@
+"""Browser fixtures: Debian chromium driven by Playwright (filled in)."""
