@@ -19,7 +19,7 @@ import ibis
 import ibis.expr.types as ir
 
 from partnerkpi.catalog.plan import TrackingPlan
-from partnerkpi.engine.derived import DERIVED, SESSION_GAP_MINUTES, first_per, is_activity, sessions
+from partnerkpi.engine.derived import DERIVED, SESSION_GAP_MINUTES, is_activity, sessions
 from partnerkpi.engine.periods import Grain, Period
 
 KEYS = ["period_start", "seg"]
@@ -169,22 +169,11 @@ class Context:
         table = self.materialized(name) if self.materialized else None
         return table if table is not None else DERIVED[name](self.table("events"), self.plan)
 
-    @cached_property
-    def activity_days(self) -> ir.Table:
-        """(partner_id, user_id, day, first_ts, n, seg): who was active on which UTC day."""
-        return self.with_seg(self.derived("derived_activity_days"))
-
     def sessions(self, gap_minutes: float) -> ir.Table:
         """(user_id, partner_id, start, end, n, seg): activity sessions."""
         if gap_minutes == SESSION_GAP_MINUTES:
             return self.with_seg(self.derived("derived_sessions"))
         return self.with_seg(sessions(self.table("events"), self.plan, gap_minutes))
-
-    @cached_property
-    def catalogue_events(self) -> ir.Table:
-        """Program-wide events (no partner: Policy Published, ...): they belong to every segment."""
-        e = self.table("events")
-        return e.filter(e.partner_id.isnull() & e.event.isin(list(self.plan.program_wide_events)))
 
     def named(self, names: Sequence[str] | str, where: dict | None = None) -> ir.Table:
         """Events with one of `names` (or "activity": every activity event) matching `where`."""
@@ -224,10 +213,6 @@ class Context:
         """Rows whose `ts` falls in one of the periods, with its `period_start`."""
         t = t.filter((t[ts] >= self.range_start) & (t[ts] < self.range_end))
         return t.mutate(period_start=self.bucket(t[ts]))
-
-    def first_per(self, t: ir.Table, key: str) -> ir.Table:
-        """The first row per `key` (and per `seg`, where there is one): earliest ts, then arrival order."""
-        return first_per(t, [key, "seg"] if "seg" in t.columns else key)
 
     def lookback(self, days: int):
         return self.range_start - timedelta(days=days)

@@ -133,14 +133,16 @@ def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
 
 @kind("median_since_onboarding")
 def median_since_onboarding(ctx: Context, params: dict[str, Any]) -> Partial:
+    """Median days from onboarding to each partner's first `event` (first-ever), by that event's period."""
     if params["event"] == "activity":
-        a = ctx.activity_days
+        a = ctx.derived("derived_activity_days")
         a = a.filter(a.partner_id.notnull() & (a.day < ctx.range_end))
-        first = a.group_by(["partner_id", "seg"]).aggregate(ts=a.first_ts.min())
+        first = a.group_by("partner_id").aggregate(ts=a.first_ts.min())
     else:
-        e = ctx.named(params["event"])
+        e = ctx.raw_named(params["event"])
         e = e.filter(e.partner_id.notnull() & (e.ts < ctx.range_end))
-        first = e.group_by(["partner_id", "seg"]).aggregate(ts=e.ts.min())
+        first = e.group_by("partner_id").aggregate(ts=e.ts.min())
+    first = ctx.with_seg(first)
     p = ctx.table("partners").select(pid="partner_id", onboarded_at="onboarded_at")
     j = ctx.in_range(first.join(p, first.partner_id == p.pid))
     days = j.ts.delta(j.onboarded_at, unit="microsecond").cast("float64") / us_in("days")
