@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import ibis
 import ibis.expr.types as ir
@@ -116,6 +117,33 @@ DERIVED: dict[str, Callable[[ir.Table, TrackingPlan], ir.Table]] = {
     "derived_grants": grants,
 }
 
+# Each derived row depends only on the events that share one key with it, so after an append only the
+# keys the new events carry need recomputing: (the key of an event, the matching column of the table).
+DayKey = Callable[[ir.Table], ir.Value]
+REFRESH_KEYS: dict[str, tuple[DayKey, str]] = {
+    "derived_event_days": (lambda e: e.ts.truncate("D").cast("timestamp"), "day"),
+    "derived_activity_days": (lambda e: e.ts.truncate("D").cast("timestamp"), "day"),
+    "derived_object_firsts": (lambda e: e.object_id, "object_id"),
+    "derived_sessions": (lambda e: e.user_id, "user_id"),
+    "derived_tasks": (lambda e: e.object_id, "task"),
+    "derived_grants": (lambda e: e.object_id, "gid"),
+}
+
+
+def affected_events(
+    events: ir.Table, name: str, after_seq: int, days: tuple[datetime, datetime] | None = None
+) -> tuple[ir.Table, ir.Table]:
+    """The keys that events arrived after `after_seq` carry for derived table `name`, and all the events
+    with those keys (what the table's rows for those keys are computed from). `days`: the first and last
+    UTC day of the new events, which bounds the day-keyed scopes so that storage can skip the rest."""
+    key_of, column = REFRESH_KEYS[name]
+    new = events.filter(events.seq > after_seq)
+    keys = new.select(_key=key_of(new)).filter(lambda t: t._key.notnull()).distinct()
+    if column == "day" and days is not None:
+        events = events.filter((events.ts >= days[0]) & (events.ts < days[1] + timedelta(days=1)))
+    tagged = events.mutate(_key=key_of(events))
+    return keys, tagged.semi_join(keys, "_key").drop("_key")
+
 
 def plan_fingerprint(plan: TrackingPlan) -> str:
     """What the derived tables depend on in the plan: the event names and which of them are activity."""
@@ -124,7 +152,17 @@ def plan_fingerprint(plan: TrackingPlan) -> str:
 
 
 def data_fingerprint(events: ir.Table, execute: Callable[[ir.Expr], object], plan: TrackingPlan) -> str:
-    """The fingerprint of the events as they are now, under this plan."""
+    """The fingerprint of the events as they are now, under this plan: plan:rows:last arrival number."""
     df = execute(events.aggregate(rows=events.count(), last=events.seq.max()))
     rows, last = df["rows"].iloc[0], df["last"].iloc[0]
     return f"{plan_fingerprint(plan)}:{int(rows)}:{0 if last is None or last != last else int(last)}"
+
+
+def appended_since(old: str, new: str, count_after: Callable[[int], int]) -> int | None:
+    """The arrival number after which events were only appended between fingerprints `old` and `new`
+    (None when the plan changed or rows were not simply appended: rebuild in full)."""
+    old_plan, old_rows, old_last = old.split(":")
+    new_plan, new_rows, _ = new.split(":")
+    if old_plan != new_plan or int(new_rows) < int(old_rows):
+        return None
+    return int(old_last) if count_after(int(old_last)) == int(new_rows) - int(old_rows) else None
