@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PHASES = ("generate", "import", "prepare", "scorecard", "raw")
+PHASES = ("generate", "import", "prepare", "scorecard", "raw", "append")
 
 
 def phase(name: str, root: Path, events: int, partners: int) -> dict:
@@ -55,6 +55,30 @@ def phase(name: str, root: Path, events: int, partners: int) -> dict:
         with Hub.open(db, read_only=True) as hub:
             rows = hub.scorecard("month", date(2024, 11, 1), date(2026, 11, 1), by="type")
         info["rows"] = len(rows)
+    elif name == "append":  # a collector-sized batch on top: one day of page views, then the refresh
+        import json
+
+        batch = root / "append.jsonl"
+        with Hub.open(db) as hub:
+            users = hub.store.con.execute(
+                "SELECT user_id, partner_id FROM users WHERE deactivated_at IS NULL ORDER BY user_id LIMIT 500"
+            ).fetchall()
+            with batch.open("w") as fh:
+                for i in range(10_000):
+                    user, partner = users[i % len(users)]
+                    fh.write(json.dumps({
+                        "event_id": f"append-{started}-{i}", "ts": f"2026-10-31T{8 + i % 10:02d}:{i % 60:02d}:00Z",
+                        "event": "Page Viewed", "user_id": user, "partner_id": partner,
+                        "properties": {"path": "/resources"},
+                    }) + "\n")
+            from partnerkpi.ingest import import_files
+
+            t = time.perf_counter()
+            import_files(hub.store, [batch], kind="events")
+            info["import_seconds"] = time.perf_counter() - t
+            t = time.perf_counter()
+            hub.prepare()
+            info["refresh_seconds"] = time.perf_counter() - t
     elif name == "raw":
         import duckdb
 

@@ -94,3 +94,29 @@ def test_a_later_import_refreshes_only_what_it_touches_and_equals_a_full_rebuild
     ]
     task = hub.store.con.execute("SELECT completed_at FROM derived_tasks WHERE task = 't1'").fetchall()
     assert task == [(datetime(2026, 7, 4, 8, 0),)]
+
+
+def test_a_late_event_that_bridges_two_sessions_merges_them_as_a_full_rebuild_would(tmp_path):
+    fx = Fixture(tmp_path)
+    fx.partner("A", onboarded="2026-01-01")
+    fx.user("ua", "A")
+    fx.user("ub", "A")
+    for ts in ("2026-07-03 10:00", "2026-07-03 10:50", "2026-07-03 12:00", "2026-07-09 09:00"):
+        fx.event("Page Viewed", ts, user="ua", path="/")
+    fx.event("Logged In", "2026-07-08 09:00", user="ub")
+    hub = fx.hub()
+    assert hub.store.con.execute("SELECT count(*) FROM derived_sessions WHERE user_id = 'ua'").fetchall() == [(4,)]
+    late = tmp_path / "late.jsonl"
+    late.write_text(
+        '{"event_id": "late1", "ts": "2026-07-03T10:25:00Z", "event": "Page Viewed", "user_id": "ua"}\n'
+        '{"event_id": "late2", "ts": "2026-07-01T08:00:00Z", "event": "Logged In", "user_id": "ub"}\n'
+    )
+    hub.import_files([late], kind="events")
+    assert all(diff == (0, 0) for diff in _rebuilt_equals_stored(hub).values())
+    # 10:00, 10:25 and 10:50 are now one session (gaps of 25 minutes); 12:00 and 07-09 stay apart
+    assert hub.store.con.execute(
+        "SELECT start, \"end\" FROM derived_sessions WHERE user_id = 'ua' ORDER BY start").fetchall() == [
+        (datetime(2026, 7, 3, 10, 0), datetime(2026, 7, 3, 10, 50)),
+        (datetime(2026, 7, 3, 12, 0), datetime(2026, 7, 3, 12, 0)),
+        (datetime(2026, 7, 9, 9, 0), datetime(2026, 7, 9, 9, 0)),
+    ]

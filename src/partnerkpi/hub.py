@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import ibis
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from partnerkpi.backends import Backend, duckdb_backend
@@ -20,8 +19,9 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import DERIVED, REFRESH_KEYS, affected_events, appended_since, data_fingerprint
+from partnerkpi.engine.derived import data_fingerprint
 from partnerkpi.engine.periods import Grain, periods_between
+from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
@@ -84,55 +84,13 @@ class Hub:
         return summaries
 
     def prepare(self, *, progress: bool = False, full: bool = False) -> None:
-        """Bring the derived tables (rollups) up to date: after appends only the keys the new events carry
-        are recomputed; a changed plan, a first run or `full` rebuilds them."""
-        backend = duckdb_backend(self.store)
-        events = backend.table("events")
-        fingerprint = data_fingerprint(events, backend.execute, self.plan)
-        con = self.store.con
-        con.execute("CREATE TABLE IF NOT EXISTS derived_state (name VARCHAR, fingerprint VARCHAR)")
-        known = dict(con.execute("SELECT name, fingerprint FROM derived_state").fetchall())
-        tables = self.store.tables()
-
-        def count_after(seq: int) -> int:
-            return con.execute("SELECT count(*) FROM events WHERE seq > ?", [seq]).fetchall()[0][0]
-
+        """Bring the rollups up to date: after appends only what the new events touch is recomputed; a
+        changed plan, a first run or `full` rebuilds them."""
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                       disable=not progress, transient=True) as bar:
             task = bar.add_task("preparing rollups")
-            for name, build in DERIVED.items():  # one transaction each: a table and its fingerprint together
-                bar.update(task, description=f"preparing rollups: {name.removeprefix('derived_')}")
-                if known.get(name) == fingerprint and name in tables:
-                    continue
-                after = None
-                if not full and name in known and name in tables:
-                    after = appended_since(known[name], fingerprint, count_after)
-                con.execute("BEGIN")
-                try:
-                    if after is None:
-                        sql = ibis.to_sql(build(events, self.plan), dialect="duckdb")
-                        con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {sql}')
-                    else:
-                        lo, hi = con.execute(
-                            "SELECT date_trunc('day', min(ts)), date_trunc('day', max(ts)) FROM events WHERE seq > ?",
-                            [after],
-                        ).fetchall()[0]
-                        keys, scope = affected_events(events, name, after, (lo, hi) if lo is not None else None)
-                        column = REFRESH_KEYS[name][1]
-                        key_sql = ibis.to_sql(keys, dialect="duckdb")
-                        # the events of the touched keys first, so the rollup runs over them alone
-                        con.execute(f"CREATE OR REPLACE TEMP TABLE _refresh_scope AS {ibis.to_sql(scope)}")
-                        scoped = ibis.table(events.schema(), name="_refresh_scope")
-                        con.execute(f'DELETE FROM "{name}" WHERE "{column}" IN (SELECT _key FROM ({key_sql}))')
-                        sql = ibis.to_sql(build(scoped, self.plan), dialect="duckdb")
-                        con.execute(f'INSERT INTO "{name}" BY NAME {sql}')
-                        con.execute("DROP TABLE _refresh_scope")
-                    con.execute("DELETE FROM derived_state WHERE name = ?", [name])
-                    con.execute("INSERT INTO derived_state VALUES (?, ?)", [name, fingerprint])
-                    con.execute("COMMIT")
-                except BaseException:
-                    con.execute("ROLLBACK")
-                    raise
+            refresh(self.store, full=full, on_table=lambda name: bar.update(
+                task, description=f"preparing rollups: {name.removeprefix('derived_')}"))
 
     def _fresh_derived(self, backend: Backend) -> set[str]:
         if "derived_state" not in self.store.tables():
