@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from partnerkpi.cli_admin import keys_app, tokens_app, users_app
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
@@ -26,6 +27,9 @@ app = typer.Typer(
 # Piped output gets room for a scorecard (Rich would fall back to 80 columns); COLUMNS still wins.
 out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
 err = Console(stderr=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(keys_app, name="keys")
 
 DbOption = Annotated[
     str | None, typer.Option("--db", help="DuckDB file (default: $PARTNERKPI_DB, else ./partnerkpi.duckdb)")

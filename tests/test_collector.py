@@ -1,0 +1,255 @@
+"""The Segment-compatible collector over real HTTP: Segment's own Python SDK, limits, auth and rejections."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from partnerkpi.clock import utc_now
+from partnerkpi.hub import Hub
+from partnerkpi.settings import Settings
+from partnerkpi.web import create_app
+from partnerkpi.web.credentials import Credentials
+
+
+@dataclass
+class Served:
+    """A running server: its URL, a valid and a revoked write key, and the app's hub."""
+
+    url: str
+    key: str
+    revoked: str
+    hub: Hub
+    db: Path
+
+    def rows(self, sql: str) -> list[tuple]:
+        with self.hub.store.con.cursor() as cur:
+            return cur.execute(sql).fetchall()
+
+    def post(self, path: str, body: object = None, *, key: str | None = "", content: bytes | None = None,
+             ) -> httpx.Response:
+        key = self.key if key == "" else key
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
+        data = content if content is not None else json.dumps(body).encode()
+        return httpx.post(self.url + path, content=data, headers=headers, timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    db = tmp_path / "hub.duckdb"
+    with Hub.open(db) as hub:
+        creds = Credentials(hub.store, clock=hub.clock)
+        key = creds.create_write_key("portal")
+        revoked = creds.create_write_key("old portal")
+        creds.revoke(revoked)
+    app = create_app(Settings(db=str(db)))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", key, revoked, app.state.partnerkpi.hub, db)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+@pytest.fixture
+def analytics(served):
+    """Segment's own SDK, unchanged, pointed at the server (sync mode: each call posts at once)."""
+    import segment.analytics as analytics
+
+    errors: list[Exception] = []
+    analytics.default_client = None
+    analytics.write_key, analytics.host, analytics.sync_mode = served.key, served.url, True
+    analytics.on_error = lambda error, batch: errors.append(error)
+    yield analytics
+    analytics.flush()
+    analytics.default_client = None
+    assert errors == []
+
+
+def _month(d: date) -> tuple[date, date]:
+    start = d.replace(day=1)
+    return start, (start + timedelta(days=32)).replace(day=1)
+
+
+def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
+    analytics.group("u1", "p1", {"name": "Acme", "type": "reseller", "tier": "gold", "region": "EMEA"})
+    analytics.group("u2", "p2", {"name": "Bolt", "type": "referral", "tier": "silver", "region": "APAC"})
+    analytics.identify("u1", {"email": "ana@acme.example", "partner_id": "p1", "role": "admin"})
+    analytics.identify("u2", {"email": "bo@bolt.example", "partner_id": "p2"})
+    analytics.track("u1", "Logged In", {"method": "sso"})
+    analytics.page("u1", "Docs", "Resources", {"path": "/resources"})
+    analytics.track("u1", "Logged In", message_id="m-dup")
+    analytics.track("u1", "Logged In", message_id="m-dup")  # a retry: stored once
+    analytics.flush()
+
+    assert served.rows("SELECT partner_id, name, type, tier FROM partners ORDER BY 1") == [
+        ("p1", "Acme", "reseller", "gold"), ("p2", "Bolt", "referral", "silver")]
+    assert served.rows("SELECT user_id, partner_id, email FROM users ORDER BY 1") == [
+        ("u1", "p1", "ana@acme.example"), ("u2", "p2", "bo@bolt.example")]
+    events = served.rows("SELECT event, partner_id, user_id, p_path FROM events ORDER BY seq")
+    assert events == [("Logged In", "p1", "u1", None), ("Page Viewed", "p1", "u1", "/resources"),
+                      ("Logged In", "p1", "u1", None)]
+    assert served.rows("SELECT count(*) FROM events WHERE event_id = 'm-dup'") == [(1,)]
+    assert served.rows("SELECT sum(duplicates) FROM imports") == [(1,)]
+    assert served.rows("SELECT count(*) FROM rejected_rows") == [(0,)]
+
+    [(ts,)] = served.rows("SELECT max(ts) FROM events")
+    start, end = _month(ts.date())
+    [row] = served.hub.scorecard("month", start, end, kpis=["active_partner_rate"])
+    assert (row.value, row.numerator, row.denominator) == (50.0, 1, 2)  # p1 active, p2 not
+
+    spooled = sorted((served.db.parent / "hub.duckdb.spool").rglob("*.segment.jsonl"))
+    assert len(spooled) == 8
+    assert all("receivedAt" in json.loads(p.read_text()) for p in spooled)
+
+
+def test_batch_context_merge_clock_skew_and_write_key_in_body(served):
+    groups = [{"type": "group", "groupId": g, "userId": "x", "messageId": f"g-{g}",
+               "traits": {"name": g, "onboarded_at": "2026-01-01T00:00:00Z"}} for g in ("p1", "p2")]
+    users = [{"type": "identify", "userId": u, "messageId": f"i-{u}", "traits": {"partner_id": p}}
+             for u, p in (("u1", "p1"), ("u2", "p2"))]
+    assert served.post("/v1/batch", {"batch": groups + users}).json() == {"success": True}
+
+    before = utc_now()
+    body = {
+        "writeKey": served.key,
+        "context": {"groupId": "p2", "ip": "10.0.0.1"},
+        "sentAt": "2026-07-01T10:00:05Z",
+        "batch": [
+            {"type": "track", "event": "Logged In", "userId": "u2", "messageId": "t-1",
+             "timestamp": "2026-07-01T10:00:00Z"},
+            {"type": "track", "event": "Logged In", "userId": "u1", "messageId": "t-2",
+             "timestamp": "2026-07-01T10:00:00Z", "context": {"groupId": "p1"}},
+            {"type": "track", "event": "Logged In", "userId": "u2", "messageId": "t-3"},  # no time: when received
+        ],
+    }
+    assert served.post("/v1/batch", body, key=None).status_code == 200
+    after = utc_now()
+    got = served.rows("SELECT event_id, partner_id, ts FROM events ORDER BY event_id")
+    assert [r[:2] for r in got] == [("t-1", "p2"), ("t-2", "p1"), ("t-3", "p2")]  # the item's context wins
+    for _, _, ts in got[:2]:  # receivedAt − (sentAt − timestamp): the client sent them 5 s after they happened
+        assert before - timedelta(seconds=5) <= ts <= after - timedelta(seconds=5)
+    assert before <= got[2][2] <= after
+
+
+def test_single_calls_and_rejected_messages_are_kept_with_reasons(served):
+    assert served.post("/v1/group", {"groupId": "p1", "userId": "u1", "traits": {"name": "Acme"}}).status_code == 200
+    assert served.post("/v1/identify", {"userId": "u1", "traits": {"partner_id": "p1"}}).status_code == 200
+    assert served.post("/v1/track", {"userId": "u1", "messageId": "ok-1"}).status_code == 200  # no event
+    assert served.post("/v1/track", {"event": "Logged In", "messageId": "anon"}).status_code == 200  # no user
+    assert served.post("/v1/screen", {"userId": "u1", "name": "Home", "messageId": "s-1"}).status_code == 200
+    batch = [{"type": "track", "event": "Logged In", "userId": "u1", "messageId": "b-1"},
+             {"type": "track", "event": "Big", "userId": "u1", "messageId": "b-2", "properties": {"x": "y" * 40_000}},
+             {"event": "Logged In", "userId": "u1", "messageId": "b-3"},
+             "not an object"]
+    assert served.post("/v1/batch", {"batch": batch}).status_code == 200
+
+    assert served.rows("SELECT event_id FROM events") == [("b-1",)]
+    rejected = served.rows("SELECT field, reason FROM rejected_rows ORDER BY import_id, row_number")
+    assert rejected == [
+        ("event", "event is missing; name the event, e.g. Logged In"),
+        ("userId", "neither userId nor anonymousId is given; every Segment call needs one of them"),
+        ("type", "Segment message type 'screen' is not imported (only identify, group, track, page are); "
+                 "remove the line if it is not needed"),
+        ("type", "type is missing; a Segment message has type identify, group, track or page"),
+        (None, "the message is over 32 KB (Segment's limit per message); trim its properties or traits"),
+        (None, "the message is not a JSON object; send one object per message"),
+    ]
+    [(raw,)] = served.rows("SELECT raw FROM rejected_rows WHERE reason LIKE 'neither%'")
+    assert json.loads(raw)["messageId"] == "anon" and "receivedAt" in json.loads(raw)
+    assert served.rows("SELECT sum(rows_read), sum(accepted), sum(rejected) FROM imports") == [(9, 3, 6)]
+
+
+def test_malformed_and_oversize_requests_get_400(served):
+    invalid = served.post("/v1/track", content=b'{"event": "Logged In", ')
+    assert (invalid.status_code, invalid.json()["code"]) == (400, "invalid_json")
+    big_event = served.post("/v1/track", {"userId": "u1", "event": "Big", "properties": {"x": "y" * 40_000}})
+    assert (big_event.status_code, big_event.json()["code"]) == (400, "too_large")
+    item = {"type": "track", "userId": "u1", "event": "Logged In", "properties": {"x": "y" * 25_000}}
+    big_batch = served.post("/v1/batch", {"batch": [item] * 21})
+    assert (big_batch.status_code, big_batch.json()["code"]) == (400, "too_large")
+    many = served.post("/v1/batch", {"batch": [{"type": "track", "userId": "u1", "event": "E"}] * 2501})
+    assert (many.status_code, many.json()["code"]) == (400, "too_many_events")
+    assert served.post("/v1/batch", {"batch": "nope"}).status_code == 400
+    assert served.rows("SELECT count(*) FROM imports") == [(0,)]
+    served.post("/v1/group", {"groupId": "p1", "userId": "u1"})
+    served.post("/v1/identify", {"userId": "u1", "traits": {"partner_id": "p1"}})
+    assert served.post("/v1/batch", {"batch": [{"type": "track", "userId": "u1", "event": "E"}] * 2500}
+                       ).status_code == 200
+    assert served.rows("SELECT count(*) FROM events") == [(2500,)]
+    assert served.rows("SELECT count(*) FROM rejected_rows") == [(0,)]
+
+
+def test_missing_unknown_and_revoked_write_keys_get_one_401(served):
+    body = {"userId": "u1", "event": "Logged In"}
+    missing = served.post("/v1/track", body, key=None)
+    unknown = served.post("/v1/track", body, key="pk_wk_" + "z" * 43)
+    revoked = served.post("/v1/track", body, key=served.revoked)
+    in_body = httpx.post(served.url + "/v1/track", json={**body, "writeKey": served.revoked}, timeout=30)
+    assert {r.status_code for r in (missing, unknown, revoked, in_body)} == {401}
+    assert missing.content == unknown.content == revoked.content == in_body.content
+    assert missing.json()["success"] is False and "write key" in missing.json()["message"]
+    assert served.rows("SELECT count(*) FROM imports") == [(0,)]
+
+
+def test_the_openapi_document_describes_the_collector(served):
+    paths = httpx.get(served.url + "/openapi.json", timeout=30).json()["paths"]
+    for call in ("identify", "group", "track", "page", "screen", "alias", "batch"):
+        assert "post" in paths[f"/v1/{call}"]
+
+
+def test_spool_files_hold_committed_messages_only(served):
+    served.post("/v1/track", {"userId": "u1", "event": "Logged In"})  # unknown user: rejected, still committed
+    [path] = (served.db.parent / "hub.duckdb.spool").rglob("*.segment.jsonl")
+    [message] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert message["type"] == "track" and message["messageId"].startswith("api-")
+    assert datetime.fromisoformat(message["receivedAt"]).tzinfo is not None
+
+
+def test_gzip_bodies_and_concurrent_requests_all_commit(served):
+    import gzip
+    from concurrent.futures import ThreadPoolExecutor
+
+    served.post("/v1/batch", {"batch": [{"type": "group", "groupId": "p1", "userId": "u1"},
+                                        {"type": "identify", "userId": "u1", "traits": {"partner_id": "p1"}}]})
+    body = gzip.compress(json.dumps({"batch": [{"type": "track", "userId": "u1", "event": "Logged In",
+                                                "messageId": "gz-1"}]}).encode())
+    auth = "Basic " + base64.b64encode(f"{served.key}:".encode()).decode()
+    zipped = httpx.post(served.url + "/v1/batch", content=body, timeout=30,
+                        headers={"Content-Encoding": "gzip", "Authorization": auth})
+    assert zipped.status_code == 200
+
+    def send(i: int) -> int:
+        batch = [{"type": "track", "userId": "u1", "event": "Logged In", "messageId": f"c-{i}-{j}"} for j in range(20)]
+        return served.post("/v1/batch", {"batch": batch}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(send, range(6))) == {200}
+    assert served.rows("SELECT count(*), count(DISTINCT event_id) FROM events") == [(121, 121)]
