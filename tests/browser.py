@@ -1,1 +1,77 @@
-"""Browser fixtures: Debian chromium driven by Playwright (filled in)."""
+"""Browser fixtures: Debian's chromium driven by Playwright, and the app served by uvicorn on loopback.
+
+Never `playwright install` (it downloads browsers); `.ci/run` installs Debian's `chromium` package.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")  # the binary itself: /usr/bin/chromium is a wrapper script
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args() -> dict[str, Any]:
+    """pytest-playwright's launch options: headless Debian chromium by its executable path."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does it); never `playwright install`")
+    return {"executable_path": str(CHROMIUM), "args": CHROMIUM_ARGS, "headless": True}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args() -> dict[str, Any]:
+    """A desktop-sized viewport, so screenshots look like a partner manager's screen."""
+    return {"viewport": {"width": 1360, "height": 900}}
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """A small demo program (40 partners, 6 months) imported into a DuckDB file."""
+    from partnerkpi.demo import generate
+    from partnerkpi.hub import Hub
+
+    directory = tmp_path_factory.mktemp("demo")
+    files = generate(directory / "files", partners=40, months=6)
+    db = directory / "demo.duckdb"
+    with Hub.open(db) as hub:
+        hub.import_files([files.partners, files.users, files.events])
+    return db
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_db: Path) -> Iterator[str]:
+    """The app over the demo DB, served by uvicorn in a thread on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    from partnerkpi.settings import Settings
+    from partnerkpi.web import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(Settings(db=str(demo_db))), log_level="warning", ws="none", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()

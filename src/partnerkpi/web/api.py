@@ -1,5 +1,64 @@
-"""The JSON API under /api/v1 (filled in)."""
+"""The JSON API under /api/v1: each page's JSON twin, built by the same view functions as the page."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from partnerkpi.web.views import (
+    CatalogOut,
+    KpiOut,
+    Reader,
+    ScorecardOut,
+    SegmentsOut,
+    catalog_view,
+    kpi_view,
+    reader,
+    resolve_query,
+    scorecard_view,
+    segments_view,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+Data = Annotated[Reader, Depends(reader)]
+GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
+FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
+ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
+ByParam = Annotated[str | None, Query(description="Segment by a partner trait (see /api/v1/segments)")]
+
+
+@router.get("/scorecard", response_model=ScorecardOut)
+def scorecard(
+    data: Data,
+    grain: GrainParam = "month",
+    from_: FromParam = None,
+    to: ToParam = None,
+    by: ByParam = None,
+    kpi: Annotated[list[str] | None, Query(description="Only these KPI ids (repeatable)")] = None,
+) -> ScorecardOut:
+    """KPI rows for every period of the range, for the program and per segment, with the scorecard tiles."""
+    return scorecard_view(data, resolve_query(data, grain, from_, to, by), kpis=kpi or None)
+
+
+@router.get("/kpis", response_model=CatalogOut)
+def kpis(data: Data) -> CatalogOut:
+    """The KPI catalog: every KPI with its category, unit, direction, timing and definition."""
+    return catalog_view(data)
+
+
+@router.get("/kpis/{kpi_id}", response_model=KpiOut, responses={404: {"description": "No such KPI"}})
+def kpi(
+    data: Data, kpi_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
+    by: ByParam = None,
+) -> KpiOut:
+    """One KPI: all its catalog attributes, bands and benchmarks, and its rows over the range."""
+    data.kpi(kpi_id)  # an unknown id is a 404 before any query runs
+    return kpi_view(data, kpi_id, resolve_query(data, grain, from_, to, by))
+
+
+@router.get("/segments", response_model=SegmentsOut)
+def segments(data: Data) -> SegmentsOut:
+    """The partner traits a scorecard can be segmented by."""
+    return segments_view(data)

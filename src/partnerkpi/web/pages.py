@@ -1,5 +1,118 @@
-"""Server-rendered dashboard pages (filled in)."""
+"""Server-rendered pages: scorecard, KPI page and catalog, each drawn from the same view as its JSON twin."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from partnerkpi.catalog.model import KPI
+from partnerkpi.web.charts import kpi_chart, sparkline
+from partnerkpi.web.views import (
+    KpiOut,
+    Reader,
+    ScorecardOut,
+    catalog_view,
+    kpi_view,
+    reader,
+    resolve_query,
+    rows_of,
+    scorecard_view,
+)
+
+router = APIRouter(include_in_schema=False)
+
+Data = Annotated[Reader, Depends(reader)]
+STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".png": "image/png"}
+GRAINS = ("week", "month", "quarter", "year")
+ATTRIBUTES = (  # the 12 attributes of a catalog entry, as the KPI page lists them
+    ("definition", "Definition"),
+    ("business_insights", "Business insights"),
+    ("measurement_approach", "Measurement approach"),
+    ("formula", "Standard formula"),
+    ("trend_analysis", "Trend analysis"),
+    ("diagnostic_questions", "Diagnostic questions"),
+    ("improvement_levers", "Improvement levers"),
+    ("visualization", "Visualization"),
+    ("risk_warnings", "Risk warnings"),
+    ("tools", "Tools and technologies"),
+    ("integration_points", "Integration points"),
+    ("change_impact", "Change impact"),
+)
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The page templates (built on first use, not at import)."""
+    return Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
+
+
+@cache
+def vega_bundle() -> bytes:
+    """Vega, Vega-Lite and vega-embed as one offline bundle, made on first request and kept in memory."""
+    import vl_convert
+
+    return vl_convert.javascript_bundle().encode()
+
+
+def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return templates().TemplateResponse(request, name, {"grains": GRAINS, **context})
+
+
+def _qs(view: ScorecardOut | KpiOut) -> str:
+    """The resolved query as a query string, so links and the JSON twin show the same range."""
+    q = view.query
+    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {})})
+
+
+@router.get("/", response_class=HTMLResponse)
+def scorecard_page(
+    request: Request, data: Data, grain: str = "month", from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None, by: str | None = None,
+) -> HTMLResponse:
+    """The scorecard: KPI tiles by category, with pickers for grain, range and segment."""
+    view = scorecard_view(data, resolve_query(data, grain, from_, to, by))
+    rows = rows_of(view)
+    sparks = {kpi.id: sparkline([r for r in rows if r["kpi"] == kpi.id]) for kpi in data.kpis()}
+    return _render(request, "scorecard.html", view=view, sparks=sparks, qs=_qs(view), page="scorecard")
+
+
+@router.get("/kpis/{kpi_id}", response_class=HTMLResponse)
+def kpi_page(
+    request: Request, data: Data, kpi_id: str, grain: str = "month",
+    from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None, by: str | None = None,
+) -> HTMLResponse:
+    """One KPI: its 12 catalog attributes beside the live value, and its chart over time."""
+    kpi: KPI = data.kpi(kpi_id)
+    view = kpi_view(data, kpi.id, resolve_query(data, grain, from_, to, by))
+    return _render(
+        request, "kpi.html", view=view, kpi=kpi, chart=kpi_chart(rows_of(view), kpi), attributes=ATTRIBUTES,
+        qs=_qs(view), page="kpi",
+    )
+
+
+@router.get("/catalog", response_class=HTMLResponse)
+def catalog_page(request: Request, data: Data) -> HTMLResponse:
+    """Every KPI of the catalog with its definition."""
+    return _render(request, "catalog.html", view=catalog_view(data), page="catalog")
+
+
+@router.get("/static/vega.js")
+def vega_js() -> Response:
+    """The chart bundle, served by the app itself (no CDN)."""
+    return Response(vega_bundle(), media_type="text/javascript", headers={"Cache-Control": "max-age=3600"})
+
+
+@router.get("/static/{name}")
+def static_file(name: str) -> Response:
+    """A file of web/static (flat: no sub-folders)."""
+    suffix = name[name.rfind("."):] if "." in name else ""
+    path = resources.files("partnerkpi.web") / "static" / name
+    if "/" in name or name.startswith(".") or suffix not in STATIC_TYPES or not path.is_file():
+        raise HTTPException(404, f"no static file '{name}'")
+    return Response(path.read_bytes(), media_type=STATIC_TYPES[suffix])

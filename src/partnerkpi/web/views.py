@@ -1,0 +1,331 @@
+"""View models: what each page shows, built once and rendered both as HTML and as its JSON twin.
+
+All data a request reads goes through `Reader` (resolved by the `reader` dependency), so that an
+actor and its scope can later be resolved there, in one place, and never by a branch in a route.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends
+from pydantic import BaseModel, ConfigDict, Field
+
+from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
+from partnerkpi.engine.periods import Grain, period_start, shift
+from partnerkpi.engine.result import KpiRow
+from partnerkpi.errors import UsageError
+from partnerkpi.hub import Hub
+from partnerkpi.reports.table import format_value
+from partnerkpi.web.app import AppState, state
+
+DEFAULT_PERIODS = 6
+
+
+# -- the one door to data -----------------------------------------------------------------------------
+@dataclass
+class Reader:
+    """What a request may read from the hub; every query of a route goes through here."""
+
+    hub: Hub
+    lock: threading.Lock
+
+    def kpis(self) -> list[KPI]:
+        """The catalog, in display order."""
+        return list(self.hub.catalog)
+
+    def kpi(self, kpi_id: str) -> KPI:
+        """One catalog entry (UnknownKPIError, a 404, when there is none)."""
+        return self.hub.kpi(kpi_id)
+
+    def traits(self) -> list[str]:
+        """The partner traits a scorecard can be segmented by."""
+        with self.lock:
+            return self.hub.traits()
+
+    def scorecard(self, query: RangeQuery, kpis: Sequence[str] | None = None) -> list[KpiRow]:
+        """KPI rows of the query's range (the store's connection is shared: one query at a time)."""
+        with self.lock:
+            return self.hub.scorecard(query.grain, query.start, query.end, by=query.by, kpis=kpis)
+
+    def default_range(self, grain: Grain) -> tuple[date, date]:
+        """Like the CLI: up to the day after the last event, starting 6 periods back."""
+        with self.lock:
+            last = self.hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+        end = (last.date() if last else self.hub.clock().date()) + timedelta(days=1)
+        start = shift(period_start(end - timedelta(days=1), grain), grain, 1 - DEFAULT_PERIODS).date()
+        return start, end
+
+
+def reader(st: Annotated[AppState, Depends(state)]) -> Reader:
+    """The request's reader (a FastAPI dependency; where an actor's scope will be applied)."""
+    return Reader(st.hub, st.write_lock)
+
+
+# -- queries -----------------------------------------------------------------------------------------
+class RangeQuery(BaseModel):
+    """Grain, half-open date range [from, to) and optional segmenting trait of a request."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    grain: Grain
+    start: date = Field(serialization_alias="from")
+    end: date = Field(serialization_alias="to")
+    by: str | None = None
+
+
+def _date(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{name} '{text}' is not a date", hint=f"write {name} as YYYY-MM-DD") from None
+
+
+def resolve_query(
+    data: Reader, grain: str = "month", start: str | None = None, end: str | None = None, by: str | None = None
+) -> RangeQuery:
+    """The query with the CLI's defaults filled in; empty strings (from HTML forms) mean "not given"."""
+    g = Grain.parse(grain or "month")
+    first, last = _date(start, "from"), _date(end, "to")
+    if first is None or last is None:
+        default_start, default_end = data.default_range(g)
+        last = last or default_end
+        if first is None:
+            first = shift(period_start(last - timedelta(days=1), g), g, 1 - DEFAULT_PERIODS).date()
+    if by and by not in data.traits():
+        raise UsageError(f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(data.traits())}")
+    return RangeQuery(grain=g, start=first, end=last, by=by or None)
+
+
+# -- response models (the JSON twins) ----------------------------------------------------------------
+class Row(BaseModel):
+    """One KPI row, exactly as `KpiRow.to_json` writes it (KPI-SPEC §6)."""
+
+    kpi: str
+    period: str
+    period_start: str
+    period_end: str
+    segment: dict[str, str]
+    value: int | float | None
+    numerator: int | float | None
+    denominator: int | float | None
+    n: int | None
+    unit: str
+    band: str | None
+    previous: int | float | None
+    change: int | float | None
+
+
+class SegmentValue(BaseModel):
+    """A segment's latest value of a KPI."""
+
+    segment: dict[str, str]
+    label: str
+    value: int | float | None
+    display: str
+    band: str | None
+    band_color: str | None
+
+
+class Tile(BaseModel):
+    """A KPI's latest program value as a scorecard tile shows it."""
+
+    kpi: str
+    name: str
+    category: str
+    unit: str
+    direction: str
+    timing: str | None
+    period: str | None
+    value: int | float | None
+    display: str
+    band: str | None
+    band_color: str | None
+    change: int | float | None
+    change_display: str
+    arrow: str  # ▲ ▼ = or · (no change known)
+    improved: bool | None  # None: no change, or no previous value
+    benchmarks: list[Benchmark]
+    benchmark_marker: float | None  # where the first benchmark sits, as a percentage of the value scale
+    value_marker: float | None
+    segments: list[SegmentValue]
+    spark: list[float | None]
+
+
+class Category(BaseModel):
+    """A category of tiles."""
+
+    id: str
+    title: str
+    tiles: list[Tile]
+
+
+class QueryOut(BaseModel):
+    """The query as it was resolved (defaults filled in)."""
+
+    grain: str
+    from_: date = Field(alias="from")
+    to: date
+    by: str | None
+
+
+class ScorecardOut(BaseModel):
+    """The scorecard: the resolved query, the rows, and the tiles the page draws from them."""
+
+    query: QueryOut
+    traits: list[str]
+    rows: list[Row]
+    categories: list[Category]
+
+
+class KpiSummary(BaseModel):
+    """A catalog entry in short."""
+
+    id: str
+    name: str
+    category: str
+    category_title: str
+    unit: str
+    direction: str
+    timing: str | None
+    definition: str
+
+
+class CatalogOut(BaseModel):
+    """Every KPI of the catalog."""
+
+    count: int
+    kpis: list[KpiSummary]
+
+
+class KpiOut(BaseModel):
+    """One KPI: all its catalog attributes, its rows over the range, and its latest program value."""
+
+    kpi: KPI
+    query: QueryOut
+    traits: list[str]
+    latest: Tile
+    band: Band | None
+    rows: list[Row]
+
+
+class SegmentsOut(BaseModel):
+    """The partner traits a scorecard can be segmented by."""
+
+    traits: list[str]
+
+
+# -- building the views ------------------------------------------------------------------------------
+def query_out(query: RangeQuery) -> QueryOut:
+    """The query as the JSON shows it."""
+    return QueryOut.model_validate({"grain": query.grain.value, "from": query.start, "to": query.end, "by": query.by})
+
+
+def _band(kpi: KPI, name: str | None) -> Band | None:
+    return next((b for b in kpi.bands if b.name == name), None)
+
+
+def _segment_label(segment: dict[str, str]) -> str:
+    return ", ".join(f"{k} = {v}" for k, v in segment.items()) or "Whole program"
+
+
+def _marker(kpi: KPI, rows: Sequence[KpiRow], value: float | None) -> tuple[float | None, float | None]:
+    """Positions (0-100) of the first benchmark and of the value on a scale spanning both and the band edges."""
+    if not kpi.benchmarks:
+        return None, None
+    points = [b.value for b in kpi.benchmarks] + [v for b in kpi.bands for v in (b.min, b.max) if v is not None]
+    points += [r.value for r in rows if r.value is not None]
+    low, high = min(points + [0.0]), max(points)
+    if high <= low:
+        return None, None
+
+    def pos(x: float) -> float:
+        return round(100 * (x - low) / (high - low), 1)
+
+    return pos(kpi.benchmarks[0].value), (pos(value) if value is not None else None)
+
+
+def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
+    """The tile of `kpi` from its rows (program rows make the value and sparkline; segments the breakdown)."""
+    program = sorted((r for r in rows if r.kpi == kpi.id and not r.segment), key=lambda r: r.period_start)
+    last = program[-1] if program else None
+    value = last.value if last else None
+    change = last.change if last else None
+    if change is None:
+        arrow, improved = "·", None
+    elif abs(change) < 1e-9:
+        arrow, improved = "=", None
+    else:
+        arrow, improved = ("▲" if change > 0 else "▼"), (change > 0) == (kpi.direction == "up")
+    band = _band(kpi, last.band if last else None)
+    bench_at, value_at = _marker(kpi, program, value)
+    segments = []
+    if last is not None:
+        for r in rows:
+            if r.kpi == kpi.id and r.segment and r.period == last.period:
+                b = _band(kpi, r.band)
+                segments.append(SegmentValue(
+                    segment=r.segment, label=_segment_label(r.segment), value=r.value,
+                    display=format_value(r.value, kpi.unit), band=r.band, band_color=b.color if b else None,
+                ))
+    return Tile(
+        kpi=kpi.id, name=kpi.name, category=kpi.category, unit=kpi.unit, direction=kpi.direction,
+        timing=kpi.timing, period=last.period if last else None, value=value,
+        display=format_value(value, kpi.unit), band=band.name if band else None,
+        band_color=band.color if band else None, change=change,
+        change_display="" if change is None else f"{change:+.1f}", arrow=arrow, improved=improved,
+        benchmarks=list(kpi.benchmarks), benchmark_marker=bench_at, value_marker=value_at,
+        segments=sorted(segments, key=lambda s: s.label), spark=[r.value for r in program],
+    )
+
+
+def scorecard_view(data: Reader, query: RangeQuery, kpis: Sequence[str] | None = None) -> ScorecardOut:
+    """The scorecard page and its JSON twin: every KPI of the catalog (or those named) over the range."""
+    rows = data.scorecard(query, kpis=kpis)
+    chosen = [data.kpi(k) for k in kpis] if kpis else data.kpis()
+    by_category: dict[str, list[Tile]] = {}
+    for kpi in chosen:
+        by_category.setdefault(kpi.category, []).append(tile(kpi, rows))
+    return ScorecardOut(
+        query=query_out(query), traits=data.traits(), rows=[Row(**r.to_json()) for r in rows],
+        categories=[Category(id=c, title=CATEGORY_TITLES[c], tiles=t) for c, t in by_category.items()],
+    )
+
+
+def kpi_view(data: Reader, kpi_id: str, query: RangeQuery) -> KpiOut:
+    """The KPI page and its JSON twin: the catalog entry with its rows over the range."""
+    kpi = data.kpi(kpi_id)
+    rows = data.scorecard(query, kpis=[kpi.id])
+    latest = tile(kpi, rows)
+    return KpiOut(
+        kpi=kpi, query=query_out(query), traits=data.traits(), latest=latest, band=_band(kpi, latest.band),
+        rows=[Row(**r.to_json()) for r in rows],
+    )
+
+
+def catalog_view(data: Reader) -> CatalogOut:
+    """The catalog page and its JSON twin."""
+    kpis = [
+        KpiSummary(
+            id=k.id, name=k.name, category=k.category, category_title=CATEGORY_TITLES[k.category], unit=k.unit,
+            direction=k.direction, timing=k.timing, definition=k.definition,
+        )
+        for k in data.kpis()
+    ]
+    return CatalogOut(count=len(kpis), kpis=kpis)
+
+
+def segments_view(data: Reader) -> SegmentsOut:
+    """The traits, for the segment picker and its JSON twin."""
+    return SegmentsOut(traits=data.traits())
+
+
+def rows_of(view: ScorecardOut | KpiOut) -> list[dict[str, Any]]:
+    """The view's rows as plain dicts (for the charts)."""
+    return [r.model_dump() for r in view.rows]

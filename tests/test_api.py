@@ -1,0 +1,120 @@
+"""The JSON API under /api/v1, on a tiny hand-made program (3 resellers, 1 agency)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web_fixtures import build_program, client_for
+
+SPEC_KEYS = ["kpi", "period", "period_start", "period_end", "segment", "value", "numerator", "denominator", "n",
+             "unit", "band", "previous", "change"]
+JULY = {"from": "2026-07-01", "to": "2026-08-01"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    yield from client_for(build_program(tmp_path_factory.mktemp("api")))
+
+
+def test_scorecard_rows_are_the_spec_rows_with_hand_computed_values(client):
+    r = client.get("/api/v1/scorecard", params={**JULY, "by": "type", "kpi": "active_partner_rate"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["query"] == {"grain": "month", "from": "2026-07-01", "to": "2026-08-01", "by": "type"}
+    assert [list(row) for row in body["rows"]] == [SPEC_KEYS] * 3
+    program, agency, reseller = body["rows"]
+    # 3 of 4 partners active in July = 75 %; June 1 of 4 = 25 %
+    assert program == {
+        "kpi": "active_partner_rate", "period": "2026-07", "period_start": "2026-07-01T00:00:00Z",
+        "period_end": "2026-08-01T00:00:00Z", "segment": {}, "value": 75.0, "numerator": 3,
+        "denominator": 4, "n": 4, "unit": "%", "band": "strong", "previous": 25.0, "change": 50.0,
+    }
+    assert agency["segment"] == {"type": "agency"} and agency["value"] == 100.0
+    assert reseller["value"] == pytest.approx(200 / 3, rel=1e-15) and reseller["band"] == "moderate"
+
+
+def test_scorecard_tiles_carry_display_value_band_and_arrow(client):
+    body = client.get("/api/v1/scorecard", params={**JULY, "by": "type", "kpi": "active_partner_rate"}).json()
+    (category,) = body["categories"]
+    (tile,) = category["tiles"]
+    assert category["id"] == "adoption"
+    assert tile["display"] == "75.0 %" and tile["band"] == "strong" and tile["band_color"] == "green"
+    assert tile["arrow"] == "▲" and tile["improved"] is True and tile["change"] == 50.0
+    assert [b["value"] for b in tile["benchmarks"]] == [75.0, 60.0]
+    assert [(s["label"], s["display"], s["band"]) for s in tile["segments"]] == [
+        ("type = agency", "100.0 %", "strong"), ("type = reseller", "66.7 %", "moderate"),
+    ]
+
+
+def test_scorecard_defaults_like_the_cli(client):
+    # The last event is on 2026-07-10: the range ends the day after and starts 6 months back.
+    body = client.get("/api/v1/scorecard", params={"kpi": "active_partner_rate"}).json()
+    assert body["query"] == {"grain": "month", "from": "2026-02-01", "to": "2026-07-11", "by": None}
+    assert [r["period"] for r in body["rows"]] == ["2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07"]
+    assert [r["value"] for r in body["rows"]] == [0.0, 0.0, 0.0, 0.0, 25.0, 75.0]
+
+
+def test_scorecard_by_quarter(client):
+    body = client.get("/api/v1/scorecard", params={"grain": "quarter", "from": "2026-07-01", "to": "2026-10-01",
+                                                  "kpi": "active_partner_rate"}).json()
+    (row,) = body["rows"]
+    assert row["period"] == "2026-Q3" and row["value"] == 75.0
+
+
+def test_every_catalog_kpi_is_listed(client):
+    body = client.get("/api/v1/kpis").json()
+    assert body["count"] == len(body["kpis"]) >= 30
+    apr = next(k for k in body["kpis"] if k["id"] == "active_partner_rate")
+    assert apr["category"] == "adoption" and apr["unit"] == "%" and apr["direction"] == "up"
+    assert apr["definition"].startswith("The share of partner organisations")
+
+
+def test_kpi_has_all_attributes_its_band_and_rows(client):
+    r = client.get("/api/v1/kpis/active_partner_rate", params={**JULY, "by": "type"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    kpi = body["kpi"]
+    for attribute in ("definition", "business_insights", "measurement_approach", "formula", "trend_analysis",
+                      "diagnostic_questions", "improvement_levers", "visualization", "risk_warnings", "tools",
+                      "integration_points", "change_impact"):
+        assert kpi[attribute], attribute
+    assert [b["name"] for b in kpi["bands"]] == ["low", "moderate", "strong"]
+    assert body["band"]["name"] == "strong" and body["band"]["color"] == "green"
+    assert body["latest"]["value"] == 75.0
+    assert {tuple(r["segment"].items()) for r in body["rows"]} == {(), (("type", "agency"),), (("type", "reseller"),)}
+
+
+def test_unknown_kpi_is_404_with_a_hint(client):
+    r = client.get("/api/v1/kpis/active_partner_rat")
+    assert r.status_code == 404
+    assert "active_partner_rat" in r.json()["error"] and "active_partner_rate" in r.json()["hint"]
+    assert client.get("/api/v1/scorecard", params={"kpi": "nope"}).status_code == 404
+
+
+@pytest.mark.parametrize(("params", "fragment"), [
+    ({"grain": "fortnight"}, "unknown grain"),
+    ({"from": "July"}, "is not a date"),
+    ({"by": "colour"}, "unknown partner trait"),
+    ({"from": "2026-08-01", "to": "2026-07-01"}, "is empty"),
+])
+def test_bad_queries_are_400_with_how_to_fix(client, params, fragment):
+    r = client.get("/api/v1/scorecard", params=params)
+    assert r.status_code == 400
+    assert fragment in r.json()["error"] and r.json()["hint"]
+
+
+def test_segments_are_the_partner_traits(client):
+    assert client.get("/api/v1/segments").json() == {"traits": ["type", "tier", "region"]}
+
+
+def test_openapi_describes_every_api_path(client):
+    doc = client.get("/openapi.json").json()
+    from partnerkpi.web.api import router
+
+    api_paths = {route.path for route in router.routes}
+    assert api_paths == {"/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments"}
+    assert api_paths <= set(doc["paths"])
+    scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
+    assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi"}
+    assert "ScorecardOut" in doc["components"]["schemas"] and "Row" in doc["components"]["schemas"]
+    assert not any(p.startswith("/kpis") or p == "/" for p in doc["paths"])  # pages are not API
