@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -110,15 +110,8 @@ def scorecard(
 
 
 def _range(hub: Hub, grain: str, start: date | None, end: date | None) -> tuple[date, date]:
-    from partnerkpi.engine.periods import Grain, period_start, shift
-
-    g = Grain.parse(grain)
-    if end is None:
-        last = hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-        end = (last.date() if last else hub.clock().date()) + timedelta(days=1)
-    if start is None:
-        start = shift(period_start(end - timedelta(days=1), g), g, -5).date()
-    return start, end
+    default_start, end = hub.default_range(grain, end=end)
+    return start or default_start, end
 
 
 @app.command()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -20,7 +20,7 @@ from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
 from partnerkpi.engine.derived import data_fingerprint
-from partnerkpi.engine.periods import Grain, periods_between
+from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
@@ -117,6 +117,15 @@ class Hub:
     def kpi(self, kpi_id: str) -> KPI:
         """One catalog entry (UnknownKPIError with close matches when there is none)."""
         return self.catalog.get(kpi_id)
+
+    def default_range(self, grain: str | Grain, periods: int = 6, end: date | None = None) -> tuple[date, date]:
+        """The range a scorecard shows when none is given: `periods` periods up to `end`, by default the
+        day after the last event (today, when there are no events)."""
+        g = grain if isinstance(grain, Grain) else Grain.parse(grain)
+        if end is None:
+            last = self.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+            end = (last.date() if last else self.clock().date()) + timedelta(days=1)
+        return shift(period_start(end - timedelta(days=1), g), g, 1 - periods).date(), end
 
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""

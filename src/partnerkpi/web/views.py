@@ -9,14 +9,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
-from partnerkpi.engine.periods import Grain, period_start, shift
+from partnerkpi.engine.periods import Grain
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
@@ -52,13 +52,10 @@ class Reader:
         with self.lock:
             return self.hub.scorecard(query.grain, query.start, query.end, by=query.by, kpis=kpis)
 
-    def default_range(self, grain: Grain) -> tuple[date, date]:
-        """Like the CLI: up to the day after the last event, starting 6 periods back."""
+    def default_range(self, grain: Grain, end: date | None = None) -> tuple[date, date]:
+        """Like the CLI: 6 periods up to `end`, by default the day after the last event."""
         with self.lock:
-            last = self.hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-        end = (last.date() if last else self.hub.clock().date()) + timedelta(days=1)
-        start = shift(period_start(end - timedelta(days=1), grain), grain, 1 - DEFAULT_PERIODS).date()
-        return start, end
+            return self.hub.default_range(grain, DEFAULT_PERIODS, end)
 
 
 def reader(st: Annotated[AppState, Depends(state)]) -> Reader:
@@ -94,10 +91,8 @@ def resolve_query(
     g = Grain.parse(grain or "month")
     first, last = _date(start, "from"), _date(end, "to")
     if first is None or last is None:
-        default_start, default_end = data.default_range(g)
-        last = last or default_end
-        if first is None:
-            first = shift(period_start(last - timedelta(days=1), g), g, 1 - DEFAULT_PERIODS).date()
+        default_start, last = data.default_range(g, last)
+        first = first or default_start
     if by and by not in data.traits():
         raise UsageError(f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(data.traits())}")
     return RangeQuery(grain=g, start=first, end=last, by=by or None)
