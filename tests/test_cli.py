@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.kpi_fixtures import Fixture
+from tests.web_fixtures import build_program
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_KEYS = [
@@ -32,15 +33,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 @pytest.fixture
 def program(tmp_path):
     """Three resellers and one agency; in July 2026 two resellers and the agency are active."""
-    fx = Fixture(tmp_path)
-    for pid, kind in (("R1", "reseller"), ("R2", "reseller"), ("R3", "reseller"), ("A1", "agency")):
-        fx.partner(pid, onboarded="2026-01-01", type=kind)
-        fx.user(f"u{pid}", pid)
-    fx.event("Logged In", "2026-06-10 09:00", user="uR1")
-    for user in ("uR1", "uR2", "uA1"):
-        fx.event("Logged In", "2026-07-10 09:00", user=user)
-    fx.hub().close()
-    return tmp_path / "hub.duckdb"
+    return build_program(tmp_path)
 
 
 def test_scorecard_json_follows_the_spec_row_shape(program):

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from partnerkpi.catalog.model import ATTRIBUTE_TITLES
 from partnerkpi.cli_admin import keys_app, tokens_app, users_app
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
@@ -159,25 +160,18 @@ def explain(
 
 
 def _explain_text(kpi) -> str:
-    bullet = "\n".join
     better = "higher" if kpi.direction == "up" else "lower"
     parts = [
-        ("Definition", kpi.definition),
-        ("Standard formula", kpi.formula),
         ("Unit / better / timing", f"{kpi.unit} / {better} / {kpi.timing or '-'}"),
         ("Bands", ", ".join(f"{b.name}: {_band_text(b)}" for b in kpi.bands) or "-"),
         ("Benchmarks", ", ".join(f"{b.value:g} {b.label} ({b.source})" for b in kpi.benchmarks) or "-"),
-        ("Business insights", kpi.business_insights),
-        ("Measurement approach", kpi.measurement_approach),
-        ("Trend analysis", kpi.trend_analysis),
-        ("Diagnostic questions", bullet(f"• {q}" for q in kpi.diagnostic_questions)),
-        ("Improvement levers", bullet(f"• {t}" for t in kpi.improvement_levers)),
-        ("Visualization", kpi.visualization),
-        ("Risk warnings", bullet(f"• {r}" for r in kpi.risk_warnings)),
-        ("Tools and technologies", bullet(f"• {t}" for t in kpi.tools)),
-        ("Integration points", bullet(f"• {t}" for t in kpi.integration_points)),
-        ("Change impact", kpi.change_impact + "".join(f"\n• {r.kpi}: {r.effect}" for r in kpi.related)),
     ]
+    for attribute, title in ATTRIBUTE_TITLES:
+        value = getattr(kpi, attribute)
+        body = value if isinstance(value, str) else "\n".join(f"• {item}" for item in value)
+        if attribute == "change_impact":
+            body += "".join(f"\n• {r.kpi}: {r.effect}" for r in kpi.related)
+        parts.append((title, body))
     return "\n\n".join(f"[bold]{title}[/]\n{body}" for title, body in parts)
 
 

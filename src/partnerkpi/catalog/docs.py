@@ -14,24 +14,10 @@ import yaml
 
 from partnerkpi.catalog import Catalog, load_catalog
 from partnerkpi.catalog.kinds import KINDS, PARAM_TYPE_DOCS
-from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band
+from partnerkpi.catalog.model import ATTRIBUTE_TITLES, CATEGORY_TITLES, KPI, Band
 
 DEFAULT_PATH = Path("docs") / "kpis.md"
 _DIRECTIONS = {"up": "up (higher is better)", "down": "down (lower is better)"}
-_SECTIONS = (
-    ("definition", "Definition"),
-    ("formula", "Formula"),
-    ("business_insights", "Business insights"),
-    ("measurement_approach", "Measurement approach"),
-    ("trend_analysis", "Trend analysis"),
-    ("diagnostic_questions", "Diagnostic questions"),
-    ("improvement_levers", "Improvement levers"),
-    ("visualization", "Visualization"),
-    ("risk_warnings", "Risk warnings"),
-    ("tools", "Tools and technologies"),
-    ("integration_points", "Integration points"),
-    ("change_impact", "Change impact"),
-)
 
 
 def render_markdown(catalog: Catalog) -> str:
@@ -103,7 +89,7 @@ def _render_kpi(kpi: KPI) -> list[str]:
     lines = [f"### {kpi.name}", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_cell(value)} |" for name, value in rows]
     lines.append("")
-    for field, title in _SECTIONS:
+    for field, title in ATTRIBUTE_TITLES:
         value = getattr(kpi, field)
         if isinstance(value, str):
             lines += [f"**{title}.** {value.strip()}", ""]

@@ -16,6 +16,21 @@ CATEGORY_TITLES: dict[str, str] = {
     "compliance": "Compliance",
     "outcomes": "Outcomes",
 }
+# The 12 attributes of the KPI seed, in its order, with the titles every rendering uses.
+ATTRIBUTE_TITLES: tuple[tuple[str, str], ...] = (
+    ("definition", "Definition"),
+    ("business_insights", "Business insights"),
+    ("measurement_approach", "Measurement approach"),
+    ("formula", "Standard formula"),
+    ("trend_analysis", "Trend analysis"),
+    ("diagnostic_questions", "Diagnostic questions"),
+    ("improvement_levers", "Improvement levers"),
+    ("visualization", "Visualization"),
+    ("risk_warnings", "Risk warnings"),
+    ("tools", "Tools and technologies"),
+    ("integration_points", "Integration points"),
+    ("change_impact", "Change impact"),
+)
 Direction = Literal["up", "down"]
 Timing = Literal["leading", "lagging"]
 

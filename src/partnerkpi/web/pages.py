@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from partnerkpi.catalog.model import KPI
+from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
 from partnerkpi.web.charts import kpi_chart, sparkline
 from partnerkpi.web.views import (
     KpiOut,
@@ -30,20 +30,6 @@ router = APIRouter(include_in_schema=False)
 Data = Annotated[Reader, Depends(reader)]
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".png": "image/png"}
 GRAINS = ("week", "month", "quarter", "year")
-ATTRIBUTES = (  # the 12 attributes of a catalog entry, as the KPI page lists them
-    ("definition", "Definition"),
-    ("business_insights", "Business insights"),
-    ("measurement_approach", "Measurement approach"),
-    ("formula", "Standard formula"),
-    ("trend_analysis", "Trend analysis"),
-    ("diagnostic_questions", "Diagnostic questions"),
-    ("improvement_levers", "Improvement levers"),
-    ("visualization", "Visualization"),
-    ("risk_warnings", "Risk warnings"),
-    ("tools", "Tools and technologies"),
-    ("integration_points", "Integration points"),
-    ("change_impact", "Change impact"),
-)
 
 
 @cache
@@ -91,7 +77,7 @@ def kpi_page(
     kpi: KPI = data.kpi(kpi_id)
     view = kpi_view(data, kpi.id, resolve_query(data, grain, from_, to, by))
     return _render(
-        request, "kpi.html", view=view, kpi=kpi, chart=kpi_chart(rows_of(view), kpi), attributes=ATTRIBUTES,
+        request, "kpi.html", view=view, kpi=kpi, chart=kpi_chart(rows_of(view), kpi), attributes=ATTRIBUTE_TITLES,
         qs=_qs(view), page="kpi",
     )
 
