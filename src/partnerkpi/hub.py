@@ -127,6 +127,64 @@ class Hub:
             end = (last.date() if last else self.clock().date()) + timedelta(days=1)
         return shift(period_start(end - timedelta(days=1), g), g, 1 - periods).date(), end
 
+    # -- data quality -------------------------------------------------------------------------------
+    def imports(self) -> list[dict]:
+        """Every import, newest first: source, kind, when, rows read, accepted, duplicates, rejected."""
+        cur = self.store.con.execute("SELECT * FROM imports ORDER BY import_id DESC")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def rejected(
+        self,
+        *,
+        kind: str | None = None,
+        field: str | None = None,
+        import_id: int | None = None,
+        text: str | None = None,
+        limit: int | None = 200,
+        offset: int = 0,
+    ) -> tuple[list[dict], int]:
+        """Rejected rows matching the filters (newest import first, then file order), and how many match.
+        `text` looks in the reason and the source; `limit=None` returns them all."""
+        where, args = ["TRUE"], []
+        for column, value in (("kind", kind), ("field", field), ("import_id", import_id)):
+            if value not in (None, ""):
+                where.append(f"{column} = ?")
+                args.append(value)
+        if text:
+            where.append("(reason ILIKE ? OR source ILIKE ?)")
+            args += [f"%{text}%", f"%{text}%"]
+        condition = " AND ".join(where)
+        con = self.store.con
+        total = con.execute(f"SELECT count(*) FROM rejected_rows WHERE {condition}", args).fetchall()[0][0]
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        cur = con.execute(
+            f"SELECT import_id, source, kind, row_number, field, reason, raw, rejected_at FROM rejected_rows "
+            f"WHERE {condition} ORDER BY import_id DESC, row_number{page}",
+            args,
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], total
+
+    def plan_coverage(self) -> list[dict]:
+        """Each tracking-plan event with how often and when it was seen (0 and None: never), then the
+        custom events seen that the plan does not name."""
+        seen = {
+            name: (n, first, last)
+            for name, n, first, last in self.store.con.execute(
+                "SELECT event, count(*), min(ts), max(ts) FROM events GROUP BY event"
+            ).fetchall()
+        }
+        out = []
+        for event in self.plan.events:
+            n, first, last = seen.pop(event.name, (0, None, None))
+            out.append({"event": event.name, "in_plan": True, "activity": event.activity, "count": n,
+                        "first_seen": first, "last_seen": last})
+        for name, (n, first, last) in sorted(seen.items()):
+            out.append({"event": name, "in_plan": False, "activity": None, "count": n,
+                        "first_seen": first, "last_seen": last})
+        return out
+
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""
         return self.store.trait_columns()

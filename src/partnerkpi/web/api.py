@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
 
 from partnerkpi.web.views import (
     CatalogOut,
+    DataOut,
     KpiOut,
     Reader,
+    RejectedFilter,
+    RejectedOut,
+    RejectedRowOut,
     ScorecardOut,
     SegmentsOut,
     catalog_view,
+    data_view,
     kpi_view,
     reader,
+    rejected_view,
     resolve_query,
     scorecard_view,
     segments_view,
@@ -62,3 +71,35 @@ def kpi(
 def segments(data: Data) -> SegmentsOut:
     """The partner traits a scorecard can be segmented by."""
     return segments_view(data)
+
+
+Filters = Annotated[RejectedFilter, Query()]
+
+
+@router.get("/data", response_model=DataOut)
+def data_quality(data: Data, filters: Filters) -> DataOut:
+    """Table counts, every import, tracking-plan coverage and the first rejected rows."""
+    return data_view(data, filters)
+
+
+@router.get("/rejected", response_model=RejectedOut)
+def rejected(
+    data: Data, filters: Filters, limit: Annotated[int, Query(ge=1, le=10_000)] = 200
+) -> RejectedOut:
+    """Rejected rows with their source, row, field, raw content and reason, filtered and paged."""
+    return rejected_view(data, filters, limit)
+
+
+@router.get("/rejected.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def rejected_csv(data: Data, filters: Filters) -> Response:
+    """Every rejected row matching the filters, as CSV (to fix and import again)."""
+    view = rejected_view(data, filters, limit=None)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(RejectedRowOut.model_fields), lineterminator="\n")
+    writer.writeheader()
+    for row in view.rows:
+        writer.writerow(row.model_dump())
+    return Response(
+        out.getvalue(), media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="rejected_rows.csv"'},
+    )

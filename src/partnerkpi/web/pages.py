@@ -16,8 +16,10 @@ from partnerkpi.web.charts import kpi_chart, sparkline
 from partnerkpi.web.views import (
     KpiOut,
     Reader,
+    RejectedFilter,
     ScorecardOut,
     catalog_view,
+    data_view,
     kpi_view,
     reader,
     resolve_query,
@@ -86,6 +88,14 @@ def kpi_page(
 def catalog_page(request: Request, data: Data) -> HTMLResponse:
     """Every KPI of the catalog with its definition."""
     return _render(request, "catalog.html", view=catalog_view(data), page="catalog")
+
+
+@router.get("/data", response_class=HTMLResponse)
+def data_page(request: Request, data: Data, filters: Annotated[RejectedFilter, Query()]) -> HTMLResponse:
+    """Imports, table counts, rejected rows with their reasons (filterable, downloadable), plan coverage."""
+    view = data_view(data, filters)
+    query = urlencode({k: v for k, v in filters.model_dump().items() if v not in (None, "", 0)})
+    return _render(request, "data.html", view=view, query=query, page="data")
 
 
 @router.get("/static/vega.js")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends
@@ -56,6 +56,20 @@ class Reader:
         """Like the CLI: 6 periods up to `end`, by default the day after the last event."""
         with self.lock:
             return self.hub.default_range(grain, DEFAULT_PERIODS, end)
+
+
+    def data_quality(self) -> tuple[dict[str, int], list[dict], list[dict]]:
+        """Table counts, imports (newest first) and tracking-plan coverage."""
+        with self.lock:
+            return self.hub.store.counts(), self.hub.imports(), self.hub.plan_coverage()
+
+    def rejected(self, filters: RejectedFilter, limit: int | None) -> tuple[list[dict], int]:
+        """Rejected rows matching the filters, and how many match."""
+        with self.lock:
+            return self.hub.rejected(
+                kind=filters.kind, field=filters.field, import_id=filters.import_id, text=filters.q,
+                limit=limit, offset=filters.offset,
+            )
 
 
 def reader(st: Annotated[AppState, Depends(state)]) -> Reader:
@@ -217,6 +231,90 @@ class SegmentsOut(BaseModel):
 
 
 # -- building the views ------------------------------------------------------------------------------
+class ImportOut(BaseModel):
+    """One import: a file (or collector request) and what became of its rows."""
+
+    import_id: int
+    source: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    rows_read: int
+    accepted: int
+    duplicates: int
+    rejected: int
+
+
+class CoverageOut(BaseModel):
+    """A tracking-plan event (or a custom one) and whether it was ever seen."""
+
+    event: str
+    in_plan: bool
+    activity: bool | None
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+
+class RejectedFilter(BaseModel):
+    """Filters of the rejected rows: kind, field, import, a text in the reason or source, a page."""
+
+    kind: str | None = None
+    field: str | None = None
+    import_id: int | None = None
+    q: str | None = None
+    offset: int = 0
+
+
+class RejectedRowOut(BaseModel):
+    """A row that was not stored, with where it came from, its raw content and why."""
+
+    import_id: int | None
+    source: str
+    kind: str
+    row_number: int | None
+    field: str | None
+    reason: str
+    raw: str | None
+    rejected_at: datetime | None
+
+
+class RejectedOut(BaseModel):
+    """A page of rejected rows and how many match the filters in all."""
+
+    filters: RejectedFilter
+    total: int
+    rows: list[RejectedRowOut]
+
+
+class DataOut(BaseModel):
+    """The data page: table counts, imports, tracking-plan coverage and the first rejected rows."""
+
+    counts: dict[str, int]
+    imports: list[ImportOut]
+    coverage: list[CoverageOut]
+    never_seen: list[str]
+    rejected: RejectedOut
+
+
+def rejected_view(data: Reader, filters: RejectedFilter, limit: int | None = 200) -> RejectedOut:
+    """Rejected rows as the API and the data page show them."""
+    rows, total = data.rejected(filters, limit)
+    return RejectedOut(filters=filters, total=total, rows=[RejectedRowOut(**r) for r in rows])
+
+
+def data_view(data: Reader, filters: RejectedFilter) -> DataOut:
+    """Everything the data page shows."""
+    counts, imports, coverage = data.data_quality()
+    return DataOut(
+        counts=counts,
+        imports=[ImportOut(**i) for i in imports],
+        coverage=[CoverageOut(**c) for c in coverage],
+        never_seen=[c["event"] for c in coverage if c["in_plan"] and not c["count"]],
+        rejected=rejected_view(data, filters),
+    )
+
+
 def query_out(query: RangeQuery) -> QueryOut:
     """The query as the JSON shows it."""
     return QueryOut.model_validate({"grain": query.grain.value, "from": query.start, "to": query.end, "by": query.by})
