@@ -112,7 +112,10 @@ def test_openapi_describes_every_api_path(client):
     from partnerkpi.web.api import router
 
     api_paths = {route.path for route in router.routes}
-    assert api_paths == {"/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments"}
+    assert api_paths == {
+        "/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments",
+        "/api/v1/data", "/api/v1/rejected", "/api/v1/rejected.csv",
+    }
     assert api_paths <= set(doc["paths"])
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
     assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi"}
