@@ -49,10 +49,15 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(PartnerKPIError)
     async def partnerkpi_error(request: Request, exc: PartnerKPIError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.http_status)
+        return JSONResponse(
+            {"error": exc.message, "hint": exc.hint},
+            status_code=exc.http_status,
+            headers=getattr(exc, "headers", None),  # e.g. WWW-Authenticate on a 401
+        )
 
-    from partnerkpi.web import api, collector, pages
+    from partnerkpi.web import api, auth, collector, pages
 
+    app.include_router(auth.router)
     app.include_router(collector.router)
     app.include_router(api.router)
     app.include_router(pages.router)
