@@ -13,6 +13,7 @@ import pytest
 from fastapi import Depends
 from fastapi.testclient import TestClient
 
+from partnerkpi.clock import FixedClock
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import auth, create_app
@@ -23,16 +24,6 @@ from tests.web_fixtures import build_program
 ANALYST = ("ana@example.com", "analyst-pass")
 PARTNER = ("pat@r1.example", "partner-pass")
 ADMIN = ("root@example.com", "admin-pass1")
-
-
-class FixedClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture

@@ -9,18 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from partnerkpi.clock import FixedClock
 from partnerkpi.errors import UsageError
 from partnerkpi.web.credentials import Credentials, Principal, WriteKey
-
-
-class FixedClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
