@@ -6,6 +6,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -13,6 +14,7 @@ from fastapi.responses import JSONResponse
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
+from partnerkpi.web.credentials import Credentials
 
 
 @dataclass
@@ -21,6 +23,12 @@ class AppState:
 
     hub: Hub
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """Users, API tokens and write keys in the hub's store (made on first use, which creates their
+        tables when missing); shared by sign-in and the collector."""
+        return Credentials(self.hub.store, clock=self.hub.clock)
 
 
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:

@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.web.app import AppState, state
-from partnerkpi.web.credentials import INTERNAL_ROLES, Credentials, Principal
+from partnerkpi.web.credentials import Principal
 
 SESSION_COOKIE = "pk_session"
 SIGNIN_CSRF_COOKIE = "pk_signin_csrf"
@@ -70,22 +70,13 @@ class Forbidden(PartnerKPIError):
 
 # -- the actor ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class Actor:
+class Actor(Principal):
     """A signed-in principal and the scope of what it may read."""
-
-    email: str
-    role: str
-    partner_id: str | None = None
 
     @classmethod
     def of(cls, principal: Principal) -> Actor:
         """The actor of a verified principal."""
         return cls(principal.email, principal.role, principal.partner_id if not principal.internal else None)
-
-    @property
-    def internal(self) -> bool:
-        """True for admins and analysts (they see the whole program)."""
-        return self.role in INTERNAL_ROLES
 
     @property
     def admin(self) -> bool:
@@ -213,14 +204,6 @@ def limiter(app: FastAPI) -> SignInLimiter:
     return made
 
 
-def credentials(request: Request, hub_state: AppState) -> Credentials:
-    """The app's Credentials over the hub's store, made once (shared with the collector)."""
-    creds = getattr(request.app.state, "credentials", None)
-    if creds is None or creds.store is not hub_state.hub.store:
-        creds = request.app.state.credentials = Credentials(hub_state.hub.store, clock=hub_state.hub.clock)
-    return creds
-
-
 # -- dependencies -------------------------------------------------------------------------------------
 def current_session(request: Request, st: Annotated[AppState, Depends(state)]) -> Session | None:
     """The request's live session, if its cookie names one; also put on request.state for templates."""
@@ -243,7 +226,7 @@ def require_actor_api(
     """The actor of an API request: a Bearer API token, else the session cookie; 401 otherwise."""
     scheme, _, secret = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
-        principal = credentials(request, st).verify_api_token(secret.strip())
+        principal = st.credentials.verify_api_token(secret.strip())
         if principal is None:
             raise NotAuthenticated()
         return Actor.of(principal)
@@ -348,7 +331,7 @@ def signin(
     if wait is not None:
         return _form(request, 429, next=next, email=email, headers={"Retry-After": str(wait)},
                      error=f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} minute(s).")
-    principal = credentials(request, st).verify_password(email, password)
+    principal = st.credentials.verify_password(email, password)
     if principal is None:
         limiter(request.app).fail(ip, email, now)
         return _form(request, 401, next=next, email=email, error=f"{BAD_CREDENTIALS.capitalize()}.")

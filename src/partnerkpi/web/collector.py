@@ -31,7 +31,6 @@ from partnerkpi.ingest import fingerprint
 from partnerkpi.ingest.importer import ImportSummary
 from partnerkpi.ingest.mapping import load_mapping
 from partnerkpi.web.app import AppState, state
-from partnerkpi.web.credentials import Credentials
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -244,7 +243,7 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
         if key is None:
             decoded = _parse_json(body)
             key = decoded.get("writeKey") if isinstance(decoded, dict) else None
-        creds = _credentials(request, hub)
+        creds = app_state.credentials
         if not isinstance(key, str) or await run_in_threadpool(creds.verify_write_key, key) is None:
             return JSONResponse(UNAUTHORIZED, status_code=401,
                                 headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
@@ -261,14 +260,6 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
 
     await run_in_threadpool(commit)
     return JSONResponse({"success": True})
-
-
-def _credentials(request: Request, hub: Hub) -> Credentials:
-    """The app's Credentials, made once (it creates its tables when missing)."""
-    creds = getattr(request.app.state, "credentials", None)
-    if creds is None or creds.store is not hub.store:
-        creds = request.app.state.credentials = Credentials(hub.store, clock=hub.clock)
-    return creds
 
 
 def _route(call: str):
