@@ -19,7 +19,7 @@ from partnerkpi.settings import Settings
 from partnerkpi.web import auth, create_app
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page, require_admin
 from partnerkpi.web.credentials import Credentials
-from tests.web_fixtures import build_program
+from tests.web_fixtures import build_program, form_token, sign_in
 
 ANALYST = ("ana@example.com", "analyst-pass")
 PARTNER = ("pat@r1.example", "partner-pass")
@@ -79,18 +79,6 @@ def client(hub, tmp_path):
 
     with TestClient(app, follow_redirects=False) as c:
         yield c
-
-
-def form_token(html: str, name: str = "csrf_token") -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, html
-    return match.group(1)
-
-
-def sign_in(client: TestClient, email: str, password: str, next: str = "/"):
-    page = client.get("/signin")
-    return client.post("/signin", data={"email": email, "password": password, "next": next,
-                                        "csrf_token": form_token(page.text)})
 
 
 def whoami_with_session(client: TestClient, session_id: str):

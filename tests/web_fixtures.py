@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +31,37 @@ def client_for(db: Path) -> Iterator[TestClient]:
 
     with TestClient(create_app(Settings(db=str(db)))) as client:
         yield client
+
+
+# Users of the tiny program (added by `add_users`).
+ANALYST = ("ana@example.com", "analyst-pass")
+ADMIN = ("root@example.com", "admin-pass1")
+PARTNER_R1 = ("pat@r1.example", "partner-pass")
+PARTNER_A1 = ("alex@a1.example", "partner-pass")
+
+
+def add_users(db: Path) -> None:
+    """An analyst, an admin, and a partner user for each of R1 and A1."""
+    from partnerkpi.hub import Hub
+    from partnerkpi.web.credentials import Credentials
+
+    with Hub.open(db) as hub:
+        creds = Credentials(hub.store)
+        creds.add_user(*ANALYST, "analyst")
+        creds.add_user(*ADMIN, "admin")
+        creds.add_user(*PARTNER_R1, "partner", "R1")
+        creds.add_user(*PARTNER_A1, "partner", "A1")
+
+
+def form_token(html: str, name: str = "csrf_token") -> str:
+    """The value of a hidden form field (the CSRF token by default) in a rendered page."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def sign_in(client: TestClient, email: str, password: str, next: str = "/"):
+    """Sign in through the real form (its CSRF token included); returns the POST's response."""
+    page = client.get("/signin")
+    return client.post("/signin", data={"email": email, "password": password, "next": next,
+                                        "csrf_token": form_token(page.text)}, follow_redirects=False)
