@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,13 +19,15 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import data_fingerprint
+from partnerkpi.engine.derived import DERIVED, data_fingerprint
 from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
 from partnerkpi.store import Store
+
+PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
 
 
 @dataclass
@@ -185,6 +187,22 @@ class Hub:
                         "first_seen": first, "last_seen": last})
         return out
 
+    def partners(self) -> list[dict]:
+        """Every partner with its id, name, onboarding and offboarding instants and traits, by id."""
+        cur = self.store.con.execute("SELECT * FROM partners ORDER BY partner_id")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def last_active(self) -> dict[str, datetime]:
+        """Each partner's latest activity event (any of its users), for partners with activity."""
+        engine = self.engine
+        days = engine.materialized("derived_activity_days") if engine.materialized else None
+        if days is None:
+            days = DERIVED["derived_activity_days"](engine.table("events"), self.plan)
+        days = days.filter(days.partner_id.notnull())
+        df = engine.execute(days.group_by("partner_id").aggregate(last=days.first_ts.max()))
+        return {pid: last.to_pydatetime() for pid, last in zip(df["partner_id"], df["last"], strict=True)}
+
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""
         return self.store.trait_columns()
@@ -198,10 +216,11 @@ class Hub:
         kpis: Sequence[str] | None = None,
         progress: bool = False,
     ) -> list[KpiRow]:
-        """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment."""
+        """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment
+        (a partner trait, or PER_PARTNER for one segment per partner)."""
         grain = grain if isinstance(grain, Grain) else Grain.parse(grain)
         chosen = [self.kpi(k) for k in kpis] if kpis else list(self.catalog)
-        if by is not None and by not in self.traits():
+        if by is not None and by != PER_PARTNER and by not in self.traits():
             raise UsageError(
                 f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(self.traits())}"
             )

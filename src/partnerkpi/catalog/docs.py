@@ -68,6 +68,13 @@ def _anchor(title: str) -> str:
     return "".join(c for c in title.lower().replace(" ", "-") if c.isalnum() or c in "-_")
 
 
+_PARTNER_PAGE = {
+    "everyone": "shown per partner, to internal users and the partner's own users",
+    "internal": "shown per partner, to internal users only",
+    None: "program level only",
+}
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -79,6 +86,7 @@ def _render_kpi(kpi: KPI) -> list[str]:
         ("Unit", kpi.unit),
         ("Direction", _DIRECTIONS[kpi.direction]),
         ("Leading / lagging", kpi.timing or "not marked"),
+        ("Partner page", _PARTNER_PAGE[kpi.partner_page]),
         (
             "Computed as",
             f"`{yaml.safe_dump(compute, default_flow_style=True, sort_keys=False, width=10**6).strip()}`",

@@ -33,6 +33,8 @@ ATTRIBUTE_TITLES: tuple[tuple[str, str], ...] = (
 )
 Direction = Literal["up", "down"]
 Timing = Literal["leading", "lagging"]
+# Who sees a KPI computed for one partner: everyone (the partner's own users too), internal users only.
+PartnerPage = Literal["everyone", "internal"]
 
 
 class Band(BaseModel):
@@ -97,6 +99,8 @@ class KPI(BaseModel):
     unit: str  # "%", "days", "hours", "minutes", "per partner", "count", "currency", "NPS", ...
     direction: Direction
     timing: Timing | None = None
+    # Meaningful for one partner (its partner page); None: a program-level KPI only (e.g. a share of partners).
+    partner_page: PartnerPage | None = None
     compute: Compute
     bands: tuple[Band, ...] = ()
     benchmarks: tuple[Benchmark, ...] = ()
