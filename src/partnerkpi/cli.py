@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import secrets
+import signal
 import sys
-from datetime import date
+from contextlib import ExitStack
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +20,7 @@ from rich.panel import Panel
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES
 from partnerkpi.cli_admin import keys_app, tokens_app, users_app
-from partnerkpi.errors import PartnerKPIError, UsageError
+from partnerkpi.errors import InputFileError, PartnerKPIError, StoreError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 
@@ -54,10 +59,69 @@ class Kind(StrEnum):
 
 
 def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False) -> Hub:
-    settings = Settings.from_env(db, tuple(catalog or ()))
-    return Hub.open(
-        settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
-    )
+    return _open(Settings.from_env(db, tuple(catalog or ())), read_only)
+
+
+def _open(settings: Settings, read_only: bool = False) -> Hub:
+    """The hub of `settings`; a DB locked by a running `partnerkpi serve` says so, and how to proceed."""
+    try:
+        return Hub.open(
+            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
+        )
+    except StoreError as exc:
+        server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None
+        if server is None:
+            raise
+        url, pid = server
+        raise StoreError(
+            f"the partnerkpi server at {url} (pid {pid}) owns {settings.db} (DuckDB allows one writer per file)",
+            hint=f"stop the server (Ctrl-C in its terminal, or `kill {pid}`) and run this again; or send files to it "
+            f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token, made with "
+            "`partnerkpi tokens create <admin email>` while the server is stopped); read through its pages and "
+            f"{url}/api/v1",
+        ) from exc
+
+
+# -- the server marker: `<db>.server` says which server process owns the DuckDB file ------------------
+def _marker(db: str) -> Path:
+    return Path(f"{db}.server")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def _running_server(db: str) -> tuple[str, int] | None:
+    """(url, pid) of the live server that owns `db`, from its marker; None without one."""
+    try:
+        info = json.loads(_marker(db).read_text())
+        url, pid = str(info["url"]), int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (url, pid) if pid > 0 and _alive(pid) else None
+
+
+def _write_marker(db: str, url: str) -> Path:
+    marker = _marker(db)
+    tmp = marker.with_name(marker.name + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(),
+                               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}))
+    tmp.replace(marker)
+    return marker
+
+
+def _remove_marker(marker: Path) -> None:
+    try:
+        if json.loads(marker.read_text()).get("pid") == os.getpid():
+            marker.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def _parse_date(text: str | None, option: str) -> date | None:
@@ -75,13 +139,73 @@ def import_(
     db: DbOption = None,
     kind: Annotated[Kind | None, typer.Option(help="What the files hold (default: from the file name)")] = None,
     mapping: Annotated[Path | None, typer.Option(help="YAML mapping of the source's columns/events")] = None,
+    server: Annotated[str | None, typer.Option(
+        help="Send the files to the running `partnerkpi serve` at this URL (it owns its DuckDB file)")] = None,
+    token: Annotated[str | None, typer.Option(envvar="PARTNERKPI_TOKEN", help="An admin's API token, for --server")
+                     ] = None,
 ) -> None:
     """Import files without losing anything: bad rows are kept with their reason."""
     from partnerkpi.ingest import summary_table
 
-    with _hub(db) as hub:
-        summaries = hub.import_files(files, kind=kind.value if kind else None, mapping=mapping, progress=True)
+    if server is not None:
+        if db is not None:
+            raise UsageError("--db and --server exclude each other: the server imports into its own database",
+                             hint="leave out --db, or leave out --server to import into a file no server owns")
+        summaries = _import_remote(server, token, files, kind.value if kind else None, mapping)
+    else:
+        with _hub(db) as hub:
+            summaries = hub.import_files(files, kind=kind.value if kind else None, mapping=mapping, progress=True)
     out.print(summary_table(summaries))
+
+
+class ServerRefused(PartnerKPIError):
+    """`import --server`: the server refused the files (4xx, exit 3), failed or could not be reached (exit 5)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 3) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+
+
+def _import_remote(server: str, token: str | None, files: list[Path], kind: str | None, mapping: Path | None):
+    """POST the files to a running server's /api/v1/imports; its summaries, shown under the local names."""
+    import httpx
+
+    from partnerkpi.ingest import ImportSummary
+
+    url = (server if "://" in server else f"http://{server}").rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--server '{server}' is not an http(s) URL", hint="e.g. --server http://127.0.0.1:8000")
+    if not token:
+        raise UsageError("--server needs an admin's API token",
+                         hint="pass --token TOKEN or set $PARTNERKPI_TOKEN; make one with `partnerkpi tokens create "
+                         "<admin email>` (while no server owns the database)")
+    for path in [*files, *([mapping] if mapping else [])]:
+        if not path.is_file():
+            raise InputFileError("the file does not exist", file=str(path), hint="check the path")
+    err.print(f"sending {len(files)} file(s) to {url}", highlight=False)
+    with ExitStack() as stack:
+        parts = [("files", (p.name, stack.enter_context(p.open("rb")), "application/octet-stream")) for p in files]
+        if mapping:
+            parts.append(("mapping", (mapping.name, stack.enter_context(mapping.open("rb")), "application/yaml")))
+        try:
+            response = httpx.post(f"{url}/api/v1/imports", files=parts, data={"kind": kind} if kind else None,
+                                  headers={"Authorization": f"Bearer {token}"},
+                                  timeout=httpx.Timeout(None, connect=10))
+        except httpx.TransportError as exc:
+            raise ServerRefused(f"cannot reach the partnerkpi server at {url}: {exc}", exit_code=5,
+                                hint="check the URL, and that `partnerkpi serve` runs there") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not response.is_success:
+        body = body if isinstance(body, dict) else {}
+        message = body.get("error") or body.get("detail") or response.text.strip()[:300] or response.reason_phrase
+        raise ServerRefused(f"the server at {url} refused the import ({response.status_code}): {message}",
+                            hint=body.get("hint"), exit_code=5 if response.status_code >= 500 else 3)
+    fields = {f.name for f in dataclasses.fields(ImportSummary)}
+    return [ImportSummary(**{**{k: v for k, v in item.items() if k in fields}, "source": str(path)})
+            for path, item in zip(files, body["imports"], strict=True)]
 
 
 @app.command()
@@ -188,21 +312,77 @@ def demo(
     months: Annotated[int, typer.Option(help="How many months of history")] = 24,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same data")] = 7,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write the demo files")] = None,
+    host: Annotated[str, typer.Option(help="Address to serve on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on")] = 8000,
+    serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo when it is ready")] = True,
 ) -> None:
-    """Generate a realistic partner program, import it, and print its scorecard."""
+    """Generate a realistic partner program, import it, print its scorecard and demo sign-ins, and serve it."""
     from partnerkpi.demo import generate
 
     settings = Settings.from_env(db)
+    if serve_:
+        _check_port(host, port)  # before minutes of work, not after
     target = out_dir or Path(settings.db).resolve().parent / "demo-data"
     files = generate(target, partners=partners, months=months, seed=seed, progress=True)
-    with _hub(settings.db) as hub:
+    with _open(settings) as hub:
         summaries = hub.import_files([files.partners, files.users, files.events], progress=True)
         from partnerkpi.ingest import summary_table
 
         out.print(summary_table(summaries))
     scorecard(db=settings.db, by=None)
-    out.print(f"\nNext: [bold]partnerkpi scorecard --db {settings.db} --by type[/], "
-              f"[bold]partnerkpi explain portal_usage_rate --db {settings.db}[/]")
+    with _open(settings) as hub:
+        accounts, api_token = _demo_accounts(hub)
+    url = _url(host, port)
+    out.print(_sign_in_panel(url, accounts, api_token, serving=serve_), highlight=False)
+    if serve_:
+        _serve(settings, host, port)
+    else:
+        out.print(f"\nNext: [bold]partnerkpi serve --db {settings.db}[/], "
+                  f"[bold]partnerkpi scorecard --db {settings.db} --by type[/], "
+                  f"[bold]partnerkpi explain portal_usage_rate --db {settings.db}[/]")
+
+
+DEMO_DOMAIN = "demo.partnerkpi"
+
+
+def _demo_accounts(hub: Hub) -> tuple[list[tuple[str, str, str, str | None]], str]:
+    """Fresh demo users (admin, analyst, a reseller's partner user) with new random passwords, and a new API
+    token of the admin; earlier demo users go, with their tokens. Returns (role, email, password, partner)."""
+    from partnerkpi.web.credentials import Credentials
+
+    row = hub.store.con.execute(
+        "SELECT partner_id FROM partners WHERE type IS NOT NULL "
+        "ORDER BY type <> 'reseller', offboarded_at IS NOT NULL, partner_id LIMIT 1").fetchone()
+    if row is None:
+        raise UsageError("the demo database has no partner with a type", hint="run `partnerkpi demo` again")
+    creds = Credentials(hub.store, clock=hub.clock)
+    for user in creds.list_users():
+        if user.email.endswith((f"@{DEMO_DOMAIN}", f".{DEMO_DOMAIN}")):
+            creds.remove_user(user.email)
+    accounts = [
+        ("admin", f"admin@{DEMO_DOMAIN}", secrets.token_urlsafe(12), None),
+        ("analyst", f"analyst@{DEMO_DOMAIN}", secrets.token_urlsafe(12), None),
+        ("partner", f"partner@{row[0].lower()}.{DEMO_DOMAIN}", secrets.token_urlsafe(12), row[0]),
+    ]
+    for role, email, password, partner in accounts:
+        creds.add_user(email, password, role, partner)
+    return accounts, creds.create_token(accounts[0][1], name="demo")
+
+
+def _sign_in_panel(url: str, accounts: list[tuple[str, str, str, str | None]], api_token: str,
+                   serving: bool) -> Panel:
+    from rich.console import Group
+    from rich.table import Table
+
+    users = Table(box=None, pad_edge=False)
+    for column in ("role", "email", "password", "sees"):
+        users.add_column(column)
+    for role, email, password, partner in accounts:
+        users.add_row(role, email, password, f"partner {partner} only" if partner else "the whole program")
+    where = f"Sign in at [bold]{url}/signin[/]" + ("" if serving else " once `partnerkpi serve` runs")
+    token = f"Admin API token, for the JSON API and `partnerkpi import --server {url} --token`:\n{api_token}"
+    return Panel(Group(where, "", users, "", token), title="Demo sign-in (new passwords at every run)",
+                 title_align="left", expand=False)
 
 
 @app.command()
@@ -213,13 +393,52 @@ def serve(
     catalog: CatalogOption = None,
 ) -> None:
     """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs."""
+    _serve(Settings.from_env(db, tuple(catalog or ())), host, port)
+
+
+def _url(host: str, port: int) -> str:
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(infos[0][4])
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="choose another --port, or stop what listens there") from exc
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    """Run the server (one uvicorn process owning the DuckDB file) until Ctrl-C or SIGTERM; while it runs,
+    `<db>.server` names it, so other commands can say where to send their work."""
     import uvicorn
 
     from partnerkpi.web import create_app
 
-    settings = Settings.from_env(db, tuple(catalog or ()))
-    out.print(f"partnerkpi serving {settings.db} at [bold]http://{host}:{port}[/]")
-    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="warning")
+    url = _url(host, port)
+    _check_port(host, port)
+    with _open(settings) as hub:
+        marker = _write_marker(settings.db, url) if settings.db != ":memory:" else None
+        previous = signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful stop
+        try:
+            out.print(f"partnerkpi serving {settings.db} at [bold]{url}[/] (Ctrl-C stops it)")
+            uvicorn.run(create_app(settings, hub=hub), host=host, port=port, workers=1, log_level="warning")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if marker is not None:
+                _remove_marker(marker)
 
 
 def main() -> None:
