@@ -35,18 +35,45 @@ def browser_context_args() -> dict[str, Any]:
     return {"viewport": {"width": 1360, "height": 900}}
 
 
+BROWSER_ANALYST = ("ana@demo.test", "analyst-pass")
+BROWSER_PARTNER = ("pat@demo.test", "partner-pass")
+
+
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory) -> Path:
-    """A small demo program (40 partners, 6 months) imported into a DuckDB file."""
+    """A small demo program (40 partners, 6 months) imported into a DuckDB file, with an analyst and a
+    partner user of the first reseller still in the program."""
     from partnerkpi.demo import generate
     from partnerkpi.hub import Hub
+    from partnerkpi.web.credentials import Credentials
 
     directory = tmp_path_factory.mktemp("demo")
     files = generate(directory / "files", partners=40, months=6)
     db = directory / "demo.duckdb"
     with Hub.open(db) as hub:
         hub.import_files([files.partners, files.users, files.events])
+        reseller = next(p for p in hub.partners() if p["type"] == "reseller" and p["offboarded_at"] is None)
+        creds = Credentials(hub.store)
+        creds.add_user(*BROWSER_ANALYST, "analyst")
+        creds.add_user(*BROWSER_PARTNER, "partner", reseller["partner_id"])
+    (directory / "partner_id.txt").write_text(reseller["partner_id"])
     return db
+
+
+@pytest.fixture(scope="session")
+def demo_partner(demo_db: Path) -> str:
+    """The partner id of the demo's partner user (the live server holds the DB open, so not read from it)."""
+    return (demo_db.parent / "partner_id.txt").read_text()
+
+
+def sign_in(page: Any, base: str, user: tuple[str, str]) -> None:
+    """Sign in through the real form and wait until the landing page has loaded."""
+    page.goto(base + "/signin")
+    page.fill("input[name=email]", user[0])
+    page.fill("input[name=password]", user[1])
+    page.click("form.signin button[type=submit]")
+    page.wait_for_load_state()
+    assert "/signin" not in page.url, page.content()
 
 
 @pytest.fixture(scope="session")

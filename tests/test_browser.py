@@ -1,10 +1,14 @@
-"""The pages in a real browser (Debian chromium): tiles, rendered charts, pickers; writes the README screenshots."""
+"""The pages in a real browser (Debian chromium), signed in as an analyst and as a partner user: tiles,
+rendered charts, pickers, the partner view and its limits; writes the README screenshots."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+
+from tests.browser import BROWSER_ANALYST, BROWSER_PARTNER, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -23,13 +27,28 @@ def errors(page) -> list[str]:
     return found
 
 
+@pytest.fixture
+def analyst(page, live_server):
+    """The page of a browser signed in as an analyst."""
+    sign_in(page, live_server, BROWSER_ANALYST)
+    return page
+
+
+@pytest.fixture
+def partner_user(page, live_server):
+    """The page of a browser signed in as the demo partner's user."""
+    sign_in(page, live_server, BROWSER_PARTNER)
+    return page
+
+
 def _wait_for_charts(page) -> None:
     page.wait_for_function(ALL_RENDERED, timeout=30_000)
     failed = page.locator('[data-rendered="error"]')
     assert failed.count() == 0, failed.first.text_content()
 
 
-def test_scorecard_shows_tiles_and_sparklines(page, live_server, errors):
+def test_scorecard_shows_tiles_and_sparklines(analyst, live_server, errors):
+    page = analyst
     page.goto(live_server + "/")
     _wait_for_charts(page)
     tiles = page.locator("article.tile")
@@ -46,7 +65,8 @@ def test_scorecard_shows_tiles_and_sparklines(page, live_server, errors):
     assert errors == []
 
 
-def test_kpi_page_draws_the_chart_with_bands_and_benchmarks(page, live_server, errors):
+def test_kpi_page_draws_the_chart_with_bands_and_benchmarks(analyst, live_server, errors):
+    page = analyst
     page.goto(live_server + "/kpis/active_partner_rate?by=type")
     _wait_for_charts(page)
     chart = page.locator("#kpi-chart svg")
@@ -60,7 +80,8 @@ def test_kpi_page_draws_the_chart_with_bands_and_benchmarks(page, live_server, e
     assert errors == []
 
 
-def test_switching_segment_and_grain_with_the_form(page, live_server, errors):
+def test_switching_segment_and_grain_with_the_form(analyst, live_server, errors):
+    page = analyst
     page.goto(live_server + "/")
     _wait_for_charts(page)
     page.select_option("select[name=by]", "type")
@@ -77,3 +98,73 @@ def test_switching_segment_and_grain_with_the_form(page, live_server, errors):
     assert tile.locator(".segments li").count() >= 2
     assert tile.locator(".segments li").first.text_content().startswith("type = ")
     assert errors == []
+
+
+def test_partners_list_searches_and_sorts(analyst, live_server, errors):
+    page = analyst
+    page.goto(live_server + "/partners")
+    rows = page.locator("table.partners tbody tr")
+    assert rows.count() == 40
+    page.fill("input[name=q]", "reseller")
+    page.click("form.pickers button[type=submit]")
+    page.wait_for_url("**/partners?*q=reseller*")
+    shown = page.locator("table.partners tbody tr")
+    assert 0 < shown.count() < 40
+    assert all("reseller" in t for t in shown.all_inner_texts())
+    page.click("table.partners th a:has-text('Login Frequency')")  # sort by it, ascending
+    page.wait_for_url("**sort=login_frequency*")
+    column = [h.strip() for h in page.locator("table.partners thead th").all_inner_texts()].index("Login Frequency ▲")
+    values = [r.locator("td").nth(column).inner_text() for r in page.locator("table.partners tbody tr").all()]
+    numbers = [float(v) for v in values if v != "–"]
+    assert numbers == sorted(numbers) and values[len(numbers):] == ["–"] * (len(values) - len(numbers))
+    assert errors == []
+
+
+def test_internal_partner_page_compares_with_peers(analyst, live_server, demo_partner, errors):
+    page = analyst
+    page.goto(live_server + "/partners")
+    page.click(f"table.partners a[href='/partners/{demo_partner}']")
+    page.wait_for_url(f"**/partners/{demo_partner}")
+    _wait_for_charts(page)
+    assert page.locator("article.tile[data-kpi=cost_to_serve]").count() == 1  # internal KPIs shown to staff
+    assert page.locator("#partner-chart svg .mark-line.role-mark path").count() >= 2
+    assert errors == []
+
+
+def test_partner_user_sees_their_own_partner_against_anonymous_peers(partner_user, live_server, demo_partner,
+                                                                    errors):
+    page = partner_user
+    assert page.url.endswith(f"/partners/{demo_partner}")  # landed on their own page
+    _wait_for_charts(page)
+    assert page.locator("article.tile").count() >= 10
+    assert page.locator("article.tile[data-kpi=cost_to_serve]").count() == 0  # internal-only KPIs hidden
+    assert page.locator("article.tile .peers").count() >= 10
+    chart = page.locator("#partner-chart svg")
+    assert chart.locator(".mark-line.role-mark path").count() >= 1
+    legend = chart.locator(".role-legend").first.text_content()
+    assert "This partner" in legend and "Peer median" in legend
+    assert page.locator("table.tasks").count() == 1 and page.locator("table.policies").count() == 1
+    nav = page.locator("header.top nav").inner_text()
+    assert "Partners" not in nav and "Data" not in nav and "Scorecard" not in nav
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "partner.png"), full_page=True)
+
+    page.select_option("select[name=grain]", "quarter")
+    page.fill("input[name=from]", "")
+    page.click("form.pickers button[type=submit]")
+    page.wait_for_url("**grain=quarter*")
+    _wait_for_charts(page)
+    assert re.search(r"\d{4}-Q\d", page.locator("article.tile .period").first.inner_text())
+    assert errors == []
+
+
+def test_partner_user_cannot_open_other_pages(partner_user, live_server, demo_partner):
+    page = partner_user
+    for path, status in (("/", 403), ("/data", 403), ("/kpis/portal_usage_rate", 403), ("/partners/p-9999", 404)):
+        response = page.goto(live_server + path)
+        assert response.status == status, path
+        assert page.locator("h1").count() == 1  # an error page, not JSON
+    other = page.goto(live_server + ("/partners/p-0001" if demo_partner != "p-0001" else "/partners/p-0002"))
+    assert other.status == 404
+    assert page.goto(live_server + "/partners").status == 200
+    assert page.locator("table.partners tbody tr").count() == 1

@@ -15,12 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from markupsafe import escape
 
 from partnerkpi.clock import utc_now
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
 from partnerkpi.web.credentials import Credentials
+from tests.web_fixtures import ANALYST, sign_in
 
 
 @dataclass
@@ -61,6 +63,7 @@ def served(tmp_path) -> Iterator[Served]:
         key = creds.create_write_key("portal")
         revoked = creds.create_write_key("old portal")
         creds.revoke(revoked)
+        creds.add_user(*ANALYST, "analyst")
     app = create_app(Settings(db=str(db)))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -185,6 +188,13 @@ def test_single_calls_and_rejected_messages_are_kept_with_reasons(served):
     [(raw,)] = served.rows("SELECT raw FROM rejected_rows WHERE reason LIKE 'neither%'")
     assert json.loads(raw)["messageId"] == "anon" and "receivedAt" in json.loads(raw)
     assert served.rows("SELECT sum(rows_read), sum(accepted), sum(rejected) FROM imports") == [(9, 3, 6)]
+    with httpx.Client(base_url=served.url, timeout=30) as browser:  # an analyst looks at the Data page
+        assert sign_in(browser, *ANALYST).status_code == 303
+        page = browser.get("/data", params={"kind": "segment"})
+        assert page.status_code == 200
+        for _, reason in rejected:
+            assert str(escape(reason)) in page.text  # as Jinja writes it
+        assert browser.get("/api/v1/rejected", params={"kind": "segment"}).json()["total"] == 6
 
 
 def test_malformed_and_oversize_requests_get_400(served):

@@ -24,12 +24,22 @@ def build_program(directory: Path) -> Path:
     return directory / "hub.duckdb"
 
 
-def client_for(db: Path) -> Iterator[TestClient]:
-    """A TestClient (lifespan on) of create_app over the DB file."""
+def client_for(db: Path, user: tuple[str, str] | None = None) -> Iterator[TestClient]:
+    """A TestClient (lifespan on) of create_app over the DB file, signed in as `user` (by default an
+    analyst, added when missing)."""
+    from partnerkpi.hub import Hub
     from partnerkpi.settings import Settings
     from partnerkpi.web import create_app
+    from partnerkpi.web.credentials import Credentials
 
+    if user is None:
+        user = ANALYST
+        with Hub.open(db) as hub:
+            creds = Credentials(hub.store)
+            if all(u.email != ANALYST[0] for u in creds.list_users()):
+                creds.add_user(*ANALYST, "analyst")
     with TestClient(create_app(Settings(db=str(db)))) as client:
+        assert sign_in(client, *user).status_code == 303
         yield client
 
 

@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from partnerkpi.web.partner_views import PartnerOut, PartnersOut, partner_view, partners_view
+from partnerkpi.web.reader import Reader, api_reader
 from partnerkpi.web.views import (
     CatalogOut,
     DataOut,
     KpiOut,
-    Reader,
     RejectedFilter,
     RejectedOut,
     RejectedRowOut,
@@ -22,7 +23,6 @@ from partnerkpi.web.views import (
     catalog_view,
     data_view,
     kpi_view,
-    reader,
     rejected_view,
     resolve_query,
     scorecard_view,
@@ -31,7 +31,7 @@ from partnerkpi.web.views import (
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
-Data = Annotated[Reader, Depends(reader)]
+Data = Annotated[Reader, Depends(api_reader)]
 GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
 FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
 ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
@@ -71,6 +71,30 @@ def kpi(
 def segments(data: Data) -> SegmentsOut:
     """The partner traits a scorecard can be segmented by."""
     return segments_view(data)
+
+
+@router.get("/partners", response_model=PartnersOut)
+def partners(
+    data: Data, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
+    q: Annotated[str, Query(description="Search in id, name and trait values")] = "",
+    sort: Annotated[str, Query(description="partner_id, name, onboarded_at, last_active, status, a trait or "
+                                           "a KPI column")] = "partner_id",
+    order: Annotated[str, Query(description="asc or desc (missing values last either way)")] = "asc",
+) -> PartnersOut:
+    """The partners (a partner user: their own), their traits, last activity and key KPIs of the latest period."""
+    return partners_view(data, resolve_query(data, grain, from_, to), q, sort, order)
+
+
+@router.get("/partners/{partner_id}", response_model=PartnerOut, responses={404: {"description": "No such partner"}})
+def partner(
+    data: Data, partner_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
+    peers_by: Annotated[str | None, Query(description="The trait whose segment are the peers (default: type)")]
+    = None,
+) -> PartnerOut:
+    """One partner: its KPIs against its peers' median and top quartile, its open tasks and unacknowledged
+    required policies. Another partner's id answers like an id that does not exist."""
+    data.partner(partner_id)  # unknown or not yours: 404 before any query runs
+    return partner_view(data, partner_id, resolve_query(data, grain, from_, to), peers_by)
 
 
 Filters = Annotated[RejectedFilter, Query()]

@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web.credentials import Credentials
+
+CACHE_ENTRIES = 16
+
+
+@dataclass
+class ResultCache:
+    """Computed results by (data version, what was asked), so requests that share a computation do it once;
+    the oldest entries go first. Callers hold the app's lock."""
+
+    entries: dict[tuple, Any] = field(default_factory=dict)
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """The cached result of `key`, made by `make()` the first time."""
+        if key not in self.entries:
+            while len(self.entries) >= CACHE_ENTRIES:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = make()
+        return self.entries[key]
 
 
 @dataclass
@@ -23,12 +45,33 @@ class AppState:
 
     hub: Hub
     write_lock: threading.Lock = field(default_factory=threading.Lock)
+    results: ResultCache = field(default_factory=ResultCache)
 
     @cached_property
     def credentials(self) -> Credentials:
         """Users, API tokens and write keys in the hub's store (made on first use, which creates their
         tables when missing); shared by sign-in and the collector."""
         return Credentials(self.hub.store, clock=self.hub.clock)
+
+
+def wants_html(request: Request) -> bool:
+    """True for a browser's page request (an error then gets an HTML page); API paths always get JSON."""
+    if request.url.path.startswith(("/api/", "/v1/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, status: int, message: str, hint: str | None,
+               headers: dict[str, str] | None = None) -> HTMLResponse:
+    """A friendly error page; it reads nothing from the hub, so it also works for anonymous visitors."""
+    from partnerkpi.web.pages import templates
+
+    try:
+        title = HTTPStatus(status).phrase
+    except ValueError:
+        title = "Error"
+    context = {"status": status, "title": title, "message": message, "hint": hint, "page": "error"}
+    return templates().TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
 
 
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
@@ -56,18 +99,31 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     )
 
     @app.exception_handler(PartnerKPIError)
-    async def partnerkpi_error(request: Request, exc: PartnerKPIError) -> JSONResponse:
-        return JSONResponse(
-            {"error": exc.message, "hint": exc.hint},
-            status_code=exc.http_status,
-            headers=getattr(exc, "headers", None),  # e.g. WWW-Authenticate on a 401
-        )
+    async def partnerkpi_error(request: Request, exc: PartnerKPIError) -> Response:
+        headers = getattr(exc, "headers", None)  # e.g. WWW-Authenticate on a 401
+        if wants_html(request):
+            return error_page(request, exc.http_status, exc.message, exc.hint, headers)
+        return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.http_status, headers=headers)
 
-    from partnerkpi.web import api, auth, collector, pages
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        redirect = exc.status_code < 400 or any(k.lower() == "location" for k in exc.headers or {})
+        if redirect or not wants_html(request):  # e.g. require_actor_page's 303 to /signin
+            return await http_exception_handler(request, exc)
+        message, hint = str(exc.detail), None
+        if exc.status_code == 404:
+            hint = "check the address, or start again from the home page"
+            if message == HTTPStatus.NOT_FOUND.phrase:  # Starlette's unknown route
+                message = f"there is no page at {request.url.path}"
+        return error_page(request, exc.status_code, message, hint, exc.headers)
+
+    from partnerkpi.web import admin, api, auth, collector, imports, pages
 
     app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(collector.router)
     app.include_router(api.router)
+    app.include_router(imports.router)
     app.include_router(pages.router)
     return app
 

@@ -1,19 +1,11 @@
 """Who is asking: an `Actor` resolved once per request, from a session cookie or an API token.
 
-How to wire it (the next step; nothing here is enforced until then):
-
-* `create_app`: `from partnerkpi.web import auth` and `app.include_router(auth.router)` (GET/POST
-  /signin, POST /signout). In the `PartnerKPIError` handler pass `headers=getattr(exc, "headers", None)`
-  so a 401 carries `WWW-Authenticate: Bearer`.
-* Pages: add `actor: Annotated[Actor, Depends(require_actor_page)]` to the `reader` dependency in
-  views.py (anonymous → 303 to /signin?next=...), and build the Reader from `actor.scope_partner`
-  (None: the whole program; else restricted to that partner). Routes never look at the role.
-* API: the same with `require_actor_api` (a Bearer API token, or the session cookie for same-origin
-  fetches; anonymous → 401). Admin-only routes depend on `require_admin` (pages) or `require_admin_api`.
-* Forms that change state: a hidden `<input name="csrf_token" value="{{ request.state.csrf_token }}">`
-  and the route depends on `check_csrf` (fetches may send the `X-CSRF-Token` header instead).
-* base.html: when `request.state.actor` is set, show its email and a sign-out form posting to /signout
-  with the hidden csrf_token field.
+Pages depend on `require_actor_page` (anonymous → 303 to /signin?next=...), the JSON API on
+`require_actor_api` (a Bearer API token, or the session cookie for same-origin fetches; anonymous →
+401), both through web/reader.py, which builds the request's Reader from `actor.scope_partner`.
+Admin-only routes depend on `require_admin` (pages) or `require_admin_api`. Forms that change state
+carry a hidden `csrf_token` field (fetches may send the `X-CSRF-Token` header instead) checked by
+`check_csrf`.
 
 Sessions and the sign-in rate limiter live in memory on `app.state` (one server process owns the DB).
 Every time comes from the hub's clock.
@@ -82,6 +74,11 @@ class Actor(Principal):
     def admin(self) -> bool:
         """True for admins (they manage users)."""
         return self.role == "admin"
+
+    @property
+    def home(self) -> str:
+        """Where the actor lands after signing in: the scorecard, or a partner user's own partner page."""
+        return "/" if self.internal else f"/partners/{quote(self.partner_id or '', safe='')}"
 
     @property
     def scope_partner(self) -> str | None:
@@ -338,8 +335,10 @@ def signin(
     limiter(request.app).succeed(ip, email)
     store = sessions(request.app)
     store.delete(request.cookies.get(SESSION_COOKIE))  # a fresh id at every sign-in: no session fixation
-    response = RedirectResponse(safe_next(next), status_code=303)
-    _set_cookie(request, response, SESSION_COOKIE, store.create(Actor.of(principal), now))
+    actor = Actor.of(principal)
+    target = safe_next(next)
+    response = RedirectResponse(actor.home if target == "/" else target, status_code=303)
+    _set_cookie(request, response, SESSION_COOKIE, store.create(actor, now))
     response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/")
     return response
 

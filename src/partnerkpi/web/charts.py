@@ -5,6 +5,7 @@ Rows are KPI rows as `KpiRow.to_json` writes them (dicts), so a chart can be dra
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,8 +23,10 @@ def _segment_label(segment: Mapping[str, str]) -> str:
 
 
 def _points(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Chart points of rows; a row may name its line with `series` (else its segment names it)."""
     return [
-        {"period": r["period"], "start": r["period_start"], "value": r["value"], "series": _segment_label(r["segment"])}
+        {"period": r["period"], "start": r["period_start"], "value": r["value"],
+         "series": r.get("series") or _segment_label(r["segment"])}
         for r in rows
         if r["value"] is not None
     ]
@@ -41,8 +44,9 @@ def _scale(kpi: KPI, values: Sequence[float]) -> tuple[float, float]:
     return low, high + pad
 
 
-def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI) -> dict[str, Any]:
-    """The KPI over time: one line for the program and one per segment, bands as rectangles, benchmarks as rules."""
+def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI, main: str = PROGRAM) -> dict[str, Any]:
+    """The KPI over time: one line for the program (or the `main` series) and one per segment (or other
+    series), bands as rectangles, benchmarks as rules."""
     points = _points([r for r in rows if r["kpi"] == kpi.id])
     low, high = _scale(kpi, [p["value"] for p in points])
     y_scale = alt.Scale(domain=[low, high], nice=False, zero=False)
@@ -77,7 +81,7 @@ def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI) -> dict[str, Any]:
         ))
     series = list(dict.fromkeys(p["series"] for p in points))
     periods = [label for _, label in sorted({(p["start"], p["period"]) for p in points})]
-    domain = [PROGRAM] + [s for s in series if s != PROGRAM]
+    domain = [main] + [s for s in series if s != main]
     palette = ["#1f1f1f", "#2b5fad", "#c2571a", "#6a3d9a", "#1b9e77", "#e7298a", "#66a61e", "#a6761d"]
     layers.append(
         alt.Chart(alt.Data(values=points))
@@ -91,7 +95,7 @@ def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI) -> dict[str, Any]:
                 scale=alt.Scale(domain=domain, range=[palette[i % len(palette)] for i in range(len(domain))]),
                 legend=alt.Legend(orient="bottom", symbolType="stroke", symbolStrokeWidth=3, symbolOpacity=1),
             ),
-            strokeWidth=alt.condition(f"datum.series == '{PROGRAM}'", alt.value(3), alt.value(1.6)),
+            strokeWidth=alt.condition(f"datum.series == {json.dumps(main)}", alt.value(3), alt.value(1.6)),
             tooltip=[alt.Tooltip("series:N"), alt.Tooltip("period:N"), alt.Tooltip("value:Q", format=".2f")],
         )
     )
@@ -99,9 +103,9 @@ def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI) -> dict[str, Any]:
     return chart.to_dict()
 
 
-def sparkline(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """A small line of the program's values over the periods, no axes."""
-    points = _points([r for r in rows if not r["segment"]])
+def sparkline(rows: Sequence[Mapping[str, Any]], program_only: bool = True) -> dict[str, Any]:
+    """A small line of the program's values (or of all the rows given) over the periods, no axes."""
+    points = _points([r for r in rows if not (program_only and r["segment"])])
     chart = (
         alt.Chart(alt.Data(values=points))
         .mark_line(color=LINE, strokeWidth=1.6, point=alt.OverlayMarkDef(size=10, color=LINE))
@@ -114,3 +118,17 @@ def sparkline(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         .configure_view(stroke=None)
     )
     return chart.to_dict()
+
+
+def partner_chart(own: Sequence[Mapping[str, Any]], peers: Sequence[Mapping[str, Any]], kpi: KPI,
+                  partner: str) -> dict[str, Any]:
+    """A partner's KPI over time against its peers' median and top-quartile mark (peer rows: kpi, period,
+    median, top_quartile), with the KPI's bands and benchmarks."""
+    starts = {r["period"]: r["period_start"] for r in own}
+    rows = [{**r, "series": partner} for r in own if r["kpi"] == kpi.id]
+    for p in peers:
+        if p["kpi"] == kpi.id and p["period"] in starts:
+            for field, label in (("median", "Peer median"), ("top_quartile", "Peer top quartile")):
+                rows.append({"kpi": kpi.id, "period": p["period"], "period_start": starts[p["period"]],
+                             "segment": {}, "value": p[field], "series": label})
+    return kpi_chart(rows, kpi, main=partner)

@@ -12,16 +12,16 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
-from partnerkpi.web.charts import kpi_chart, sparkline
+from partnerkpi.web.charts import kpi_chart, partner_chart, sparkline
+from partnerkpi.web.partner_views import partner_view, partners_view
+from partnerkpi.web.reader import Reader, page_reader
 from partnerkpi.web.views import (
     KpiOut,
-    Reader,
     RejectedFilter,
     ScorecardOut,
     catalog_view,
     data_view,
     kpi_view,
-    reader,
     resolve_query,
     rows_of,
     scorecard_view,
@@ -29,7 +29,7 @@ from partnerkpi.web.views import (
 
 router = APIRouter(include_in_schema=False)
 
-Data = Annotated[Reader, Depends(reader)]
+Data = Annotated[Reader, Depends(page_reader)]
 STATIC_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml", ".png": "image/png"}
 GRAINS = ("week", "month", "quarter", "year")
 
@@ -82,6 +82,39 @@ def kpi_page(
         request, "kpi.html", view=view, kpi=kpi, chart=kpi_chart(rows_of(view), kpi), attributes=ATTRIBUTE_TITLES,
         qs=_qs(view), page="kpi",
     )
+
+
+@router.get("/partners", response_class=HTMLResponse)
+def partners_page(
+    request: Request, data: Data, grain: str = "month", from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None, q: str = "", sort: str = "partner_id", order: str = "asc",
+) -> HTMLResponse:
+    """The partners: searchable, sortable, with traits, last activity and key KPIs."""
+    view = partners_view(data, resolve_query(data, grain, from_, to), q, sort, order)
+    base = {"grain": view.query.grain, "from": view.query.from_, "to": view.query.to, **({"q": q} if q else {})}
+    return _render(request, "partners.html", view=view, base=urlencode(base),
+                   qs=urlencode({**base, "sort": sort, "order": order}), page="partners")
+
+
+@router.get("/partners/{partner_id}", response_class=HTMLResponse)
+def partner_page(
+    request: Request, data: Data, partner_id: str, grain: str = "month",
+    from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None,
+    peers_by: str | None = None, kpi: str | None = None,
+) -> HTMLResponse:
+    """One partner against its peers (the partner view of a partner user), with its tasks and policies."""
+    data.partner(partner_id)
+    view = partner_view(data, partner_id, resolve_query(data, grain, from_, to), peers_by)
+    shown = [t.tile.kpi for c in view.categories for t in c.tiles]
+    chosen = data.kpi(kpi) if kpi in shown else (data.kpi(shown[0]) if shown else None)
+    rows = [r.model_dump() for r in view.rows]
+    peers = [p.model_dump() for p in view.peers]
+    chart = partner_chart(rows, peers, chosen, "This partner") if chosen else None
+    sparks = {k: sparkline([r for r in rows if r["kpi"] == k], program_only=False) for k in shown}
+    q = view.query
+    qs = urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"peers_by": peers_by} if peers_by else {})})
+    return _render(request, "partner.html", view=view, chart=chart, chosen=chosen, sparks=sparks, qs=qs,
+                   page="partner")
 
 
 @router.get("/catalog", response_class=HTMLResponse)

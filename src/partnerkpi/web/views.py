@@ -1,94 +1,25 @@
 """View models: what each page shows, built once and rendered both as HTML and as its JSON twin.
 
-All data a request reads goes through `Reader` (resolved by the `reader` dependency), so that an
-actor and its scope can later be resolved there, in one place, and never by a branch in a route.
+All data a request reads goes through its `Reader` (web/reader.py), which applies the actor's scope.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
 from partnerkpi.engine.periods import Grain
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
-from partnerkpi.hub import Hub
 from partnerkpi.reports.table import format_value
-from partnerkpi.web.app import AppState, state
-
-DEFAULT_PERIODS = 6
-
-
-# -- the one door to data -----------------------------------------------------------------------------
-@dataclass
-class Reader:
-    """What a request may read from the hub; every query of a route goes through here."""
-
-    hub: Hub
-    lock: threading.Lock
-
-    def kpis(self) -> list[KPI]:
-        """The catalog, in display order."""
-        return list(self.hub.catalog)
-
-    def kpi(self, kpi_id: str) -> KPI:
-        """One catalog entry (UnknownKPIError, a 404, when there is none)."""
-        return self.hub.kpi(kpi_id)
-
-    def traits(self) -> list[str]:
-        """The partner traits a scorecard can be segmented by."""
-        with self.lock:
-            return self.hub.traits()
-
-    def scorecard(self, query: RangeQuery, kpis: Sequence[str] | None = None) -> list[KpiRow]:
-        """KPI rows of the query's range (the store's connection is shared: one query at a time)."""
-        with self.lock:
-            return self.hub.scorecard(query.grain, query.start, query.end, by=query.by, kpis=kpis)
-
-    def default_range(self, grain: Grain, end: date | None = None) -> tuple[date, date]:
-        """Like the CLI: 6 periods up to `end`, by default the day after the last event."""
-        with self.lock:
-            return self.hub.default_range(grain, DEFAULT_PERIODS, end)
-
-
-    def data_quality(self) -> tuple[dict[str, int], list[dict], list[dict]]:
-        """Table counts, imports (newest first) and tracking-plan coverage."""
-        with self.lock:
-            return self.hub.store.counts(), self.hub.imports(), self.hub.plan_coverage()
-
-    def rejected(self, filters: RejectedFilter, limit: int | None) -> tuple[list[dict], int]:
-        """Rejected rows matching the filters, and how many match."""
-        with self.lock:
-            return self.hub.rejected(
-                kind=filters.kind, field=filters.field, import_id=filters.import_id, text=filters.q,
-                limit=limit, offset=filters.offset,
-            )
-
-
-def reader(st: Annotated[AppState, Depends(state)]) -> Reader:
-    """The request's reader (a FastAPI dependency; where an actor's scope will be applied)."""
-    return Reader(st.hub, st.write_lock)
+from partnerkpi.web.reader import RangeQuery, Reader
 
 
 # -- queries -----------------------------------------------------------------------------------------
-class RangeQuery(BaseModel):
-    """Grain, half-open date range [from, to) and optional segmenting trait of a request."""
-
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
-
-    grain: Grain
-    start: date = Field(serialization_alias="from")
-    end: date = Field(serialization_alias="to")
-    by: str | None = None
-
-
 def _date(text: str | None, name: str) -> date | None:
     if not text:
         return None
@@ -299,7 +230,8 @@ class DataOut(BaseModel):
 
 def rejected_view(data: Reader, filters: RejectedFilter, limit: int | None = 200) -> RejectedOut:
     """Rejected rows as the API and the data page show them."""
-    rows, total = data.rejected(filters, limit)
+    rows, total = data.rejected(kind=filters.kind, field=filters.field, import_id=filters.import_id, text=filters.q,
+                                limit=limit, offset=filters.offset)
     return RejectedOut(filters=filters, total=total, rows=[RejectedRowOut(**r) for r in rows])
 
 

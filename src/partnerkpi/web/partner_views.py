@@ -1,0 +1,273 @@
+"""The partner list and the partner page (the partner view): view models and how they are built.
+
+Internal users see every partner; a partner user's reader holds their own partner only, so the same
+functions give them their own page, with peers as anonymous figures (median, top quartile, how many).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
+from partnerkpi.engine.partner import peer_position
+from partnerkpi.engine.result import KpiRow
+from partnerkpi.errors import UsageError
+from partnerkpi.hub import PER_PARTNER
+from partnerkpi.reports.table import format_value
+from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
+from partnerkpi.web.views import QueryOut, Row, Tile, query_out, tile
+
+# The key KPIs of the partner list: usage, work done, compliance and the load a partner puts on support.
+LIST_KPIS = (
+    "login_frequency", "stickiness", "task_completion_rate", "policy_ack_rate", "overdue_compliance_tasks",
+    "support_requests_per_partner",
+)
+FIXED_SORTS = ("partner_id", "name", "onboarded_at", "last_active", "status")
+DEFAULT_PEERS_BY = "type"
+
+
+# -- the partner list -----------------------------------------------------------------------------------
+class ListKpi(BaseModel):
+    """A KPI column of the partner list."""
+
+    id: str
+    name: str
+    unit: str
+    direction: str
+
+
+class PartnerCell(BaseModel):
+    """A partner's latest value of a KPI."""
+
+    value: int | float | None
+    display: str
+    band_color: str | None
+
+
+class PartnerListRow(BaseModel):
+    """A partner as the list shows it."""
+
+    partner_id: str
+    name: str | None
+    traits: dict[str, str | None]
+    status: Literal["active", "offboarded"]
+    onboarded_at: datetime | None
+    offboarded_at: datetime | None
+    last_active: datetime | None
+    kpis: dict[str, PartnerCell]
+
+
+class PartnersOut(BaseModel):
+    """The partner list: the resolved query, search and sort, KPI columns of the latest period, the rows."""
+
+    query: QueryOut
+    period: str | None
+    q: str
+    sort: str
+    order: Literal["asc", "desc"]
+    traits: list[str]
+    columns: list[ListKpi]
+    total: int
+    partners: list[PartnerListRow]
+
+
+def _latest_by_partner(rows: Sequence[KpiRow]) -> tuple[str | None, dict[tuple[str, str], KpiRow]]:
+    """The last period of the rows, and each (partner, KPI) row of that period."""
+    if not rows:
+        return None, {}
+    last = max(r.period_start for r in rows)
+    chosen = {(r.segment[PER_PARTNER], r.kpi): r for r in rows if r.period_start == last}
+    return next(r.period for r in rows if r.period_start == last), chosen
+
+
+def _sort_value(sort: str, traits: Sequence[str]) -> Any:
+    """The value a partner is sorted by (None: it goes last, whichever the order)."""
+
+    def value(p: PartnerListRow) -> Any:
+        if sort in FIXED_SORTS:
+            v = getattr(p, sort)
+        elif sort in traits:
+            v = p.traits.get(sort)
+        else:
+            v = p.kpis[sort].value
+        return v.casefold() if isinstance(v, str) else v
+
+    return value
+
+
+def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "partner_id",
+                  order: str = "asc") -> PartnersOut:
+    """Partners the actor may see, searched (id, name, trait values) and sorted (nulls last either way)."""
+    columns = [data.kpi(k) for k in LIST_KPIS if k in {x.id for x in data.kpis()}]
+    traits = data.traits()
+    allowed = (*FIXED_SORTS, *traits, *(k.id for k in columns))
+    if sort not in allowed:
+        raise UsageError(f"cannot sort partners by '{sort}'", hint=f"sort by one of: {', '.join(allowed)}")
+    if order not in ("asc", "desc"):
+        raise UsageError(f"order '{order}' is neither asc nor desc", hint="write order=asc or order=desc")
+    partners, rows, last_active = data.partner_list(query, [k.id for k in columns])
+    period, latest = _latest_by_partner(rows)
+    needle = q.strip().casefold()
+    out = []
+    for p in partners:
+        pid = p["partner_id"]
+        trait_values = {t: (None if p.get(t) is None else str(p[t])) for t in traits}
+        text = " ".join([pid, p.get("name") or "", *(v or "" for v in trait_values.values())]).casefold()
+        if needle and needle not in text:
+            continue
+        cells = {}
+        for kpi in columns:
+            row = latest.get((pid, kpi.id))
+            value = row.value if row else None
+            band = next((b for b in kpi.bands if row and b.name == row.band), None)
+            cells[kpi.id] = PartnerCell(value=value, display=format_value(value, kpi.unit),
+                                        band_color=band.color if band else None)
+        out.append(PartnerListRow(
+            partner_id=pid, name=p.get("name"), traits=trait_values,
+            status="offboarded" if p.get("offboarded_at") else "active", onboarded_at=p.get("onboarded_at"),
+            offboarded_at=p.get("offboarded_at"), last_active=last_active.get(pid), kpis=cells,
+        ))
+    value = _sort_value(sort, traits)
+    ordered = sorted((p for p in out if value(p) is not None), key=value, reverse=order == "desc")
+    ordered += [p for p in out if value(p) is None]  # by id (the reader's order), last either way
+    return PartnersOut(
+        query=query_out(query), period=period, q=q, sort=sort, order=order, traits=traits,
+        columns=[ListKpi(id=k.id, name=k.name, unit=k.unit, direction=k.direction) for k in columns],
+        total=len(ordered), partners=ordered,
+    )
+
+
+# -- the partner page -----------------------------------------------------------------------------------
+class PeerFigure(BaseModel):
+    """The peers' figures of a KPI in a period: how many had a value, their median and top-quartile mark."""
+
+    n: int
+    median: float | None
+    top_quartile: float | None
+    median_display: str
+    top_quartile_display: str
+    position: str | None  # "top quartile", "above median", "below median" (in the KPI's direction)
+
+
+class PartnerTile(BaseModel):
+    """A KPI of the partner, with its peers' figures of the same period."""
+
+    tile: Tile
+    peers: PeerFigure | None
+
+
+class PartnerCategory(BaseModel):
+    """A category of the partner's KPIs."""
+
+    id: str
+    title: str
+    tiles: list[PartnerTile]
+
+
+class PeerRow(BaseModel):
+    """The peers' figures of a KPI in one period (for the chart and the JSON twin)."""
+
+    kpi: str
+    period: str
+    n: int
+    median: float | None
+    top_quartile: float | None
+
+
+class TaskOut(BaseModel):
+    """An open task of the partner."""
+
+    task: str
+    kind: str | None
+    assigned_at: datetime
+    due: datetime
+    overdue: bool
+    days_overdue: int
+    started: bool
+    reminders: int
+    last_reminder_at: datetime | None
+
+
+class PolicyOut(BaseModel):
+    """A required policy the partner has not acknowledged."""
+
+    policy: str
+    published_at: datetime
+    days_since_published: int
+
+
+class PartnerInfo(BaseModel):
+    """Who the partner is."""
+
+    partner_id: str
+    name: str | None
+    traits: dict[str, str | None]
+    onboarded_at: datetime | None
+    offboarded_at: datetime | None
+    last_active: datetime | None
+
+
+class PartnerOut(BaseModel):
+    """The partner page: the partner, its KPIs against its peers', its open tasks and unacknowledged policies."""
+
+    partner: PartnerInfo
+    query: QueryOut
+    traits: list[str]
+    peers_by: str | None
+    peer_group: str
+    min_peers: int
+    categories: list[PartnerCategory]
+    rows: list[Row]  # the partner's own rows (segment {"partner_id": ...})
+    peers: list[PeerRow]
+    tasks: list[TaskOut]
+    overdue_tasks: int
+    policies: list[PolicyOut]
+
+
+def _peer_figure(kpi: KPI, t: Tile, stats: Any) -> PeerFigure:
+    return PeerFigure(
+        n=stats.n, median=stats.median, top_quartile=stats.top_quartile,
+        median_display=format_value(stats.median, kpi.unit), top_quartile_display=format_value(stats.top_quartile,
+                                                                                                kpi.unit),
+        position=peer_position(t.value, stats, kpi.direction),
+    )
+
+
+def partner_view(data: Reader, partner_id: str, query: RangeQuery, peers_by: str | None = None) -> PartnerOut:
+    """One partner's page and its JSON twin (the same for an internal user and the partner's own users,
+    who see fewer KPIs: the reader decides)."""
+    traits = data.traits()
+    if peers_by is None:
+        peers_by = DEFAULT_PEERS_BY if DEFAULT_PEERS_BY in traits else (traits[0] if traits else None)
+    figures = data.partner_figures(partner_id, query, peers_by or None)
+    p = figures.partner
+    categories: dict[str, list[PartnerTile]] = {}
+    for kpi in data.partner_kpis():
+        t = tile(kpi, figures.rows)
+        stats = figures.peers.get((kpi.id, t.period)) if t.period else None
+        categories.setdefault(kpi.category, []).append(
+            PartnerTile(tile=t, peers=_peer_figure(kpi, t, stats) if stats else None)
+        )
+    tasks = [TaskOut(**{k: v for k, v in task.items() if k in TaskOut.model_fields})
+             for task in data.open_tasks(partner_id)]
+    own_rows = [Row(**{**r.to_json(), "segment": {PER_PARTNER: partner_id}}) for r in figures.rows]
+    return PartnerOut(
+        partner=PartnerInfo(
+            partner_id=partner_id, name=p.get("name"), traits={t: (None if p.get(t) is None else str(p[t]))
+                                                               for t in traits},
+            onboarded_at=p.get("onboarded_at"), offboarded_at=p.get("offboarded_at"),
+            last_active=data.last_active(partner_id),
+        ),
+        query=query_out(query), traits=traits, peers_by=figures.peers_by, peer_group=figures.peer_group,
+        min_peers=MIN_PEERS,
+        categories=[PartnerCategory(id=c, title=CATEGORY_TITLES[c], tiles=t) for c, t in categories.items()],
+        rows=own_rows,
+        peers=[PeerRow(kpi=k, period=period, n=s.n, median=s.median, top_quartile=s.top_quartile)
+               for (k, period), s in sorted(figures.peers.items())],
+        tasks=tasks, overdue_tasks=sum(t.overdue for t in tasks),
+        policies=[PolicyOut(**pol) for pol in data.unacknowledged_policies(partner_id)],
+    )

@@ -1,0 +1,244 @@
+"""The one door to data: every query a request makes goes through a `Reader`, built for its actor.
+
+An internal actor's reader sees the whole program. A partner user's reader is scoped to that one
+partner, here and nowhere else: program-wide reads are refused, the partner list holds only the
+partner itself, another partner's id answers exactly as an id that does not exist, and peer figures
+leave as anonymous aggregates (median, top quartile, how many) computed inside the reader. Routes
+never look at who is asking.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends
+
+from partnerkpi.catalog.model import KPI
+from partnerkpi.engine.partner import PeerStats, open_tasks, peer_stats, unacknowledged_policies
+from partnerkpi.engine.periods import Grain
+from partnerkpi.engine.result import KpiRow
+from partnerkpi.errors import PartnerKPIError, UsageError
+from partnerkpi.hub import PER_PARTNER, Hub
+from partnerkpi.web.app import AppState, ResultCache, state
+from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page
+
+DEFAULT_PERIODS = 6
+MIN_PEERS = 5  # fewer peers than this and a median could give a peer's own figure away
+
+
+class UnknownPartnerError(PartnerKPIError):
+    """No such partner, or one the actor may not see: both answer the same."""
+
+    http_status = 404
+
+    def __init__(self, partner_id: str) -> None:
+        super().__init__(f"no partner '{partner_id}'", hint="the partners you may see are listed at /partners")
+
+
+class OutOfScope(PartnerKPIError):
+    """A program-wide read asked by a partner user."""
+
+    http_status = 403
+
+    def __init__(self, partner_id: str) -> None:
+        super().__init__("partner users see their own partner only",
+                         hint=f"your partner's page is /partners/{partner_id}")
+
+
+@dataclass(frozen=True)
+class RangeQuery:
+    """Grain, half-open date range [start, end) and optional segmenting trait of a request."""
+
+    grain: Grain
+    start: date
+    end: date
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class PartnerFigures:
+    """What a partner page may show: the partner, its own rows (as program rows: `segment` is empty),
+    and per (KPI, period label) the anonymous figures of its peers."""
+
+    partner: dict[str, Any]
+    peers_by: str | None
+    peer_group: str  # "type = reseller", or "all partners"
+    rows: list[KpiRow]
+    peers: dict[tuple[str, str], PeerStats]
+
+
+@dataclass
+class Reader:
+    """What a request may read from the hub; `scope` is the one partner a partner user may see."""
+
+    hub: Hub
+    lock: threading.Lock
+    scope: str | None = None
+    cache: ResultCache = field(default_factory=ResultCache)
+
+    # -- scope ------------------------------------------------------------------------------------
+    def _whole_program(self) -> None:
+        if self.scope is not None:
+            raise OutOfScope(self.scope)
+
+    def _visible(self) -> list[dict[str, Any]]:
+        partners = self._cached(("partners",), self.hub.partners)
+        return [p for p in partners if self.scope is None or p["partner_id"] == self.scope]
+
+    def partner(self, partner_id: str) -> dict[str, Any]:
+        """A partner the actor may see (UnknownPartnerError otherwise, the same as for no such partner)."""
+        found = next((p for p in self._visible() if p["partner_id"] == partner_id), None)
+        if found is None:
+            raise UnknownPartnerError(partner_id)
+        return found
+
+    def _version(self) -> tuple:
+        return tuple(self.hub.store.con.execute(
+            "SELECT (SELECT max(import_id) FROM imports), (SELECT count(*) FROM events), "
+            "(SELECT count(*) FROM partners), (SELECT count(*) FROM users)"
+        ).fetchall()[0])
+
+    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        with self.lock:
+            return self.cache.get((self._version(), *key), make)
+
+    # -- catalog ----------------------------------------------------------------------------------
+    def kpis(self) -> list[KPI]:
+        """The catalog, in display order."""
+        return list(self.hub.catalog)
+
+    def kpi(self, kpi_id: str) -> KPI:
+        """One catalog entry (UnknownKPIError, a 404, when there is none)."""
+        return self.hub.kpi(kpi_id)
+
+    def partner_kpis(self) -> list[KPI]:
+        """The KPIs a partner page shows to this actor: per-partner KPIs, internal ones to internal users."""
+        shown = {"everyone"} if self.scope is not None else {"everyone", "internal"}
+        return [k for k in self.hub.catalog if k.partner_page in shown]
+
+    def traits(self) -> list[str]:
+        """The partner traits a scorecard can be segmented by."""
+        with self.lock:
+            return self.hub.traits()
+
+    def default_range(self, grain: Grain, end: date | None = None) -> tuple[date, date]:
+        """Like the CLI: 6 periods up to `end`, by default the day after the last event."""
+        with self.lock:
+            return self.hub.default_range(grain, DEFAULT_PERIODS, end)
+
+    # -- the whole program (internal actors) ------------------------------------------------------
+    def scorecard(self, query: RangeQuery, kpis: Sequence[str] | None = None) -> list[KpiRow]:
+        """KPI rows of the query's range, program and segments."""
+        self._whole_program()
+        key = ("scorecard", query, tuple(kpis or ()))
+        return self._cached(key, lambda: self.hub.scorecard(query.grain, query.start, query.end, by=query.by,
+                                                            kpis=kpis))
+
+    def data_quality(self) -> tuple[dict[str, int], list[dict], list[dict]]:
+        """Table counts, imports (newest first) and tracking-plan coverage."""
+        self._whole_program()
+        with self.lock:
+            return self.hub.store.counts(), self.hub.imports(), self.hub.plan_coverage()
+
+    def rejected(self, *, kind: str | None, field: str | None, import_id: int | None, text: str | None,
+                 limit: int | None, offset: int) -> tuple[list[dict], int]:
+        """Rejected rows matching the filters, and how many match."""
+        self._whole_program()
+        with self.lock:
+            return self.hub.rejected(kind=kind, field=field, import_id=import_id, text=text, limit=limit,
+                                     offset=offset)
+
+    # -- partners ---------------------------------------------------------------------------------
+    def _per_partner(self, query: RangeQuery, kpis: Sequence[str]) -> list[KpiRow]:
+        key = ("per_partner", query.grain, query.start, query.end, tuple(kpis))
+        return self._cached(key, lambda: self.hub.scorecard(query.grain, query.start, query.end, by=PER_PARTNER,
+                                                            kpis=kpis))
+
+    def partner_list(self, query: RangeQuery, kpis: Sequence[str]) -> tuple[list[dict], list[KpiRow],
+                                                                            dict[str, datetime]]:
+        """The partners the actor may see, their rows of `kpis` over the range, and their last activity."""
+        partners = self._visible()
+        ids = {p["partner_id"] for p in partners}
+        rows = [r for r in self._per_partner(query, kpis) if r.segment.get(PER_PARTNER) in ids]
+        last = self._cached(("last_active",), self.hub.last_active)
+        return partners, rows, {pid: ts for pid, ts in last.items() if pid in ids}
+
+    def last_active(self, partner_id: str) -> datetime | None:
+        """The partner's latest activity event."""
+        self.partner(partner_id)
+        return self._cached(("last_active",), self.hub.last_active).get(partner_id)
+
+    def partner_figures(self, partner_id: str, query: RangeQuery, peers_by: str | None) -> PartnerFigures:
+        """A partner's own rows of the partner-page KPIs, and its peers' figures (never their rows)."""
+        partner = self.partner(partner_id)
+        if peers_by and peers_by not in self.traits():
+            raise UsageError(f"unknown partner trait '{peers_by}'",
+                             hint=f"compare with peers by one of: {', '.join(self.traits())}")
+        kpis = {k.id: k for k in self.partner_kpis()}
+        rows = self._per_partner(query, list(kpis))
+        everyone = self._cached(("partners",), self.hub.partners)
+        group_value = partner.get(peers_by) if peers_by else None
+        if group_value in (None, ""):
+            peers_by, label = None, "all partners"
+            group = [p for p in everyone if p["partner_id"] != partner_id]
+        else:
+            label = f"{peers_by} = {group_value}"
+            group = [p for p in everyone if p["partner_id"] != partner_id and p.get(peers_by) == group_value]
+        members = {p["partner_id"]: p for p in group}
+        own: list[KpiRow] = []
+        values: dict[tuple[str, str], list[float | None]] = {}
+        for r in rows:
+            pid = r.segment.get(PER_PARTNER)
+            if pid == partner_id:
+                own.append(_as_program(r))
+            elif pid in members and _in_period(members[pid], r):
+                values.setdefault((r.kpi, r.period), []).append(r.value)
+        peers = {
+            (kpi_id, period): peer_stats(values.get((kpi_id, period), []), kpis[kpi_id].direction, MIN_PEERS)
+            for kpi_id, period in {(r.kpi, r.period) for r in own}
+        }
+        return PartnerFigures(partner, peers_by, label, own, peers)
+
+    def open_tasks(self, partner_id: str) -> list[dict]:
+        """The partner's open tasks now, overdue first."""
+        self.partner(partner_id)
+        with self.lock:
+            engine = self.hub.engine
+            return open_tasks(engine.table, engine.execute, partner_id, self.hub.clock())
+
+    def unacknowledged_policies(self, partner_id: str) -> list[dict]:
+        """The required policies the partner has not acknowledged yet."""
+        self.partner(partner_id)
+        with self.lock:
+            engine = self.hub.engine
+            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.clock())
+
+
+def _as_program(row: KpiRow) -> KpiRow:
+    """A partner's row shown on its own page: no segment (the page is about this partner)."""
+    return replace(row, segment={})
+
+
+def _in_period(partner: dict[str, Any], row: KpiRow) -> bool:
+    """Whether a peer was a partner during the row's period (onboarded before its end, not gone before its start)."""
+    on, off = partner.get("onboarded_at"), partner.get("offboarded_at")
+    return (on is None or on < row.period_end) and (off is None or off >= row.period_start)
+
+
+def _reader(st: AppState, actor: Actor) -> Reader:
+    return Reader(st.hub, st.write_lock, scope=actor.scope_partner, cache=st.results)
+
+
+def page_reader(st: Annotated[AppState, Depends(state)],
+                actor: Annotated[Actor, Depends(require_actor_page)]) -> Reader:
+    """The reader of a page request (anonymous visitors are sent to sign in)."""
+    return _reader(st, actor)
+
+
+def api_reader(st: Annotated[AppState, Depends(state)], actor: Annotated[Actor, Depends(require_actor_api)]) -> Reader:
+    """The reader of an API request (anonymous requests get 401)."""
+    return _reader(st, actor)
