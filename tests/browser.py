@@ -37,6 +37,7 @@ def browser_context_args() -> dict[str, Any]:
 
 BROWSER_ANALYST = ("ana@demo.test", "analyst-pass")
 BROWSER_PARTNER = ("pat@demo.test", "partner-pass")
+BROWSER_ADMIN = ("root@demo.test", "admin-pass1")
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,7 @@ def demo_db(tmp_path_factory) -> Path:
         reseller = next(p for p in hub.partners() if p["type"] == "reseller" and p["offboarded_at"] is None)
         creds = Credentials(hub.store)
         creds.add_user(*BROWSER_ANALYST, "analyst")
+        creds.add_user(*BROWSER_ADMIN, "admin")
         creds.add_user(*BROWSER_PARTNER, "partner", reseller["partner_id"])
     (directory / "partner_id.txt").write_text(reseller["partner_id"])
     return db

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import BROWSER_ANALYST, BROWSER_PARTNER, sign_in
+from tests.browser import BROWSER_ADMIN, BROWSER_ANALYST, BROWSER_PARTNER, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -168,3 +168,34 @@ def test_partner_user_cannot_open_other_pages(partner_user, live_server, demo_pa
     assert other.status == 404
     assert page.goto(live_server + "/partners").status == 200
     assert page.locator("table.partners tbody tr").count() == 1
+
+
+def test_catalog_and_data_pages_as_analyst(analyst, live_server, errors):
+    page = analyst
+    page.goto(live_server + "/catalog")
+    assert page.locator("table.catalog tbody tr").count() == 32
+    page.click("header.top nav a:has-text('Data')")
+    page.wait_for_url("**/data")
+    assert "events" in page.locator("section.counts").inner_text()
+    assert page.locator("table.coverage tbody tr").count() >= 30
+    assert page.locator("header.top nav a:has-text('Admin')").count() == 0  # analysts do not manage users
+    assert errors == []
+
+
+def test_admin_adds_a_user_in_the_browser(page, live_server, errors):
+    sign_in(page, live_server, BROWSER_ADMIN)
+    page.click("header.top nav a:has-text('Admin')")
+    page.wait_for_url("**/admin/users")
+    before = page.locator("table.users tbody tr").count()
+    page.fill("form.add-user input[name=email]", "new.analyst@demo.test")
+    page.select_option("form.add-user select[name=role]", "analyst")
+    page.fill("form.add-user input[name=password]", "a-long-password")
+    page.click("form.add-user button[type=submit]")
+    page.wait_for_url("**/admin/users?*")
+    assert page.locator("table.users tbody tr").count() == before + 1
+    assert "new.analyst@demo.test" in page.locator("table.users").inner_text()
+    page.click("header.top form.who button")
+    page.wait_for_url("**/signin")
+    sign_in(page, live_server, ("new.analyst@demo.test", "a-long-password"))
+    assert page.locator("article.tile").count() >= 30  # the new analyst lands on the scorecard
+    assert errors == []
