@@ -11,6 +11,7 @@ import sys
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
@@ -439,6 +440,11 @@ def _serve(settings: Settings, host: str, port: int) -> None:
             signal.signal(signal.SIGTERM, previous)
             if marker is not None:
                 _remove_marker(marker)
+
+
+# Insight commands live in their own modules and register themselves on the app.
+for _module in ("cli_review",):
+    import_module(f"partnerkpi.{_module}").register(app)
 
 
 def main() -> None:
