@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import secrets
 import signal
 import sys
 from contextlib import ExitStack
-from datetime import UTC, date, datetime
 from enum import StrEnum
 from importlib import import_module
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES
 from partnerkpi.cli_admin import keys_app, tokens_app, users_app
-from partnerkpi.errors import InputFileError, PartnerKPIError, StoreError, UsageError
+from partnerkpi.cli_common import (
+    CatalogOption,
+    DbOption,
+    Format,
+    _hub,
+    _open,
+    _parse_date,
+    _range,
+    _remove_marker,
+    _write_marker,
+    err,
+    out,
+)
+from partnerkpi.errors import InputFileError, PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 
@@ -31,25 +40,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-# Piped output gets room for a scorecard (Rich would fall back to 80 columns); COLUMNS still wins.
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
-err = Console(stderr=True)
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
-
-DbOption = Annotated[
-    str | None, typer.Option("--db", help="DuckDB file (default: $PARTNERKPI_DB, else ./partnerkpi.duckdb)")
-]
-CatalogOption = Annotated[
-    list[Path] | None, typer.Option("--catalog", help="Extra KPI catalog YAML file(s), loaded beside the built-in")
-]
-
-
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-    csv = "csv"
 
 
 class Kind(StrEnum):
@@ -57,81 +50,6 @@ class Kind(StrEnum):
     users = "users"
     events = "events"
     segment = "segment"
-
-
-def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False) -> Hub:
-    return _open(Settings.from_env(db, tuple(catalog or ())), read_only)
-
-
-def _open(settings: Settings, read_only: bool = False) -> Hub:
-    """The hub of `settings`; a DB locked by a running `partnerkpi serve` says so, and how to proceed."""
-    try:
-        return Hub.open(
-            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
-        )
-    except StoreError as exc:
-        server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None
-        if server is None:
-            raise
-        url, pid = server
-        raise StoreError(
-            f"the partnerkpi server at {url} (pid {pid}) owns {settings.db} (DuckDB allows one writer per file)",
-            hint=f"stop the server (Ctrl-C in its terminal, or `kill {pid}`) and run this again; or send files to it "
-            f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token, made with "
-            "`partnerkpi tokens create <admin email>` while the server is stopped); read through its pages and "
-            f"{url}/api/v1",
-        ) from exc
-
-
-# -- the server marker: `<db>.server` says which server process owns the DuckDB file ------------------
-def _marker(db: str) -> Path:
-    return Path(f"{db}.server")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def _running_server(db: str) -> tuple[str, int] | None:
-    """(url, pid) of the live server that owns `db`, from its marker; None without one."""
-    try:
-        info = json.loads(_marker(db).read_text())
-        url, pid = str(info["url"]), int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (url, pid) if pid > 0 and _alive(pid) else None
-
-
-def _write_marker(db: str, url: str) -> Path:
-    marker = _marker(db)
-    tmp = marker.with_name(marker.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(),
-                               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}))
-    tmp.replace(marker)
-    return marker
-
-
-def _remove_marker(marker: Path) -> None:
-    try:
-        if json.loads(marker.read_text()).get("pid") == os.getpid():
-            marker.unlink()
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _parse_date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} '{text}' is not a date", hint=f"write {option} as YYYY-MM-DD") from None
 
 
 @app.command("import")
@@ -233,11 +151,6 @@ def scorecard(
         else:
             for table in scorecard_tables(rows, hub.catalog):
                 out.print(table)
-
-
-def _range(hub: Hub, grain: str, start: date | None, end: date | None) -> tuple[date, date]:
-    default_start, end = hub.default_range(grain, end=end)
-    return start or default_start, end
 
 
 @app.command()
@@ -443,7 +356,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 # Insight commands live in their own modules and register themselves on the app.
-for _module in ("cli_review",):
+for _module in ("cli_review", "cli_health", "cli_impact"):
     import_module(f"partnerkpi.{_module}").register(app)
 
 

@@ -22,7 +22,7 @@ class ReviewFormat(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add `review` and `trends` to `app`."""
-    from partnerkpi.cli import CatalogOption, DbOption, _hub, _parse_date, _range, out
+    from partnerkpi.cli_common import CatalogOption, DbOption, _hub, _parse_date, _range, out
 
     @app.command()
     def review(

@@ -53,16 +53,24 @@ class InputFileError(PartnerKPIError):
         self.file, self.row, self.field = file, row, field
 
 
-class CatalogError(PartnerKPIError):
-    """The KPI catalog (built-in or a user's YAML) has problems; `problems` lists every one of them."""
+class ConfigError(PartnerKPIError):
+    """A configuration (the catalog, targets, the health score, alert rules) has problems; `problems`
+    lists every one of them, each with its file and where in it."""
 
     exit_code = 4
     http_status = 500
+    subject = "the configuration"
 
     def __init__(self, problems: list[str]) -> None:
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the KPI catalog has {len(problems)} problem(s):\n{lines}")
+        super().__init__(f"{self.subject} has {len(problems)} problem(s):\n{lines}")
         self.problems = problems
+
+
+class CatalogError(ConfigError):
+    """The KPI catalog (built-in or a user's YAML) has problems."""
+
+    subject = "the KPI catalog"
 
 
 class StoreError(PartnerKPIError):

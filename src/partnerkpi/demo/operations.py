@@ -190,7 +190,7 @@ def deals(rng: np.random.Generator, w: World, ops: Ops) -> None:
     ts = business_time(rng, lo, hi)
     user = w.pick_user(rng, p, ts)
     ids = ops.new_ids("deal", k)
-    cents = (DEAL_SIZE_BY_TIER[w.tier[p]] * rng.lognormal(np.log(18_000.0), 0.7, k) * 100).astype(np.int64)
+    cents = (DEAL_SIZE_BY_TIER[w.tier[p]] * rng.lognormal(np.log(6_300.0), 0.45, k) * 100).astype(np.int64)
     ops.preamble(rng, ts, p, user)
     ops.add("Deal Registered", ts, p, user, "deal", ids, ops.props.pool(json_object({"amount": money(cents)})))
     closed = ts + (rng.lognormal(np.log(40.0), 0.5, k) * DAY).astype(np.int64)

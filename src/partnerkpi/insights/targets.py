@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from partnerkpi.catalog import Catalog, _band_problems, _StrictLoader
 from partnerkpi.catalog.model import KPI, Band
-from partnerkpi.errors import PartnerKPIError
+from partnerkpi.errors import ConfigError
 
 __all__ = ["DEFAULT_SOURCE", "BandSet", "Target", "TargetBook", "TargetsError", "load_targets"]
 
@@ -42,16 +42,10 @@ DEFAULT_SOURCE = "built-in targets.yaml"
 _SECTIONS = {"targets": "target", "band_sets": "band set"}
 
 
-class TargetsError(PartnerKPIError):
-    """A targets file has problems; `problems` lists every one of them (file, entry, field, how to fix)."""
+class TargetsError(ConfigError):
+    """A targets file has problems (file, entry, field, how to fix)."""
 
-    exit_code = 4
-    http_status = 500
-
-    def __init__(self, problems: list[str]) -> None:
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"the targets have {len(problems)} problem(s):\n{lines}")
-        self.problems = problems
+    subject = "the targets file"
 
 
 class _Entry(BaseModel):

@@ -1,0 +1,107 @@
+"""`partnerkpi impact` and `partnerkpi lifecycle`: build a Hub, call the insights, print their results.
+
+    from partnerkpi import cli_impact
+    cli_impact.register(app)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _range, out
+from partnerkpi.errors import UsageError
+
+GrainOption = Annotated[str, typer.Option(help="week, month, quarter or year")]
+FromOption = Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD)")]
+ToOption = Annotated[str | None, typer.Option("--to", help="End day, exclusive (YYYY-MM-DD)")]
+
+
+def impact(
+    kpi: Annotated[str, typer.Option("--kpi", help="The KPI that may drive the outcome, e.g. active_partner_rate")],
+    on: Annotated[str, typer.Option("--on", help="The outcome KPI, e.g. partner_revenue")],
+    around: Annotated[str | None, typer.Option(
+        help="A date (YYYY-MM-DD), e.g. a portal revamp: compare the periods before it with those after it")] = None,
+    grain: GrainOption = "month",
+    from_: FromOption = None,
+    to: ToOption = None,
+    db: DbOption = None,
+    format: Annotated[Format, typer.Option(
+        help="table, json, or csv (the per-partner risers vs fallers table)")] = Format.table,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap: same seed, same interval")] = 0,
+) -> None:
+    """Does KPI move the outcome? Risers vs fallers, lagged correlation, and before/after a date.
+
+    The range defaults to all the data (from the first period with activity to the day after the last
+    event). Without --around, partners are compared between the first and second half of the range."""
+    from partnerkpi.insights.impact import activity_range
+    from partnerkpi.insights.impact import impact as analyse
+
+    with _hub(db) as hub:
+        hub.kpi(kpi)
+        hub.kpi(on)
+        start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
+        if start is None or end is None:
+            first, last = activity_range(hub, grain)
+            start, end = start or first, end or last
+        report = analyse(hub, kpi, on, grain, start, end, around=_parse_date(around, "--around"), seed=seed)
+    if format is Format.json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
+    elif format is Format.csv:
+        sys.stdout.write(_csv(report.risers_vs_fallers.partners))
+    else:
+        out.print(report)
+
+
+def lifecycle(
+    grain: GrainOption = "month",
+    from_: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default: 6 periods back")
+                     ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="End day, exclusive; default: after the last event")] = None,
+    by: Annotated[str | None, typer.Option(help="Segment by a partner trait (type, tier, region, ...)")] = None,
+    db: DbOption = None,
+    format: Annotated[Format, typer.Option(help="table, json or csv (csv: the lifecycle rows)")] = Format.table,
+    ids: Annotated[bool, typer.Option("--ids", help="Include the partner ids of each state (json)")] = False,
+) -> None:
+    """Partners per period as new, returning, resurrecting or dormant (PostHog's lifecycle), and how many
+    of the range's periods each partner was active in (stickiness)."""
+    from partnerkpi.insights.lifecycle import lifecycle as compute_lifecycle
+    from partnerkpi.insights.lifecycle import stickiness
+
+    if ids and format is not Format.json:
+        raise UsageError("--ids lists partner ids, which only the JSON output carries", hint="add --format json")
+    with _hub(db) as hub:
+        start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
+        states = compute_lifecycle(hub, grain, start, end, by=by, ids=ids)
+        sticky = stickiness(hub, grain, start, end, by=by)
+    if format is Format.json:
+        body = {"lifecycle": states.to_json(), "stickiness": sticky.to_json()}
+        sys.stdout.write(json.dumps(body, indent=2, allow_nan=False) + "\n")
+    elif format is Format.csv:
+        records = [r.to_json() for r in states.rows]
+        for r in records:
+            r["segment"] = ";".join(f"{k}={v}" for k, v in r["segment"].items())
+        sys.stdout.write(_csv(records))
+    else:
+        out.print(states)
+        out.print(sticky)
+
+
+def _csv(records: list[dict]) -> str:
+    buffer = io.StringIO()
+    if records:
+        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
+    return buffer.getvalue()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `impact` and `lifecycle` to the partnerkpi command."""
+    app.command("impact")(impact)
+    app.command("lifecycle")(lifecycle)

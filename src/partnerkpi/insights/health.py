@@ -1,0 +1,628 @@
+"""Explainable partner health scores, Gainsight-style: weighted components, each measured, scored 0..100
+and shown with its contribution; risk levels with the reasons in words; manual overrides.
+
+The configuration (`defaults/health.yaml`, or the user's file) names the components. Each measures one
+value per partner looking back from `as_of`, for all partners at once (ibis over the canonical tables):
+
+- days_since_activity: days since the partner's last activity event before `as_of`; a partner with
+  none counts from the later of its onboarding and the start of the history (its first activity event).
+- login_trend: Logged In events of the last `recent_days` against the `baseline_days` before them, both
+  as a rate per 30 days over the days the partner was onboarded and the history covers; the change in %.
+  No data when the baseline window is less than half covered or holds no login.
+- task_completion: of the partner's tasks due in the last `window_days` (not cancelled before due),
+  the % completed at or before due. No data without such a task.
+- overdue_compliance: compliance tasks at `as_of` past due, neither completed nor cancelled (a count).
+- support_trend: Support Requested per `recent_days` in the last `recent_days` minus the same rate over
+  the `baseline_days` before them (extra requests). No data when the baseline is less than half covered.
+- satisfaction: the mean of each user's latest Survey Responded score (0..10) of the last `window_days`.
+  No data without an answer.
+- access_hygiene: grants open at `as_of` whose holder (a user) was deactivated before it (a count).
+
+A component scores its value through `points` (piecewise linear, flat beyond the ends); one with no
+data scores the config's `neutral_score` and says so. The score is Σ wᵢ·sᵢ / Σ wᵢ, and each component's
+contribution is wᵢ·sᵢ / Σ wᵢ, so the contributions add up to the score.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from partnerkpi.catalog import Catalog
+from partnerkpi.engine.derived import grants as derived_grants
+from partnerkpi.engine.derived import is_activity
+from partnerkpi.engine.derived import tasks as derived_tasks
+from partnerkpi.errors import ConfigError, UsageError
+
+DAY = timedelta(days=1)
+Measure = Literal[
+    "days_since_activity", "login_trend", "task_completion", "overdue_compliance", "support_trend",
+    "satisfaction", "access_hygiene",
+]
+
+
+class HealthConfigError(ConfigError):
+    """The health-score configuration has problems (file and key)."""
+
+    subject = "the health-score configuration"
+
+
+# -- configuration ----------------------------------------------------------------------------------
+class ComponentConfig(BaseModel):
+    """One component: what it measures, how a value maps to 0..100, its weight, the KPI of its levers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    measure: Measure
+    weight: float = Field(gt=0)
+    points: tuple[tuple[float, float], ...]
+    label: str | None = None
+    kpi: str | None = None
+    recent_days: int = Field(30, gt=0)
+    baseline_days: int = Field(60, gt=0)
+    window_days: int = Field(90, gt=0)
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, points: tuple[tuple[float, float], ...]) -> tuple[tuple[float, float], ...]:
+        if not points:
+            raise ValueError("give at least one [value, score] point")
+        if any(not 0 <= s <= 100 for _, s in points):
+            raise ValueError("scores must lie in 0..100")
+        if any(b[0] <= a[0] for a, b in pairwise(points)):
+            raise ValueError("point values must be strictly increasing")
+        return points
+
+
+class Level(BaseModel):
+    """A risk level: the scores >= `min` (inclusive) below the next better level's `min` (exclusive)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    min: float = Field(ge=0, le=100)
+
+
+class HealthConfig(BaseModel):
+    """Components, levels (best first), the at-risk levels, the neutral score and the reason threshold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    components: dict[str, ComponentConfig] = Field(min_length=1)
+    levels: tuple[Level, ...] = Field(min_length=1)
+    at_risk_levels: tuple[str, ...] = Field(min_length=1)
+    neutral_score: float = Field(70, ge=0, le=100)
+    reason_below: float = Field(60, ge=0, le=100)
+    source: str = "built-in"
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, levels: tuple[Level, ...]) -> tuple[Level, ...]:
+        if any(b.min >= a.min for a, b in pairwise(levels)):
+            raise ValueError("list the levels from the best down, with strictly decreasing `min`")
+        if levels[-1].min != 0:
+            raise ValueError("the lowest level must have min 0, so that every score has a level")
+        if len({lv.name for lv in levels}) != len(levels):
+            raise ValueError("level names must be unique")
+        return levels
+
+    def level_of(self, score: float) -> str:
+        """The level holding `score` (its `min` inclusive)."""
+        return next((lv.name for lv in self.levels if score >= lv.min), self.levels[-1].name)
+
+
+def load_config(path: str | Path | None = None, catalog: Catalog | None = None) -> HealthConfig:
+    """The configuration in `path` (default: the built-in one); HealthConfigError lists every problem with
+    its file and key. With a catalog, each component's `kpi` must be a catalog KPI id."""
+    if path is None:
+        name = "built-in health.yaml"
+        text = resources.files("partnerkpi.insights").joinpath("defaults", "health.yaml").read_text("utf-8")
+    else:
+        name = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HealthConfigError([f"{name}: cannot read the file: {exc}"]) from None
+    return parse_config(text, name, catalog)
+
+
+def parse_config(text: str, source: str, catalog: Catalog | None = None) -> HealthConfig:
+    """The configuration in YAML `text`, read from `source` (named in problems)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise HealthConfigError([f"{source}: not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise HealthConfigError([f"{source}: expected a mapping with keys components, levels, at_risk_levels"])
+    try:
+        config = HealthConfig.model_validate({**raw, "source": source})
+    except ValidationError as exc:
+        problems = [f"{source}: {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()]
+        raise HealthConfigError(problems) from None
+    problems = [
+        f"{source}: at_risk_levels: '{name}' is not a level (levels: {', '.join(lv.name for lv in config.levels)})"
+        for name in config.at_risk_levels if name not in {lv.name for lv in config.levels}
+    ]
+    if catalog is not None:
+        problems += [
+            f"{source}: components.{name}.kpi: unknown KPI '{c.kpi}'"
+            for name, c in config.components.items() if c.kpi is not None and c.kpi not in catalog
+        ]
+    if problems:
+        raise HealthConfigError(problems)
+    return config
+
+
+def score_of(points: Sequence[tuple[float, float]], value: float) -> float:
+    """`value` scored through `points`: linear between two points, the end score beyond either end."""
+    if value <= points[0][0]:
+        return float(points[0][1])
+    for (x0, y0), (x1, y1) in pairwise(points):
+        if value <= x1:
+            return y0 + (y1 - y0) * (value - x0) / (x1 - x0)
+    return float(points[-1][1])
+
+
+# -- results ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ComponentScore:
+    """One component for one partner: the measured value (None: no data), its score, weight and
+    contribution (weight × score / Σ weights), what was measured in words, and the reason when it hurts."""
+
+    name: str
+    label: str
+    measured: float | None
+    score: float
+    weight: float
+    contribution: float
+    detail: str
+    reason: str | None = None
+    kpi: str | None = None
+
+    @property
+    def has_data(self) -> bool:
+        return self.measured is not None
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manual override of a partner's level or score, with its reason, until `expires_at` (exclusive)."""
+
+    override_id: int
+    partner_id: str
+    level: str | None
+    score: float | None
+    reason: str
+    expires_at: datetime
+    created_by: str
+    created_at: datetime
+
+    def in_force(self, at: datetime) -> bool:
+        return at < self.expires_at
+
+
+@dataclass(frozen=True)
+class HealthScore:
+    """A partner's health at `as_of`: the score and level (an override's when one is in force), the
+    computed ones, the components, and the reasons (worst loss first)."""
+
+    partner_id: str
+    name: str | None
+    traits: dict[str, Any]
+    as_of: datetime
+    score: float
+    level: str
+    computed_score: float
+    computed_level: str
+    components: tuple[ComponentScore, ...]
+    reasons: tuple[str, ...]
+    override: Override | None = None
+
+    @property
+    def hurting(self) -> list[ComponentScore]:
+        """The components named in the reasons, worst loss (weight × (100 − score)) first."""
+        return sorted((c for c in self.components if c.reason),
+                      key=lambda c: (-c.weight * (100 - c.score), c.name))
+
+    @property
+    def reason_text(self) -> str:
+        """The reasons in one line ("logins down 60 % ...; 3 overdue compliance tasks")."""
+        return "; ".join(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["as_of"] = _iso(self.as_of)
+        if self.override is not None:
+            d["override"] = {**asdict(self.override), "expires_at": _iso(self.override.expires_at),
+                             "created_at": _iso(self.override.created_at)}
+        return d
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return None if instant is None else instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- measuring ----------------------------------------------------------------------------------------
+def utc_instant(at: date | datetime) -> datetime:
+    """A naive UTC datetime: a date is its midnight, an aware datetime is converted."""
+    if not isinstance(at, datetime):
+        return datetime(at.year, at.month, at.day)
+    return at if at.tzinfo is None else at.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the component queries read: the tables, the instant, and the start of the history."""
+
+    table: Callable[[str], ir.Table]
+    derived: Callable[[str], ir.Table]
+    plan: Any
+    as_of: datetime
+    since: datetime | None
+
+
+def _events(ctx: Context, name: str, start: datetime) -> ir.Table:
+    e = ctx.table("events")
+    return e.filter((e.event == name) & e.partner_id.notnull() & (e.ts >= start) & (e.ts < ctx.as_of))
+
+
+def _q_recency(ctx: Context, c: ComponentConfig) -> ir.Table:
+    e = ctx.table("events")
+    a = e.filter(is_activity(e, ctx.plan) & e.partner_id.notnull() & (e.ts < ctx.as_of))
+    return a.group_by("partner_id").aggregate(last=a.ts.max())
+
+
+def _q_window_counts(event: str) -> Callable[[Context, ComponentConfig], ir.Table]:
+    def query(ctx: Context, c: ComponentConfig) -> ir.Table:
+        split = ctx.as_of - c.recent_days * DAY
+        e = _events(ctx, event, split - c.baseline_days * DAY)
+        return e.group_by("partner_id").aggregate(recent=e.count(where=e.ts >= split), base=e.count(where=e.ts < split))
+
+    return query
+
+
+def _q_tasks(ctx: Context, c: ComponentConfig) -> ir.Table:
+    t = ctx.derived("derived_tasks")
+    t = t.filter(
+        t.partner_id.notnull() & (t.assigned_at < ctx.as_of) & (t.due >= ctx.as_of - c.window_days * DAY)
+        & (t.due < ctx.as_of) & (t.cancelled_at.isnull() | (t.cancelled_at >= t.due))
+    )
+    on_time = t.completed_at.notnull() & (t.completed_at <= t.due)
+    return t.group_by("partner_id").aggregate(due=t.count(), done=t.count(where=on_time))
+
+
+def _q_overdue(ctx: Context, c: ComponentConfig) -> ir.Table:
+    t, at = ctx.derived("derived_tasks"), ctx.as_of
+    t = t.filter(
+        t.partner_id.notnull() & (t.kind == "compliance") & (t.assigned_at < at) & (t.due < at)
+        & (t.completed_at.isnull() | (t.completed_at >= at)) & (t.cancelled_at.isnull() | (t.cancelled_at >= at))
+    )
+    return t.group_by("partner_id").aggregate(n=t.count())
+
+
+def _q_satisfaction(ctx: Context, c: ComponentConfig) -> ir.Table:
+    s = _events(ctx, "Survey Responded", ctx.as_of - c.window_days * DAY)
+    s = s.filter(s.user_id.notnull() & s.p_score.notnull() & (s.p_score >= 0) & (s.p_score <= 10))
+    latest = ibis.window(group_by="user_id", order_by=[ibis.desc("ts"), ibis.desc("seq")])
+    s = s.mutate(_rn=ibis.row_number().over(latest)).filter(lambda r: r._rn == 0)
+    return s.group_by("partner_id").aggregate(mean=s.p_score.mean(), n=s.count())
+
+
+def _q_access(ctx: Context, c: ComponentConfig) -> ir.Table:
+    g, u, at = ctx.derived("derived_grants"), ctx.table("users"), ctx.as_of
+    g = g.filter(g.holder.notnull() & (g.granted_at < at) & (g.revoked_at.isnull() | (g.revoked_at >= at)))
+    gone = u.filter(u.deactivated_at.notnull() & (u.deactivated_at < at)).select(uid="user_id")
+    g = g.join(gone, g.holder == gone.uid)
+    return g.group_by(partner_id="holder_partner").aggregate(n=g.count())
+
+
+QUERIES: dict[str, Callable[[Context, ComponentConfig], ir.Table]] = {
+    "days_since_activity": _q_recency,
+    "login_trend": _q_window_counts("Logged In"),
+    "task_completion": _q_tasks,
+    "overdue_compliance": _q_overdue,
+    "support_trend": _q_window_counts("Support Requested"),
+    "satisfaction": _q_satisfaction,
+    "access_hygiene": _q_access,
+}
+
+
+# -- from raw figures to a measured value, in words (pure) ------------------------------------------------
+@dataclass(frozen=True)
+class Measured:
+    """A component's measured value (None: no data), what it is in words, and the reason text if it hurts."""
+
+    value: float | None
+    detail: str
+    reason: str
+
+
+def _days(delta: timedelta) -> float:
+    return delta.total_seconds() / 86400
+
+
+def _covered(lo: datetime, hi: datetime, start: datetime | None) -> float:
+    """Days of [lo, hi) at or after `start`."""
+    return max(0.0, _days(hi - max(lo, start))) if start is not None else _days(hi - lo)
+
+
+def _n(x: float) -> str:
+    return f"{x:.0f}" if float(x).is_integer() else f"{x:.1f}"
+
+
+def _plural(n: float, word: str) -> str:
+    return f"{_n(n)} {word}{'' if n == 1 else 's'}"
+
+
+def measure(c: ComponentConfig, raw: Mapping[str, Any], as_of: datetime, start: datetime | None) -> Measured:
+    """The measured value of component `c` from its raw figures (columns of its query, None when the
+    partner has no row); `start` is the later of the partner's onboarding and the start of the history."""
+    def get(key: str, default: float = 0) -> Any:
+        v = raw.get(key)
+        return default if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+    if c.measure == "days_since_activity":
+        last = raw.get("last")
+        if last is not None:
+            days = _days(as_of - last)
+            return Measured(days, f"last active {days:.0f} days ago", f"no activity for {days:.0f} days")
+        days = _covered(as_of - 36500 * DAY, as_of, start)
+        return Measured(days, f"no activity in {days:.0f} days of history", f"no activity at all in {days:.0f} days")
+    if c.measure in ("login_trend", "support_trend"):
+        split = as_of - c.recent_days * DAY
+        recent_days = _covered(split, as_of, start)
+        base_days = _covered(split - c.baseline_days * DAY, split, start)
+        what = "logins" if c.measure == "login_trend" else "support requests"
+        if base_days < c.baseline_days / 2 or recent_days <= 0:
+            return Measured(None, f"no data: too little history to compare {what}", "")
+        recent = get("recent") / recent_days * c.recent_days
+        base = get("base") / base_days * c.recent_days
+        compare = f"{_n(recent)} in the last {c.recent_days} days vs {_n(base)} per {c.recent_days} days before"
+        if c.measure == "support_trend":
+            extra = recent - base
+            return Measured(extra, compare, f"support requests up: {compare}")
+        if base == 0:
+            return Measured(None, f"no data: no logins in the {c.baseline_days} days before to compare", "")
+        change = 100 * (recent - base) / base
+        way = "down" if change < 0 else "up"
+        return Measured(change, f"logins {way} {abs(change):.0f} % ({compare})",
+                        f"logins {way} {abs(change):.0f} % over {c.recent_days} days ({compare})")
+    if c.measure == "task_completion":
+        due, done = int(get("due")), int(get("done"))
+        if due == 0:
+            return Measured(None, f"no data: no task due in the last {c.window_days} days", "")
+        pct = 100 * done / due
+        text = f"{done} of {_plural(due, 'task')} due in the last {c.window_days} days done on time ({pct:.0f} %)"
+        return Measured(pct, text, text)
+    if c.measure == "overdue_compliance":
+        n = int(get("n"))
+        text = f"{_plural(n, 'overdue compliance task')}"
+        return Measured(float(n), text, text)
+    if c.measure == "satisfaction":
+        n = int(get("n"))
+        if n == 0:
+            return Measured(None, f"no data: no survey answer in the last {c.window_days} days", "")
+        mean = float(get("mean"))
+        text = f"satisfaction {mean:.1f} of 10 (latest answers of {_plural(n, 'user')} in {c.window_days} days)"
+        return Measured(mean, text, f"low {text}")
+    n = int(get("n"))  # access_hygiene
+    text = f"{_plural(n, 'grant')} still held by deactivated users"
+    return Measured(float(n), text, text)
+
+
+# -- the scores ---------------------------------------------------------------------------------------
+def health_scores(
+    hub: Any,
+    as_of: date | datetime,
+    config: HealthConfig | None = None,
+    *,
+    partners: Sequence[str] | None = None,
+    overrides: bool = True,
+) -> list[HealthScore]:
+    """The health of every partner in the program at `as_of` (onboarded before it, not offboarded before
+    it), by partner id; `partners` keeps only those; `overrides=False` ignores manual overrides."""
+    config = config or load_config(catalog=hub.catalog)
+    as_of = utc_instant(as_of)
+    engine = hub.engine
+    materialized = engine.materialized or (lambda name: None)
+    inline = {"derived_tasks": derived_tasks, "derived_grants": derived_grants}
+
+    def derived(name: str) -> ir.Table:
+        found = materialized(name)
+        return found if found is not None else inline[name](table("events"), hub.plan)
+
+    since = history_start(hub)
+    tables: dict[str, ir.Table] = {}
+
+    def table(name: str) -> ir.Table:  # each lookup reads the schema: once per call is enough
+        return tables[name] if name in tables else tables.setdefault(name, engine.table(name))
+
+    ctx = Context(table, derived, hub.plan, as_of, since)
+    traits = [t for t in hub.traits() if t != "partner_id"]
+    p = table("partners")
+    p = p.filter((p.onboarded_at < as_of) & (p.offboarded_at.isnull() | (p.offboarded_at >= as_of)))
+    if partners is not None:
+        p = p.filter(p.partner_id.isin(list(partners)))
+    joined = p.select("partner_id", "name", "onboarded_at", *traits)
+    for i, c in enumerate(config.components.values()):
+        q = QUERIES[c.measure](ctx, c)
+        q = q.rename({f"c{i}__{col}": col for col in q.columns})
+        joined = joined.left_join(q, joined.partner_id == q[f"c{i}__partner_id"]).drop(f"c{i}__partner_id")
+    df = engine.execute(joined.order_by("partner_id"))
+    in_force = active_overrides(hub, as_of) if overrides else {}
+    out = []
+    for row in df.to_dict("records"):
+        onboarded = _py(row["onboarded_at"])
+        start = max(onboarded, since) if since is not None and onboarded is not None else (onboarded or since)
+        raws = [
+            {k.split("__", 1)[1]: _py(v) for k, v in row.items() if k.startswith(f"c{i}__")}
+            for i in range(len(config.components))
+        ]
+        out.append(
+            _score_partner(config, row["partner_id"], row["name"], {t: _py(row[t]) for t in traits}, as_of, start,
+                           raws, in_force.get(row["partner_id"]))
+        )
+    return out
+
+
+def _py(v: Any) -> Any:
+    if v is None or v is pd.NaT or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    return v.item() if hasattr(v, "item") else v
+
+
+def _score_partner(
+    config: HealthConfig,
+    partner_id: str,
+    name: str | None,
+    traits: dict[str, Any],
+    as_of: datetime,
+    start: datetime | None,
+    raws: Sequence[Mapping[str, Any]],
+    override: Override | None,
+) -> HealthScore:
+    total_weight = sum(c.weight for c in config.components.values())
+    comps: list[ComponentScore] = []
+    for (cname, c), raw in zip(config.components.items(), raws, strict=True):
+        m = measure(c, raw, as_of, start)
+        s = config.neutral_score if m.value is None else score_of(c.points, m.value)
+        detail = m.detail if m.value is not None else f"{m.detail} (neutral score {_n(config.neutral_score)})"
+        hurts = m.value is not None and s < config.reason_below
+        comps.append(ComponentScore(cname, c.label or cname, m.value, s, c.weight, c.weight * s / total_weight,
+                                    detail, m.reason if hurts else None, c.kpi))
+    computed = sum(c.weight * c.score for c in comps) / total_weight
+    score, level = computed, config.level_of(computed)
+    if override is not None:
+        score = override.score if override.score is not None else score
+        level = override.level if override.level is not None else config.level_of(score)
+    h = HealthScore(partner_id, name, traits, as_of, score, level, computed, config.level_of(computed), tuple(comps),
+                    (), override)
+    return replace(h, reasons=tuple(c.reason for c in h.hurting if c.reason))
+
+
+# -- manual overrides (a table in the hub's DuckDB file) ------------------------------------------------
+OVERRIDES_TABLE = "health_overrides"
+_OVERRIDE_COLUMNS = (
+    "override_id BIGINT, partner_id VARCHAR, level VARCHAR, score DOUBLE, reason VARCHAR, "
+    "expires_at TIMESTAMP, created_by VARCHAR, created_at TIMESTAMP"
+)
+_SELECT = (f"SELECT override_id, partner_id, level, score, reason, expires_at, created_by, created_at "
+           f"FROM {OVERRIDES_TABLE}")
+
+
+def _has_overrides(hub: Any) -> bool:
+    return OVERRIDES_TABLE in hub.store.tables()
+
+
+def add_override(
+    hub: Any,
+    partner_id: str,
+    *,
+    reason: str,
+    expires_at: date | datetime,
+    level: str | None = None,
+    score: float | None = None,
+    created_by: str = "unknown",
+    config: HealthConfig | None = None,
+) -> Override:
+    """Override a partner's level or its score (exactly one) with a reason, until `expires_at`."""
+    config = config or load_config(catalog=hub.catalog)
+    expires, now = utc_instant(expires_at), utc_instant(hub.clock())
+    levels = [lv.name for lv in config.levels]
+    if (level is None) == (score is None):
+        raise UsageError("an override sets either a level or a score", hint="give --level or --score, not both")
+    if level is not None and level not in levels:
+        raise UsageError(f"unknown level '{level}'", hint=f"use one of: {', '.join(levels)}")
+    if score is not None and not 0 <= score <= 100:
+        raise UsageError(f"score {score:g} is not in 0..100", hint="give a score from 0 to 100")
+    if not reason or not reason.strip():
+        raise UsageError("an override needs a reason", hint="say why, e.g. --reason 'renewal signed on 3 Oct'")
+    if expires <= now:
+        raise UsageError(f"the expiry {_iso(expires)} is not in the future", hint="give a later --expires date")
+    con = hub.store.con
+    if not con.execute("SELECT count(*) FROM partners WHERE partner_id = ?", [partner_id]).fetchall()[0][0]:
+        raise UsageError(f"unknown partner '{partner_id}'", hint="see the partner ids with `partnerkpi health`")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {OVERRIDES_TABLE} ({_OVERRIDE_COLUMNS})")
+    new_id = con.execute(f"SELECT coalesce(max(override_id), 0) + 1 FROM {OVERRIDES_TABLE}").fetchall()[0][0]
+    o = Override(int(new_id), partner_id, level, None if score is None else float(score), reason.strip(), expires,
+                 created_by, now)
+    con.execute(f"INSERT INTO {OVERRIDES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [o.override_id, o.partner_id, o.level, o.score, o.reason, o.expires_at, o.created_by, o.created_at])
+    return o
+
+
+def list_overrides(hub: Any, *, at: date | datetime | None = None, include_expired: bool = False) -> list[Override]:
+    """The overrides in force at `at` (default: the hub's clock), newest first; all with `include_expired`."""
+    if not _has_overrides(hub):
+        return []
+    rows = hub.store.con.execute(f"{_SELECT} ORDER BY created_at DESC, override_id DESC").fetchall()
+    found = [Override(*r) for r in rows]
+    when = utc_instant(at if at is not None else hub.clock())
+    return found if include_expired else [o for o in found if o.in_force(when)]
+
+
+def remove_override(hub: Any, override_id: int) -> bool:
+    """Delete an override; False when there is no such override."""
+    if not _has_overrides(hub):
+        return False
+    con = hub.store.con
+    found = con.execute(f"SELECT count(*) FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id]).fetchall()
+    con.execute(f"DELETE FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id])
+    return bool(found[0][0])
+
+
+def active_overrides(hub: Any, at: datetime) -> dict[str, Override]:
+    """Per partner, the newest override in force at `at` (expired ones are ignored)."""
+    out: dict[str, Override] = {}
+    for o in list_overrides(hub, at=at):
+        out.setdefault(o.partner_id, o)
+    return out
+
+
+# -- activity, for the inactive list -------------------------------------------------------------------
+def last_activity(hub: Any, as_of: date | datetime) -> dict[str, datetime]:
+    """Each partner's latest activity event before `as_of` (partners without one are left out)."""
+    as_of = utc_instant(as_of)
+    engine = hub.engine
+    e = engine.table("events")
+    a = e.filter(is_activity(e, hub.plan) & e.partner_id.notnull() & (e.ts < as_of))
+    df = engine.execute(a.group_by("partner_id").aggregate(last=a.ts.max()))
+    return {pid: _py(last) for pid, last in zip(df["partner_id"], df["last"], strict=True)}
+
+
+def history_start(hub: Any) -> datetime | None:
+    """The first activity event: before it the hub recorded no usage, so look-backs do not reach past it."""
+    engine = hub.engine
+    e = engine.table("events")
+    e = e.filter(is_activity(e, hub.plan))
+    return _py(engine.execute(e.aggregate(since=e.ts.min()))["since"].iloc[0])
+
+
+def default_as_of(hub: Any) -> datetime:
+    """When no date is given: the midnight after the last event, or the clock if that is earlier."""
+    last = hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    now = utc_instant(hub.clock())
+    if last is None:
+        return now
+    return min(now, datetime(last.year, last.month, last.day) + DAY)
+
+
+__all__ = [
+    "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError", "HealthScore", "Level", "Override",
+    "add_override", "active_overrides", "default_as_of", "health_scores", "history_start", "last_activity",
+    "list_overrides", "load_config", "measure", "parse_config", "remove_override", "score_of", "utc_instant",
+]

@@ -1,0 +1,256 @@
+"""The health score (insights/health.py), computed by hand on a tiny program."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from partnerkpi.clock import FixedClock
+from partnerkpi.errors import UsageError
+from partnerkpi.insights.health import (
+    HealthConfigError,
+    add_override,
+    health_scores,
+    history_start,
+    list_overrides,
+    load_config,
+    parse_config,
+    remove_override,
+    score_of,
+)
+from tests.kpi_fixtures import Fixture
+
+AS_OF = datetime(2026, 7, 1)
+
+# Round numbers so that every figure below can be checked by hand.
+CONFIG = """
+neutral_score: 50
+reason_below: 60
+levels:
+  - {name: healthy, min: 70}
+  - {name: watch, min: 40}
+  - {name: at_risk, min: 0}
+at_risk_levels: [at_risk]
+components:
+  recency: {measure: days_since_activity, weight: 40, points: [[0, 100], [40, 0]], kpi: active_partner_rate}
+  logins: {measure: login_trend, recent_days: 30, baseline_days: 30, weight: 20, points: [[-100, 0], [0, 100]],
+           kpi: login_frequency}
+  tasks: {measure: task_completion, window_days: 90, weight: 20, points: [[0, 0], [100, 100]],
+          kpi: task_completion_rate}
+  overdue: {measure: overdue_compliance, weight: 10, points: [[0, 100], [2, 0]], kpi: overdue_compliance_tasks}
+  satisfaction: {measure: satisfaction, window_days: 180, weight: 10, points: [[0, 0], [10, 100]]}
+"""
+SECOND = """
+levels: [{name: ok, min: 50}, {name: bad, min: 0}]
+at_risk_levels: [bad]
+components:
+  support: {measure: support_trend, recent_days: 30, baseline_days: 90, weight: 1, points: [[0, 100], [4, 0]]}
+  access: {measure: access_hygiene, weight: 1, points: [[0, 100], [1, 0]], kpi: orphaned_grants}
+"""
+
+
+def build(tmp_path: Path) -> Fixture:
+    """A (active, falling logins, late tasks), B (silent since January), C (new), D (offboarded), E (too new)."""
+    fx = Fixture(tmp_path)
+    fx.partner("A", onboarded="2025-11-01").partner("B").partner("C", onboarded="2026-06-20")
+    fx.partner("D", offboarded="2026-06-30").partner("E", onboarded="2026-07-01")
+    fx.user("a1", "A", created="2025-11-01").user("a2", "A", created="2025-11-01")
+    fx.user("a3", "A", created="2025-11-01", deactivated="2026-06-01").user("b1", "B").user("d1", "D")
+    # a2's answer (2025-12-01) is the first activity event: the history starts there
+    fx.event("Survey Responded", "2025-12-01", user="a2", score=6)  # older than 180 days: ignored
+    fx.event("Logged In", "2026-01-15", user="b1")
+    for day in ("2026-05-10", "2026-05-11", "2026-05-12", "2026-05-13"):  # baseline [May 2, Jun 1): 4
+        fx.event("Logged In", day, user="a1")
+    fx.event("Logged In", "2026-06-21", user="a1")  # recent [Jun 1, Jul 1): 1; the last activity
+    fx.event("Survey Responded", "2026-03-01", user="a1", score=4)
+    fx.event("Survey Responded", "2026-06-01", user="a1", score=8)  # a1's latest answer
+    fx.event("Logged In", "2026-06-29", user="d1")  # D is not in the program at July 1
+    tasks = [  # (task, kind, assigned, due, completed, cancelled)
+        ("t1", "general", "2026-04-01", "2026-05-01", "2026-04-20", None),  # due in window, on time
+        ("t2", "general", "2026-05-01", "2026-06-01", "2026-06-05", None),  # late
+        ("t3", "general", "2026-05-01", "2026-06-10", None, "2026-06-01"),  # cancelled before due: out
+        ("t4", "general", "2026-02-01", "2026-03-01", "2026-02-10", None),  # due before the 90 days: out
+        ("t5", "compliance", "2026-05-01", "2026-06-15", None, None),  # overdue at July 1
+        ("t6", "compliance", "2026-06-01", "2026-07-15", None, None),  # not due yet
+        ("t7", "compliance", "2026-05-01", "2026-06-01", "2026-07-02", None),  # done after July 1: overdue
+    ]
+    for task, kind, assigned, due, completed, cancelled in tasks:
+        fx.event("Task Assigned", assigned, partner="A", object=task, kind=kind, due_at=f"{due}T00:00:00Z")
+        if completed:
+            fx.event("Task Completed", completed, partner="A", object=task)
+        if cancelled:
+            fx.event("Task Cancelled", cancelled, partner="A", object=task)
+    for i, day in enumerate(("2026-03-10", "2026-04-10", "2026-05-10", "2026-06-05", "2026-06-06", "2026-06-07")):
+        fx.event("Support Requested", day, user="a1", object=f"k{i}", topic="billing")
+    fx.event("Access Granted", "2026-02-01", user="a3", object="g1", role="viewer")  # held by a deactivated user
+    fx.event("Access Granted", "2026-02-01", user="a3", object="g2", role="viewer")
+    fx.event("Access Revoked", "2026-05-01", partner="A", object="g2")  # revoked: fine
+    fx.event("Access Granted", "2026-02-01", user="a1", object="g3", role="viewer")  # an active user: fine
+    return fx
+
+
+@pytest.fixture
+def fx(tmp_path):
+    return build(tmp_path)
+
+
+def config(text: str = CONFIG):
+    return parse_config(text, "test.yaml")
+
+
+def by_id(scores):
+    return {s.partner_id: s for s in scores}
+
+
+def test_components_scores_contributions_and_reasons(fx):
+    hub = fx.hub()
+    assert history_start(hub) == datetime(2025, 12, 1)
+    scores = by_id(health_scores(hub, AS_OF, config()))
+    assert sorted(scores) == ["A", "B", "C"]  # D offboarded before July 1, E onboarded exactly at it
+    a = scores["A"]
+    got = {c.name: (c.measured, c.score, c.weight, c.contribution) for c in a.components}
+    # recency: last activity Jun 21 -> 10 days -> 100 - 10 * 100 / 40 = 75; 40 * 75 / 100 = 30
+    assert got["recency"] == pytest.approx((10.0, 75.0, 40, 30.0))
+    # logins: 1 in [Jun 1, Jul 1) vs 4 in [May 2, Jun 1) -> -75 % -> 25; 20 * 25 / 100 = 5
+    assert got["logins"] == pytest.approx((-75.0, 25.0, 20, 5.0))
+    # tasks due in [Apr 2, Jul 1): t1 (on time), t2 (late), t5 (open), t7 (late) -> 1 / 4 = 25 % -> 25 -> 5
+    assert got["tasks"] == pytest.approx((25.0, 25.0, 20, 5.0))
+    # overdue compliance at July 1: t5 and t7 -> 2 -> 0
+    assert got["overdue"] == pytest.approx((2.0, 0.0, 10, 0.0))
+    # satisfaction: a1's latest answer 8 (a2's is older than 180 days) -> 80 -> 8
+    assert got["satisfaction"] == pytest.approx((8.0, 80.0, 10, 8.0))
+    assert a.score == pytest.approx(48.0) and a.computed_score == pytest.approx(48.0)  # 30 + 5 + 5 + 0 + 8
+    assert a.level == "watch"  # 40 <= 48 < 70
+    # below 60, worst loss first: logins 20 * 75 = tasks 20 * 75 (by name), then overdue 10 * 100
+    assert a.reasons == (
+        "logins down 75 % over 30 days (1 in the last 30 days vs 4 per 30 days before)",
+        "1 of 4 tasks due in the last 90 days done on time (25 %)",
+        "2 overdue compliance tasks",
+    )
+    assert a.reason_text == "; ".join(a.reasons)
+
+
+def test_no_data_is_neutral_and_said(fx):
+    scores = by_id(health_scores(fx.hub(), AS_OF, config()))
+    b = scores["B"]
+    comps = {c.name: c for c in b.components}
+    assert comps["recency"].measured == pytest.approx(167.0) and comps["recency"].score == 0  # since Jan 15
+    assert comps["logins"].measured is None and comps["logins"].score == 50
+    assert "no data: no logins in the 30 days before" in comps["logins"].detail
+    assert comps["tasks"].measured is None and "no data: no task due" in comps["tasks"].detail
+    assert comps["satisfaction"].measured is None
+    # (40 * 0 + 20 * 50 + 20 * 50 + 10 * 100 + 10 * 50) / 100 = 35 -> at_risk; only measured values give reasons
+    assert b.score == pytest.approx(35.0)
+    assert b.level == "at_risk"
+    assert b.reasons == ("no activity for 167 days",)
+    # C: onboarded Jun 20, no activity: 11 days since onboarding -> 72.5; no baseline to compare logins
+    c = scores["C"]
+    assert c.components[0].measured == pytest.approx(11.0)
+    assert "no activity in 11 days of history" in c.components[0].detail
+    assert c.score == pytest.approx((40 * 72.5 + 20 * 50 + 20 * 50 + 10 * 100 + 10 * 50) / 100)  # 64
+    assert c.level == "watch"
+
+
+def test_support_trend_and_access_hygiene(fx):
+    a = by_id(health_scores(fx.hub(), AS_OF, config(SECOND)))["A"]
+    support, access = a.components
+    # 3 in [Jun 1, Jul 1) vs 3 in [Mar 3, Jun 1) = 1 per 30 days -> 2 extra -> 100 - 2 * 25 = 50
+    assert (support.measured, support.score) == pytest.approx((2.0, 50.0))
+    assert support.detail == "3 in the last 30 days vs 1 per 30 days before"
+    # g1 held by a3, deactivated Jun 1; g2 revoked; g3 held by an active user -> 1 -> 0
+    assert (access.measured, access.score) == (1.0, 0.0)
+    assert a.score == pytest.approx(25.0) and a.level == "bad"
+    assert a.reasons == ("1 grant still held by deactivated users", "support requests up: 3 in the last 30 days vs "
+                         "1 per 30 days before")
+
+
+def test_score_of_is_piecewise_linear_and_flat_beyond_the_ends():
+    points = ((7, 100), (30, 70), (60, 40))
+    assert score_of(points, 0) == 100  # below the first point
+    assert score_of(points, 7) == 100
+    assert score_of(points, 18.5) == pytest.approx(85.0)  # halfway between 7 and 30
+    assert score_of(points, 45) == pytest.approx(55.0)
+    assert score_of(points, 365) == 40  # beyond the last point
+
+
+@pytest.mark.parametrize(("score", "level"), [
+    (100, "healthy"), (70, "healthy"), (69.999, "watch"), (40, "watch"), (39.999, "at_risk"), (0, "at_risk"),
+])
+def test_level_edges_are_inclusive_at_their_min(score, level):
+    assert config().level_of(score) == level
+
+
+def test_default_config_loads_and_names_catalog_kpis(fx):
+    cfg = load_config(catalog=fx.hub().catalog)
+    assert sum(c.weight for c in cfg.components.values()) == 100
+    assert [lv.name for lv in cfg.levels] == ["healthy", "watch", "at_risk"]
+    assert all(c.kpi in fx.hub().catalog for c in cfg.components.values())
+
+
+def test_config_problems_name_file_and_key(tmp_path, fx):
+    bad = tmp_path / "health.yaml"
+    bad.write_text("""
+levels: [{name: ok, min: 50}, {name: bad, min: 10}]
+at_risk_levels: [bad]
+components:
+  recency: {measure: days_since_activity, weight: -1, points: [[10, 100], [5, 0]]}
+  mood: {measure: horoscope, weight: 1, points: [[0, 0]]}
+""")
+    with pytest.raises(HealthConfigError) as err:
+        load_config(bad)
+    text = str(err.value)
+    assert f"{bad}: components.recency.weight" in text
+    assert f"{bad}: components.recency.points" in text and "strictly increasing" in text
+    assert f"{bad}: components.mood.measure" in text
+    assert f"{bad}: levels" in text and "min 0" in text
+    bad.write_text(CONFIG.replace("at_risk_levels: [at_risk]", "at_risk_levels: [doomed]")
+                   .replace("kpi: login_frequency", "kpi: login_frequence"))
+    with pytest.raises(HealthConfigError) as err:
+        load_config(bad, catalog=fx.hub().catalog)
+    assert err.value.problems == [
+        f"{bad}: at_risk_levels: 'doomed' is not a level (levels: healthy, watch, at_risk)",
+        f"{bad}: components.logins.kpi: unknown KPI 'login_frequence'",
+    ]
+
+
+def test_override_in_force_then_expired(fx):
+    hub = fx.hub()
+    hub.clock = FixedClock(datetime(2026, 6, 15))
+    cfg = config()
+    o = add_override(hub, "B", level="healthy", reason="renewal signed", expires_at=datetime(2026, 8, 1),
+                     created_by="kim", config=cfg)
+    assert (o.override_id, o.created_at, o.created_by) == (1, datetime(2026, 6, 15), "kim")
+    b = by_id(health_scores(hub, AS_OF, cfg))["B"]
+    assert (b.level, b.computed_level, b.score) == ("healthy", "at_risk", pytest.approx(35.0))
+    assert b.override is not None and b.override.reason == "renewal signed"
+    assert by_id(health_scores(hub, AS_OF, cfg, overrides=False))["B"].level == "at_risk"
+    # a score override: the level follows the score; the newest override in force wins
+    add_override(hub, "B", score=55, reason="call booked", expires_at=datetime(2026, 7, 2), config=cfg)
+    b = by_id(health_scores(hub, AS_OF, cfg))["B"]
+    assert (b.score, b.level, b.override.override_id) == (55.0, "watch", 2)
+    # at the expiry instant (exclusive) and after it, the override is ignored
+    later = by_id(health_scores(hub, datetime(2026, 8, 1), cfg))["B"]
+    assert later.override is None and later.level == later.computed_level
+    assert [o.override_id for o in list_overrides(hub, at=datetime(2026, 7, 5))] == [1]
+    assert list_overrides(hub, at=datetime(2026, 8, 1)) == []
+    assert len(list_overrides(hub, include_expired=True)) == 2
+    assert remove_override(hub, 1) is True and remove_override(hub, 1) is False
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"level": "healthy", "score": 80}, "either a level or a score"),
+    ({}, "either a level or a score"),
+    ({"level": "great"}, "unknown level 'great'"),
+    ({"score": 120}, "not in 0..100"),
+    ({"level": "watch", "expires_at": datetime(2026, 6, 1)}, "not in the future"),
+    ({"level": "watch", "reason": " "}, "needs a reason"),
+    ({"level": "watch", "partner_id": "Z"}, "unknown partner 'Z'"),
+])
+def test_override_validation(fx, kwargs, message):
+    hub = fx.hub()
+    hub.clock = FixedClock(datetime(2026, 6, 15))
+    args = {"partner_id": "B", "reason": "why", "expires_at": datetime(2026, 8, 1), **kwargs}
+    with pytest.raises(UsageError, match=message):
+        add_override(hub, args.pop("partner_id"), config=config(), **args)
