@@ -109,15 +109,17 @@ def test_segments_are_the_partner_traits(client):
 
 def test_openapi_describes_every_api_path(client):
     doc = client.get("/openapi.json").json()
-    from partnerkpi.web import admin, api, auth, collector, imports, pages
+    from partnerkpi.web import admin, api, auth, collector, imports, insight_routes, pages
 
-    routes = [r for module in (admin, api, auth, collector, imports, pages) for r in module.router.routes]
+    routers = [m.router for m in (admin, api, auth, collector, imports, pages)]
+    routes = [r for router in (*routers, insight_routes.api, insight_routes.pages) for r in router.routes]
     served = {(route.path, method) for route in routes if route.path.startswith(("/api/", "/v1/"))
               for method in route.methods}
     described = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     assert served == described  # every API route (JSON twins, admin, imports, collector) and nothing else
     page_twins = {"/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments", "/api/v1/data",
-                  "/api/v1/rejected", "/api/v1/rejected.csv", "/api/v1/partners", "/api/v1/partners/{partner_id}"}
+                  "/api/v1/rejected", "/api/v1/rejected.csv", "/api/v1/partners", "/api/v1/partners/{partner_id}",
+                  "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact"}
     assert page_twins <= {path for path, _ in described}
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
     assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi"}

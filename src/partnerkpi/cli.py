@@ -71,10 +71,29 @@ def import_(
             raise UsageError("--db and --server exclude each other: the server imports into its own database",
                              hint="leave out --db, or leave out --server to import into a file no server owns")
         summaries = _import_remote(server, token, files, kind.value if kind else None, mapping)
+        out.print(summary_table(summaries))
     else:
-        with _hub(db) as hub:
+        settings = Settings.from_env(db)
+        with _open(settings) as hub:
             summaries = hub.import_files(files, kind=kind.value if kind else None, mapping=mapping, progress=True)
-    out.print(summary_table(summaries))
+            out.print(summary_table(summaries))
+            if any(s.accepted for s in summaries):
+                _watch(hub, settings)
+
+
+def _watch(hub: Hub, settings: Settings) -> None:
+    """Evaluate the alert rules after new data, and say what changed (a broken rule file does not undo the
+    import: it is reported, and the data stays)."""
+    from partnerkpi.insights.watch import run_watch
+
+    try:
+        run = run_watch(hub, settings)
+    except PartnerKPIError as exc:
+        hint = f"\n  how to fix: {exc.hint}" if exc.hint else ""
+        err.print(f"[yellow]alerts not evaluated:[/] {exc.message}{hint}", highlight=False)
+        return
+    out.print(f"alerts: {len(run.fired)} fired, {len(run.resolved)} resolved, {run.still_active} still active"
+              f" (partnerkpi alerts list)", highlight=False)
 
 
 class ServerRefused(PartnerKPIError):
@@ -243,6 +262,7 @@ def demo(
         from partnerkpi.ingest import summary_table
 
         out.print(summary_table(summaries))
+        _watch(hub, settings)
     scorecard(db=settings.db, by=None)
     with _open(settings) as hub:
         accounts, api_token = _demo_accounts(hub)
@@ -356,7 +376,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 # Insight commands live in their own modules and register themselves on the app.
-for _module in ("cli_review", "cli_health", "cli_impact"):
+for _module in ("cli_review", "cli_health", "cli_impact", "cli_alerts"):
     import_module(f"partnerkpi.{_module}").register(app)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_DB = "partnerkpi.duckdb"
+DEFAULT_ALERT_INTERVAL = 300.0
 DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB would take 80 % of the machine's memory; this keeps a laptop usable
 
 
@@ -24,10 +25,25 @@ class Settings:
     db: str = DEFAULT_DB
     catalog_paths: tuple[Path, ...] = ()
     memory_limit: str = DEFAULT_MEMORY_LIMIT
+    # The insight configurations (None: the built-in defaults).
+    targets: Path | None = None
+    health: Path | None = None
+    alerts: Path | None = None
+    alert_interval: float = DEFAULT_ALERT_INTERVAL  # seconds between scheduled alert runs of the server
 
     @classmethod
     def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = ()) -> Settings:
-        """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT."""
+        """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT, and the
+        targets, health-score and alert-rule files from $PARTNERKPI_TARGETS, $PARTNERKPI_HEALTH and
+        $PARTNERKPI_ALERTS, and the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds)."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
-        return cls(db=resolve_db(db), catalog_paths=extra + tuple(catalog_paths), memory_limit=memory)
+
+        def path(name: str) -> Path | None:
+            value = os.environ.get(name)
+            return Path(value) if value else None
+
+        return cls(db=resolve_db(db), catalog_paths=extra + tuple(catalog_paths), memory_limit=memory,
+                   targets=path("PARTNERKPI_TARGETS"), health=path("PARTNERKPI_HEALTH"),
+                   alerts=path("PARTNERKPI_ALERTS"),
+                   alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL))

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
+from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
 from partnerkpi.web.credentials import Credentials
 
@@ -44,8 +45,22 @@ class AppState:
     """What the routes share: the hub, and the lock that serialises writes to its store."""
 
     hub: Hub
+    settings: Settings = field(default_factory=Settings)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     results: ResultCache = field(default_factory=ResultCache)
+    alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
+
+    def new_data(self) -> None:
+        """Say that data arrived (an upload, a collector flush): the alert rules are evaluated soon."""
+        if self.alerts is not None:
+            self.alerts.poke()
+
+    def watch(self) -> None:
+        """Evaluate the alert rules now (under the write lock: the run stores firings and resolves)."""
+        from partnerkpi.insights.watch import run_watch
+
+        with self.write_lock:
+            run_watch(self.hub, self.settings)
 
     @cached_property
     def credentials(self) -> Credentials:
@@ -83,10 +98,14 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         opened = hub or Hub.open(
             settings.db, catalog_paths=settings.catalog_paths, memory_limit=settings.memory_limit
         )
-        app.state.partnerkpi = AppState(opened)
+        app.state.partnerkpi = st = AppState(opened, settings)
+        if not opened.store.read_only:
+            st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
         try:
             yield
         finally:
+            if st.alerts is not None:
+                st.alerts.stop()
             if own:
                 opened.close()
 
@@ -117,13 +136,15 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
                 message = f"there is no page at {request.url.path}"
         return error_page(request, exc.status_code, message, hint, exc.headers)
 
-    from partnerkpi.web import admin, api, auth, collector, imports, pages
+    from partnerkpi.web import admin, api, auth, collector, imports, insight_routes, pages
 
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(collector.router)
     app.include_router(api.router)
     app.include_router(imports.router)
+    app.include_router(insight_routes.api)
+    app.include_router(insight_routes.pages)
     app.include_router(pages.router)
     return app
 

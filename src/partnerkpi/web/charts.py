@@ -44,11 +44,13 @@ def _scale(kpi: KPI, values: Sequence[float]) -> tuple[float, float]:
     return low, high + pad
 
 
-def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI, main: str = PROGRAM) -> dict[str, Any]:
+def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI, main: str = PROGRAM,
+              targets: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The KPI over time: one line for the program (or the `main` series) and one per segment (or other
-    series), bands as rectangles, benchmarks as rules."""
+    series), bands as rectangles, benchmarks as rules, and the program's target in force per period
+    (`targets`: period, value) as a dashed step line."""
     points = _points([r for r in rows if r["kpi"] == kpi.id])
-    low, high = _scale(kpi, [p["value"] for p in points])
+    low, high = _scale(kpi, [p["value"] for p in points] + [t["value"] for t in targets])
     y_scale = alt.Scale(domain=[low, high], nice=False, zero=False)
     title = f"{kpi.name} ({kpi.unit})" if kpi.unit else kpi.name
     layers: list[alt.Chart] = []
@@ -79,6 +81,13 @@ def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI, main: str = PROGRAM) 
         layers.append(rule.mark_text(align="left", dx=4, dy=-6, fontSize=10, color="#444").encode(
             x=alt.value(0), text="label:N"
         ))
+    if targets:
+        goal = [{"period": t["period"], "value": t["value"], "label": f"target {t['value']:g}"} for t in targets]
+        layers.append(
+            alt.Chart(alt.Data(values=goal))
+            .mark_line(interpolate="step", strokeDash=[2, 3], color="#1b7f45", strokeWidth=2)
+            .encode(x=alt.X("period:O"), y=alt.Y("value:Q", scale=y_scale), tooltip=["label:N", "period:N"])
+        )
     series = list(dict.fromkeys(p["series"] for p in points))
     periods = [label for _, label in sorted({(p["start"], p["period"]) for p in points})]
     domain = [main] + [s for s in series if s != main]

@@ -259,6 +259,7 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
             commit_request(hub, parsed, received_at)
 
     await run_in_threadpool(commit)
+    app_state.new_data()
     return JSONResponse({"success": True})
 
 

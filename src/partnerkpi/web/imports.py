@@ -99,6 +99,7 @@ def create_imports(
                 _save(mapping, mapping_path)
             with st.write_lock:
                 summaries = st.hub.import_files(paths, kind=kind, mapping=mapping_path)
+            st.new_data()
         except PartnerKPIError as exc:
             _without(prefix, exc)
             raise

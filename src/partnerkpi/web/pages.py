@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
+from partnerkpi.reports.table import format_value
 from partnerkpi.web.charts import kpi_chart, partner_chart, sparkline
 from partnerkpi.web.partner_views import partner_view, partners_view
 from partnerkpi.web.reader import Reader, page_reader
@@ -37,7 +38,9 @@ GRAINS = ("week", "month", "quarter", "year")
 @cache
 def templates() -> Jinja2Templates:
     """The page templates (built on first use, not at import)."""
-    return Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
+    made = Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
+    made.env.filters["fmt"] = format_value  # {{ value | fmt(unit) }}: a KPI value as the scorecard shows it
+    return made
 
 
 @cache
@@ -79,7 +82,8 @@ def kpi_page(
     kpi: KPI = data.kpi(kpi_id)
     view = kpi_view(data, kpi.id, resolve_query(data, grain, from_, to, by))
     return _render(
-        request, "kpi.html", view=view, kpi=kpi, chart=kpi_chart(rows_of(view), kpi), attributes=ATTRIBUTE_TITLES,
+        request, "kpi.html", view=view, kpi=kpi, attributes=ATTRIBUTE_TITLES,
+        chart=kpi_chart(rows_of(view), kpi, targets=[t.model_dump() for t in view.targets]),
         qs=_qs(view), page="kpi",
     )
 

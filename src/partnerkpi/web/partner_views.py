@@ -226,6 +226,7 @@ class PartnerOut(BaseModel):
     tasks: list[TaskOut]
     overdue_tasks: int
     policies: list[PolicyOut]
+    health: dict[str, Any] | None  # the health score with its components (internal users only)
 
 
 def _peer_figure(kpi: KPI, t: Tile, stats: Any) -> PeerFigure:
@@ -270,4 +271,5 @@ def partner_view(data: Reader, partner_id: str, query: RangeQuery, peers_by: str
                for (k, period), s in sorted(figures.peers.items())],
         tasks=tasks, overdue_tasks=sum(t.overdue for t in tasks),
         policies=[PolicyOut(**pol) for pol in data.unacknowledged_policies(partner_id)],
+        health=health.to_dict() if (health := data.insights.partner_health(partner_id)) else None,
     )

@@ -23,6 +23,14 @@ from partnerkpi.engine.periods import Grain
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
+from partnerkpi.insights.alerts import Alert, acknowledge, list_alerts, list_deliveries
+from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
+from partnerkpi.insights.impact import CoMovement, ImpactReport, activity_range, co_movement, impact
+from partnerkpi.insights.review import QuarterReview, quarter_review
+from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
+from partnerkpi.insights.targets import TargetBook, load_targets
+from partnerkpi.insights.trends import Trend, trends
+from partnerkpi.settings import Settings
 from partnerkpi.web.app import AppState, ResultCache, state
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page
 
@@ -79,6 +87,7 @@ class Reader:
     lock: threading.Lock
     scope: str | None = None
     cache: ResultCache = field(default_factory=ResultCache)
+    insights: Insights = field(init=False)
 
     # -- scope ------------------------------------------------------------------------------------
     def _whole_program(self) -> None:
@@ -218,6 +227,95 @@ class Reader:
             return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.clock())
 
 
+class Insights:
+    """The insight reads of a Reader (program-wide: internal actors only, except where said)."""
+
+    def __init__(self, reader: Reader, settings: Settings) -> None:
+        self.reader, self.settings = reader, settings
+
+    @property
+    def hub(self) -> Hub:
+        return self.reader.hub
+
+    def book(self) -> TargetBook:
+        """The targets and band sets in force (the built-in ones plus the settings' file)."""
+        paths = [self.settings.targets] if self.settings.targets else []
+        return self.reader._cached(("targets", tuple(paths)), lambda: load_targets(paths, catalog=self.hub.catalog))
+
+    def health_config(self) -> HealthConfig:
+        return self.reader._cached(("health_config", self.settings.health),
+                                   lambda: load_config(self.settings.health, self.hub.catalog))
+
+    def as_of(self) -> datetime:
+        """The instant health is judged at: midnight after the last event, or now if that is earlier."""
+        return self.reader._cached(("as_of",), lambda: default_as_of(self.hub))
+
+    def at_risk(self, days: int) -> tuple[datetime, list[RiskEntry], list[RiskEntry]]:
+        """At-risk partners and those inactive for `days` days, with reasons, trend and levers."""
+        self.reader._whole_program()
+        as_of, config = self.as_of(), self.health_config()
+        return as_of, *self.reader._cached(
+            ("at_risk", as_of, days),
+            lambda: (at_risk(self.hub, as_of, config), inactive(self.hub, as_of, days, config)))
+
+    def partner_health(self, partner_id: str) -> HealthScore | None:
+        """A partner's health score for internal users; None for the partner's own users (the score is the
+        program team's judgment, with overrides, so it stays internal)."""
+        self.reader.partner(partner_id)
+        if self.reader.scope is not None:
+            return None
+        as_of, config = self.as_of(), self.health_config()
+        scores = self.reader._cached(("health", as_of), lambda: health_scores(self.hub, as_of, config))
+        return next((h for h in scores if h.partner_id == partner_id), None)
+
+    def review(self, quarter: str | None) -> QuarterReview:
+        """The quarterly review (improved, worsened, band changes, targets met and missed)."""
+        self.reader._whole_program()
+        book = self.book()
+        return self.reader._cached(("review", quarter), lambda: quarter_review(self.hub, quarter, book))
+
+    def trends(self, query: RangeQuery, kpi: str) -> list[Trend]:
+        """One KPI's trends over the range (vs previous, a year earlier, the first period; direction)."""
+        self.reader._whole_program()
+        return self.reader._cached(("trends", query, kpi), lambda: trends(
+            self.hub, query.grain, query.start, query.end, by=query.by, kpis=[kpi]))
+
+    def co_movement(self, kpi: str, grain: Grain) -> CoMovement:
+        """Which KPIs move with this one, over all the data."""
+        self.reader._whole_program()
+
+        def make() -> CoMovement:
+            start, end = activity_range(self.hub, grain)
+            return co_movement(self.hub, kpi, grain, start, end)
+
+        return self.reader._cached(("co_movement", kpi, grain), make)
+
+    def impact(self, kpi: str, on: str, around: date | None, grain: Grain) -> ImpactReport:
+        """Risers vs fallers, lagged correlation and before/after `around`, over all the data."""
+        self.reader._whole_program()
+        for kpi_id in (kpi, on):
+            self.hub.kpi(kpi_id)  # an unknown id is a 404 before any work
+
+        def make() -> ImpactReport:
+            start, end = activity_range(self.hub, grain)
+            return impact(self.hub, kpi, on, grain, start, end, around=around)
+
+        return self.reader._cached(("impact", kpi, on, around, grain), make)
+
+
+    def alerts(self, status: str) -> tuple[list[Alert], list[dict[str, Any]]]:
+        """Alerts (active, resolved or all, newest first) and their delivery attempts."""
+        self.reader._whole_program()
+        with self.reader.lock:
+            return list_alerts(self.hub, status), list_deliveries(self.hub)  # type: ignore[arg-type]
+
+    def acknowledge(self, alert_id: int, by: str) -> Alert:
+        """Mark an alert as seen (the first acknowledgement stays)."""
+        self.reader._whole_program()
+        with self.reader.lock:
+            return acknowledge(self.hub, alert_id, by)
+
+
 def _as_program(row: KpiRow) -> KpiRow:
     """A partner's row shown on its own page: no segment (the page is about this partner)."""
     return replace(row, segment={})
@@ -230,7 +328,9 @@ def _in_period(partner: dict[str, Any], row: KpiRow) -> bool:
 
 
 def _reader(st: AppState, actor: Actor) -> Reader:
-    return Reader(st.hub, st.write_lock, scope=actor.scope_partner, cache=st.results)
+    reader = Reader(st.hub, st.write_lock, scope=actor.scope_partner, cache=st.results)
+    reader.insights = Insights(reader, st.settings)
+    return reader
 
 
 def page_reader(st: Annotated[AppState, Depends(state)],

@@ -18,6 +18,8 @@ from partnerkpi.errors import UsageError
 from partnerkpi.reports.table import format_value
 from partnerkpi.web.reader import RangeQuery, Reader
 
+MOVES_WITH = 5  # the KPIs shown as moving with a KPI, strongest correlation first
+
 
 # -- queries -----------------------------------------------------------------------------------------
 def _date(text: str | None, name: str) -> date | None:
@@ -144,8 +146,40 @@ class CatalogOut(BaseModel):
     kpis: list[KpiSummary]
 
 
+class TargetPoint(BaseModel):
+    """The program's target in force in a period."""
+
+    period: str
+    value: float
+    label: str | None
+
+
+class TrendOut(BaseModel):
+    """The program's trend in a period: against the previous period, a year earlier, the range's first
+    period; and the direction over the last periods, judged in the KPI's direction."""
+
+    period: str
+    value: float | None
+    change: float | None
+    year_ago: float | None
+    change_vs_year: float | None
+    baseline_period: str | None
+    change_vs_baseline: float | None
+    direction: str | None
+
+
+class MovesWith(BaseModel):
+    """Another KPI whose period-over-period changes correlate with this one's (program level)."""
+
+    kpi: str
+    name: str
+    r: float | None
+    n: int
+
+
 class KpiOut(BaseModel):
-    """One KPI: all its catalog attributes, its rows over the range, and its latest program value."""
+    """One KPI: all its catalog attributes, its rows over the range, its latest program value, the
+    targets in force, its trends and the KPIs that move with it."""
 
     kpi: KPI
     query: QueryOut
@@ -153,6 +187,9 @@ class KpiOut(BaseModel):
     latest: Tile
     band: Band | None
     rows: list[Row]
+    targets: list[TargetPoint]
+    trends: list[TrendOut]
+    moves_with: list[MovesWith]
 
 
 class SegmentsOut(BaseModel):
@@ -328,9 +365,17 @@ def kpi_view(data: Reader, kpi_id: str, query: RangeQuery) -> KpiOut:
     kpi = data.kpi(kpi_id)
     rows = data.scorecard(query, kpis=[kpi.id])
     latest = tile(kpi, rows)
+    book = data.insights.book()
+    program = [r for r in rows if not r.segment]
+    targets = [TargetPoint(period=r.period, value=t.value, label=t.label)
+               for r in program if (t := book.target_for(kpi, {}, r.period_start)) is not None]
+    trends = [TrendOut(**{k: v for k, v in t.to_json().items() if k in TrendOut.model_fields})
+              for t in data.insights.trends(query, kpi.id) if not t.segment]
+    moves = [MovesWith(kpi=o["kpi"], name=data.kpi(o["kpi"]).name, r=o["r"], n=o["n"])
+             for o in data.insights.co_movement(kpi.id, query.grain).others[:MOVES_WITH] if o["r"] is not None]
     return KpiOut(
         kpi=kpi, query=query_out(query), traits=data.traits(), latest=latest, band=_band(kpi, latest.band),
-        rows=[Row(**r.to_json()) for r in rows],
+        rows=[Row(**r.to_json()) for r in rows], targets=targets, trends=trends, moves_with=moves,
     )
 
 

@@ -1,0 +1,775 @@
+"""Alerts: rules on any KPI for the program, per segment or per partner, stored once per firing and
+delivered to the dashboard, to webhooks (Slack-compatible JSON) and by email (SMTP).
+
+Which period a rule looks at: the **last complete period** at `now` (at 2026-08-05 with grain month,
+July). A running period holds only part of its events, so its counts and rates swing with the day of
+the month: a usage rate is near 0 on the 1st, a per-period change against a full month looks like a
+collapse. Judging complete periods means a firing states a fact that later data of the same period can
+only refine (late imports are picked up by the next evaluation).
+
+State lives in the hub's store: `alerts` holds one row per firing (`resolved_at` set when the
+condition clears; a condition that comes back is a new firing) and `alert_deliveries` one row per
+(alert, channel, event), written in the same transaction as the state change and sent after commit,
+so a failed delivery stays visible and is retried by the next run, and a successful one never repeats.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+import os
+import smtplib
+import ssl
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from partnerkpi.catalog.model import KPI
+from partnerkpi.engine.periods import Grain, Period, make_period, period_start, shift
+from partnerkpi.engine.result import KpiRow, iso_z
+from partnerkpi.errors import ConfigError, UsageError
+from partnerkpi.hub import PER_PARTNER
+
+if TYPE_CHECKING:
+    from partnerkpi.hub import Hub
+    from partnerkpi.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RULES = Path(__file__).parent / "defaults" / "alerts.yaml"
+Severity = Literal["info", "warning", "critical"]
+Key = tuple[str, str, str]  # (rule id, scope key, kpi)
+AtRiskProvider = Callable[["Hub", datetime], dict[str, str]]
+
+SCHEMA = (
+    "CREATE SEQUENCE IF NOT EXISTS alert_ids START 1",
+    "CREATE TABLE IF NOT EXISTS alerts (alert_id BIGINT PRIMARY KEY DEFAULT nextval('alert_ids'), "
+    "rule_id VARCHAR NOT NULL, scope_key VARCHAR NOT NULL, kpi VARCHAR NOT NULL, fired_at TIMESTAMP NOT NULL, "
+    "resolved_at TIMESTAMP, period VARCHAR, value DOUBLE, message VARCHAR NOT NULL, severity VARCHAR NOT NULL, "
+    "acknowledged_by VARCHAR, acknowledged_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS alert_deliveries (alert_id BIGINT NOT NULL, channel VARCHAR NOT NULL, "
+    "event VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL, last_attempt_at TIMESTAMP, "
+    "delivered_at TIMESTAMP, error VARCHAR, PRIMARY KEY (alert_id, channel, event))",
+)
+ALERT_COLUMNS = ("alert_id, rule_id, scope_key, kpi, fired_at, resolved_at, period, value, message, severity, "
+                 "acknowledged_by, acknowledged_at")
+
+
+class AlertRulesError(ConfigError):
+    """An alert rules file has problems; `problems` lists every one, each naming the file and the rule."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.subject = f"the alert rules file {source}"
+        super().__init__(problems)
+        self.source = source
+        self.hint = f"fix the rules named above; the format is described at the top of {DEFAULT_RULES}"
+
+
+# -- the rule file ------------------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class WebhookChannel(_Strict):
+    """POST a Slack-compatible JSON body (`text` + `blocks`) to `url` (or to the URL in env var `url_env`)."""
+
+    url: str | None = None
+    url_env: str | None = None
+    timeout: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give exactly one of `url` and `url_env`")
+        return self
+
+
+class EmailChannel(_Strict):
+    """Send a plain-text email through an SMTP server; credentials come from the named env variables."""
+
+    to: tuple[str, ...] = Field(min_length=1)
+    sender: str = Field(alias="from")
+    host: str
+    port: int = 25
+    starttls: bool = False
+    ssl: bool = False
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmailChannel:
+        if self.starttls and self.ssl:
+            raise ValueError("choose one of `starttls` (port 587) and `ssl` (port 465)")
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("give both `username_env` and `password_env`, or neither")
+        return self
+
+
+class Channel(_Strict):
+    """A named delivery channel: exactly one of `webhook` and `email`."""
+
+    webhook: WebhookChannel | None = None
+    email: EmailChannel | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Channel:
+        if (self.webhook is None) == (self.email is None):
+            raise ValueError("a channel is either `webhook: {url: ...}` or `email: {to: [...], ...}`")
+        return self
+
+
+class _Rule(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kpi: str
+    scope: Literal["program", "segment", "partner"] = "program"
+    by: str | None = None
+    grain: Grain = Grain.MONTH
+    channels: tuple[str, ...] = ()
+    severity: Severity = "warning"
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _scope_by(self) -> _Rule:
+        if self.scope == "segment" and not self.by:
+            raise ValueError("a segment rule needs `by: TRAIT` (e.g. by: type)")
+        if self.scope != "segment" and self.by:
+            raise ValueError("`by` is only for scope: segment")
+        return self
+
+
+class ThresholdRule(_Rule):
+    """The value is below / above `value` (strictly, unless `inclusive`); fires when that becomes true."""
+
+    kind: Literal["threshold"]
+    op: Literal["below", "above"]
+    value: float
+    inclusive: bool = False
+
+
+class BandChangeRule(_Rule):
+    """The band differs from the previous period's (only moves into the bands of `to`, when given)."""
+
+    kind: Literal["band_change"]
+    to: tuple[str, ...] | None = None
+
+
+class ChangePctRule(_Rule):
+    """The relative change against the previous period exceeds `more_than` % (`worse`: only when worse)."""
+
+    kind: Literal["change_pct"]
+    more_than: float = Field(gt=0)
+    direction: Literal["any", "worse"] = "any"
+
+
+class WorseningRule(_Rule):
+    """The value worsened (in the KPI's direction) in each of the last `periods` periods."""
+
+    kind: Literal["worsening"]
+    periods: int = Field(ge=1, le=24)
+    leading_only: bool = True
+
+
+class AtRiskRule(_Rule):
+    """A partner is at risk according to the injected provider (the health score)."""
+
+    kind: Literal["at_risk"]
+    kpi: str = ""
+    scope: Literal["partner"] = "partner"
+
+    @model_validator(mode="after")
+    def _no_kpi(self) -> AtRiskRule:
+        if self.kpi:
+            raise ValueError("an at_risk rule takes no `kpi` (the at-risk provider decides)")
+        return self
+
+
+Rule = ThresholdRule | BandChangeRule | ChangePctRule | WorseningRule | AtRiskRule
+KINDS = ("threshold", "band_change", "change_pct", "worsening", "at_risk")
+_RULE = TypeAdapter(Annotated[Rule, Field(discriminator="kind")])
+_CHANNEL = TypeAdapter(Channel)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules and channels of one file."""
+
+    rules: tuple[Rule, ...]
+    channels: dict[str, Channel]
+    source: str
+
+
+def _issues(exc: ValidationError, skip: int = 0) -> list[str]:
+    out = []
+    for e in exc.errors():
+        where = ".".join(str(p) for p in e["loc"][skip:])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        out.append(f"{where}: {msg}" if where else msg)
+    return out
+
+
+def load_rules(path: str | os.PathLike[str] | None, hub: Hub) -> RuleSet:
+    """Read and check a rules file (default: the built-in rules); AlertRulesError lists every problem."""
+    path = Path(path) if path is not None else DEFAULT_RULES
+    source = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UsageError(f"cannot read the alert rules file {source}: {exc.strerror}",
+                         hint="check the path given with --rules") from None
+    except yaml.YAMLError as exc:
+        raise AlertRulesError(source, [f"{source}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise AlertRulesError(source, [f"{source}: expected a mapping with a `rules:` list (and optional `channels:`)"])
+    problems = [f"{source}: unknown top-level key '{k}'" for k in data if k not in ("version", "channels", "rules")]
+    channels: dict[str, Channel] = {}
+    raw_channels = data.get("channels") or {}
+    if not isinstance(raw_channels, dict):
+        problems.append(f"{source}: `channels` must map channel names to a webhook or email definition")
+        raw_channels = {}
+    for name, spec in raw_channels.items():
+        try:
+            channels[str(name)] = _CHANNEL.validate_python(spec)
+        except ValidationError as exc:
+            problems += [f"{source}: channel '{name}': {i}" for i in _issues(exc)]
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(data["rules"], start=1):
+        rid = raw.get("id") if isinstance(raw, dict) else None
+        where = f"{source}: rule '{rid}'" if rid else f"{source}: rule #{n}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: expected a mapping of rule fields")
+            continue
+        if raw.get("kind") not in KINDS:
+            problems.append(f"{where}: kind: '{raw.get('kind')}' is not one of: {', '.join(KINDS)}")
+            continue
+        try:
+            rule = _RULE.validate_python(raw)
+        except ValidationError as exc:
+            problems += [f"{where}: {i}" for i in _issues(exc, skip=1)]
+            continue
+        if rule.id in seen:
+            problems.append(f"{where}: the id is used by an earlier rule; rule ids must be unique")
+        seen.add(rule.id)
+        problems += [f"{where}: {p}" for p in _check_rule(rule, hub, channels)]
+        rules.append(rule)
+    if problems:
+        raise AlertRulesError(source, problems)
+    return RuleSet(tuple(rules), channels, source)
+
+
+def _check_rule(rule: Rule, hub: Hub, channels: dict[str, Channel]) -> list[str]:
+    problems = [f"channels: '{c}' is not defined under `channels:` in this file" for c in rule.channels
+                if c not in channels]
+    if rule.scope == "segment" and rule.by not in hub.traits():
+        problems.append(f"by: unknown partner trait '{rule.by}' (known: {', '.join(hub.traits())}; "
+                        "for one alert per partner use scope: partner)")
+    if isinstance(rule, AtRiskRule):
+        return problems
+    if rule.kpi not in hub.catalog:
+        close = difflib.get_close_matches(rule.kpi, hub.catalog.ids, n=3, cutoff=0.5)
+        hint = f"did you mean {' or '.join(close)}?" if close else "see `partnerkpi kpis`"
+        return [*problems, f"kpi: unknown KPI '{rule.kpi}'; {hint}"]
+    kpi = hub.kpi(rule.kpi)
+    if rule.scope == "partner" and kpi.partner_page is None:
+        problems.append(f"scope: {kpi.id} is a program-level KPI with no per-partner value; use scope program "
+                        "or segment")
+    if isinstance(rule, BandChangeRule):
+        names = [b.name for b in kpi.bands]
+        if not names:
+            problems.append(f"kind: {kpi.id} has no bands, so its band cannot change; use threshold instead")
+        problems += [f"to: '{b}' is not a band of {kpi.id} (bands: {', '.join(names)})"
+                     for b in rule.to or () if names and b not in names]
+    if isinstance(rule, WorseningRule) and rule.leading_only and kpi.timing != "leading":
+        problems.append(f"kpi: {kpi.id} is not a leading indicator; pick a leading KPI or set leading_only: false")
+    return problems
+
+
+# -- evaluation (pure on the KPI rows) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """A rule that holds now, for one scope (and KPI)."""
+
+    rule_id: str
+    scope_key: str  # "" (program), "type=reseller", "partner_id=P1"
+    kpi: str  # "" for at_risk rules
+    period: str
+    value: float | None
+    message: str
+    severity: str
+
+    @property
+    def key(self) -> Key:
+        return (self.rule_id, self.scope_key, self.kpi)
+
+
+def current_period(grain: Grain, now: datetime) -> Period:
+    """The period a rule judges: the last complete one at `now` (see the module docstring)."""
+    return make_period(shift(period_start(now, grain), grain, -1), grain)
+
+
+def _num(x: float) -> str:
+    text = f"{x:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _show(x: float | None, unit: str) -> str:
+    if x is None:
+        return "no value"
+    return f"{_num(x)}%" if unit == "%" else f"{_num(x)} {unit}"
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else x
+
+
+def _worse(before: float | None, after: float | None, direction: str) -> bool:
+    before, after = _finite(before), _finite(after)
+    if before is None or after is None:
+        return False
+    return after < before if direction == "up" else after > before
+
+
+def check(rule: Rule, kpi: KPI, series: Sequence[KpiRow]) -> tuple[float | None, str] | None:
+    """(value, message) when `rule` holds on `series` (one scope's rows, oldest first, the last being the
+    current period); None otherwise."""
+    row = series[-1]
+    v, prev = _finite(row.value), _finite(row.previous)
+    if isinstance(rule, ThresholdRule):
+        if v is None:
+            return None
+        edge = v == rule.value and rule.inclusive
+        if (v < rule.value or edge) if rule.op == "below" else (v > rule.value or edge):
+            words = f"at or {rule.op}" if rule.inclusive else rule.op
+            return v, f"{kpi.name} is {_show(v, kpi.unit)} in {row.period}, {words} {_num(rule.value)}"
+    elif isinstance(rule, BandChangeRule):
+        band, before = kpi.band_of(v), kpi.band_of(prev)
+        if band and before and band != before and (rule.to is None or band in rule.to):
+            return v, (f"{kpi.name} moved from {before} to {band} in {row.period} "
+                       f"({_show(prev, kpi.unit)} → {_show(v, kpi.unit)})")
+    elif isinstance(rule, ChangePctRule):
+        if v is None or prev is None or prev == 0:
+            return None
+        pct = 100 * (v - prev) / abs(prev)
+        if rule.direction == "any":
+            hit = abs(pct) > rule.more_than
+        else:
+            hit = pct < -rule.more_than if kpi.direction == "up" else pct > rule.more_than
+        if hit:
+            return v, (f"{kpi.name} changed {pct:+.1f}% in {row.period} ({_show(prev, kpi.unit)} → "
+                       f"{_show(v, kpi.unit)}), more than {_num(rule.more_than)}%")
+    elif isinstance(rule, WorseningRule):
+        last = series[-rule.periods:]
+        if len(last) == rule.periods and all(_worse(r.previous, r.value, kpi.direction) for r in last):
+            path = " → ".join(_show(x, kpi.unit) for x in [last[0].previous, *(r.value for r in last)])
+            return v, (f"{kpi.name} worsened {rule.periods} period(s) in a row up to {row.period}: {path}"
+                       f" ({'lower' if kpi.direction == 'up' else 'higher'} is worse)")
+    return None
+
+
+def scope_key(segment: dict[str, str]) -> str:
+    """"" for the whole program, "type=reseller" for a segment, "partner_id=P1" for a partner."""
+    return ",".join(f"{k}={v}" for k, v in sorted(segment.items()))
+
+
+def _scope_label(key: str, names: dict[str, str]) -> str:
+    if not key:
+        return "whole program"
+    if key.startswith(f"{PER_PARTNER}="):
+        pid = key.split("=", 1)[1]
+        name = names.get(pid)
+        return f"partner {pid}" + (f" ({name})" if name and name != pid else "")
+    return key
+
+
+def _by(rule: Rule) -> str | None:
+    return rule.by if rule.scope == "segment" else PER_PARTNER if rule.scope == "partner" else None
+
+
+def evaluate(
+    hub: Hub, rules: RuleSet | Sequence[Rule], now: datetime, at_risk: AtRiskProvider | None = None
+) -> dict[Key, Condition]:
+    """The conditions that hold at `now`, keyed by (rule id, scope key, kpi). One scorecard per (grain, by)
+    covers every rule of that group; at_risk rules are skipped without a provider."""
+    rule_list = rules.rules if isinstance(rules, RuleSet) else tuple(rules)
+    names: dict[str, str] = {}  # partner names make the messages readable
+    if any(r.scope == "partner" for r in rule_list):
+        with hub.store.con.cursor() as cur:  # a cursor of its own: the scheduler runs this on its thread
+            names = dict(cur.execute("SELECT partner_id, coalesce(name, '') FROM partners").fetchall())
+    groups: dict[tuple[Grain, str | None], list[Rule]] = defaultdict(list)
+    for rule in rule_list:
+        if not isinstance(rule, AtRiskRule):
+            groups[(rule.grain, _by(rule))].append(rule)
+    out: dict[Key, Condition] = {}
+    for (grain, by), group in groups.items():
+        current = current_period(grain, now)
+        need = max(r.periods if isinstance(r, WorseningRule) else 1 for r in group)
+        start = shift(current.start, grain, 1 - need)
+        rows = hub.scorecard(grain, start.date(), current.end.date(), by=by, kpis=sorted({r.kpi for r in group}))
+        series: dict[tuple[str, str], list[KpiRow]] = defaultdict(list)
+        for row in sorted(rows, key=lambda r: r.period_start):
+            series[(row.kpi, scope_key(row.segment))].append(row)
+        for rule in group:
+            kpi = hub.kpi(rule.kpi)
+            for (kpi_id, key), seq in series.items():
+                in_scope = key == "" if by is None else key.startswith(f"{by}=")
+                if kpi_id != rule.kpi or not in_scope or (found := check(rule, kpi, seq)) is None:
+                    continue
+                value, text = found
+                cond = Condition(rule.id, key, kpi.id, seq[-1].period, value,
+                                 f"{_scope_label(key, names)}: {text}", rule.severity)
+                out[cond.key] = cond
+    for rule in rule_list:
+        if isinstance(rule, AtRiskRule) and at_risk is not None:
+            period = current_period(rule.grain, now).label
+            for pid, reason in sorted(at_risk(hub, now).items()):
+                key = f"{PER_PARTNER}={pid}"
+                cond = Condition(rule.id, key, "", period, None,
+                                 f"{_scope_label(key, names)} is at risk: {reason}", rule.severity)
+                out[cond.key] = cond
+    return out
+
+
+# -- state ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Alert:
+    """One firing as stored: active while `resolved_at` is None."""
+
+    alert_id: int
+    rule_id: str
+    scope_key: str
+    kpi: str
+    fired_at: datetime
+    resolved_at: datetime | None
+    period: str | None
+    value: float | None
+    message: str
+    severity: str
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        return "active" if self.resolved_at is None else "resolved"
+
+    def to_json(self) -> dict[str, Any]:
+        """The alert for the dashboard's JSON twin."""
+        out = asdict(self)
+        for k in ("fired_at", "resolved_at", "acknowledged_at"):
+            out[k] = iso_z(out[k]) if out[k] is not None else None
+        return {**out, "status": self.status}
+
+
+def ensure_schema(store: Store) -> None:
+    """Create the alert tables when missing (DDL in its own transaction)."""
+    with store.con.cursor() as cur:
+        for ddl in SCHEMA:
+            cur.execute(ddl)
+
+
+def _has_tables(store: Store) -> bool:
+    return {"alerts", "alert_deliveries"} <= store.tables()
+
+
+def _alerts(store: Store, where: str = "TRUE", params: Sequence[object] = ()) -> list[Alert]:
+    if not _has_tables(store):
+        return []
+    with store.con.cursor() as cur:
+        rows = cur.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where} ORDER BY alert_id", list(params))
+        return [Alert(*r) for r in rows.fetchall()]
+
+
+def _apply(
+    store: Store, rules: RuleSet, conditions: dict[Key, Condition], evaluated: set[str], now: datetime
+) -> tuple[list[Alert], list[Alert]]:
+    """Store new firings and resolves, with their pending deliveries, in one transaction."""
+    channels = {r.id: r.channels for r in rules.rules}
+    fired_ids, resolved_ids = [], []
+    with store.con.cursor() as cur:
+        cur.begin()
+        try:
+            active = {(r, s, k): a for a, r, s, k in cur.execute(
+                "SELECT alert_id, rule_id, scope_key, kpi FROM alerts WHERE resolved_at IS NULL").fetchall()}
+            for key, alert_id in active.items():
+                if key[0] in evaluated and key not in conditions:
+                    cur.execute("UPDATE alerts SET resolved_at = ? WHERE alert_id = ?", [now, alert_id])
+                    _queue(cur, alert_id, channels.get(key[0], ()), "resolved")
+                    resolved_ids.append(alert_id)
+            for key, c in conditions.items():
+                if key not in active:
+                    (alert_id,) = cur.execute(
+                        "INSERT INTO alerts (rule_id, scope_key, kpi, fired_at, period, value, message, severity) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING alert_id",
+                        [c.rule_id, c.scope_key, c.kpi, now, c.period, c.value, c.message, c.severity],
+                    ).fetchone()
+                    _queue(cur, alert_id, channels.get(c.rule_id, ()), "fired")
+                    fired_ids.append(alert_id)
+            cur.commit()
+        except BaseException:
+            cur.rollback()
+            raise
+    by_id = {a.alert_id: a for a in _alerts(store, "alert_id IN (SELECT unnest(?))", [fired_ids + resolved_ids])}
+    return [by_id[i] for i in fired_ids], [by_id[i] for i in resolved_ids]
+
+
+def _queue(cur: Any, alert_id: int, channels: Sequence[str], event: str) -> None:
+    for channel in channels:
+        cur.execute("INSERT INTO alert_deliveries (alert_id, channel, event, status, attempts) "
+                    "VALUES (?, ?, ?, 'pending', 0)", [alert_id, channel, event])
+
+
+# -- delivery ------------------------------------------------------------------------------------------
+class DeliveryError(Exception):
+    """A channel refused or could not be reached; the message is stored as the delivery's error."""
+
+
+def _texts(alert: Alert, event: str) -> tuple[str, str]:
+    """(subject, plain-text body) of a fired or resolved message."""
+    scope = _scope_label(alert.scope_key, {}) if alert.scope_key else "whole program"
+    head = "RESOLVED" if event == "resolved" else alert.severity.upper()
+    subject = f"[partnerkpi] {head}: {alert.rule_id} ({scope})"
+    lines = [
+        f"Resolved at {iso_z(alert.resolved_at)}: the condition no longer holds." if event == "resolved"
+        and alert.resolved_at else f"Fired at {iso_z(alert.fired_at)}.",
+        "",
+        alert.message,
+        "",
+        f"rule: {alert.rule_id}    severity: {alert.severity}    scope: {scope}",
+        f"kpi: {alert.kpi or '-'}    period: {alert.period or '-'}    alert: #{alert.alert_id}",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def slack_payload(alert: Alert, event: str) -> dict[str, Any]:
+    """The Slack-compatible JSON body of a webhook delivery: `text` (fallback) and `blocks`."""
+    subject, body = _texts(alert, event)
+    first = body.split("\n", 1)[0]
+    return {
+        "text": f"{subject}\n{alert.message}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": alert.message}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+                f"{first} rule `{alert.rule_id}` · severity {alert.severity} · period {alert.period or '-'}"
+                f" · alert #{alert.alert_id}")}]},
+        ],
+    }
+
+
+def _send_webhook(channel: WebhookChannel, alert: Alert, event: str) -> None:
+    url = channel.url or os.environ.get(channel.url_env or "")
+    if not url:
+        raise DeliveryError(f"the environment variable {channel.url_env} (webhook URL) is not set")
+    try:
+        response = httpx.post(url, json=slack_payload(alert, event), timeout=channel.timeout)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+    if not response.is_success:
+        raise DeliveryError(f"HTTP {response.status_code}: {response.text.strip()[:200]}")
+
+
+def _send_email(channel: EmailChannel, alert: Alert, event: str) -> None:
+    subject, body = _texts(alert, event)
+    msg = EmailMessage()
+    msg["Subject"], msg["From"], msg["To"] = subject, channel.sender, ", ".join(channel.to)
+    msg["Message-ID"] = make_msgid(domain="partnerkpi")
+    msg.set_content(body)
+    user = os.environ.get(channel.username_env) if channel.username_env else None
+    password = os.environ.get(channel.password_env) if channel.password_env else None
+    if channel.username_env and (user is None or password is None):
+        raise DeliveryError(f"set the environment variables {channel.username_env} and {channel.password_env} "
+                            "(SMTP credentials)")
+    smtp_class = smtplib.SMTP_SSL if channel.ssl else smtplib.SMTP
+    try:
+        with smtp_class(channel.host, channel.port, timeout=channel.timeout) as smtp:
+            if channel.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if user is not None and password is not None:
+                smtp.login(user, password)
+            smtp.send_message(msg)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _deliver(hub: Hub, rules: RuleSet) -> tuple[int, int]:
+    """Send every delivery that has not succeeded yet (fired before resolved); returns (ok, failed)."""
+    store = hub.store
+    with store.con.cursor() as cur:
+        pending = cur.execute(
+            "SELECT alert_id, channel, event FROM alert_deliveries WHERE status <> 'ok' "
+            "ORDER BY alert_id, channel, event = 'resolved'").fetchall()
+    alerts = {a.alert_id: a for a in _alerts(store, "alert_id IN (SELECT unnest(?))",
+                                             [sorted({p[0] for p in pending})])} if pending else {}
+    ok = failed = 0
+    fired_failed: set[tuple[int, str]] = set()
+    for alert_id, name, event in pending:
+        if event == "resolved" and (alert_id, name) in fired_failed:
+            continue  # a resolve is only sent after its firing went out
+        channel, error = rules.channels.get(name), None
+        try:
+            if channel is None:
+                raise DeliveryError(f"channel '{name}' is not defined in {rules.source}")
+            if channel.webhook is not None:
+                _send_webhook(channel.webhook, alerts[alert_id], event)
+            elif channel.email is not None:
+                _send_email(channel.email, alerts[alert_id], event)
+        except DeliveryError as exc:
+            error = str(exc)
+            log.warning("alert #%s: %s delivery to %s failed: %s", alert_id, event, name, error)
+        when = hub.clock()
+        with store.con.cursor() as cur:
+            cur.execute(
+                "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, "
+                "delivered_at = ?, error = ? WHERE alert_id = ? AND channel = ? AND event = ?",
+                ["failed" if error else "ok", when, None if error else when, error, alert_id, name, event])
+        if error:
+            failed += 1
+            if event == "fired":
+                fired_failed.add((alert_id, name))
+        else:
+            ok += 1
+    return ok, failed
+
+
+# -- entry points ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AlertRun:
+    """What one run did: firings, resolves, what stays active, deliveries, rules not evaluated."""
+
+    now: datetime
+    fired: tuple[Alert, ...]
+    resolved: tuple[Alert, ...]
+    active: int  # alerts open after the run (new ones included)
+    deliveries_ok: int
+    deliveries_failed: int
+    skipped: tuple[str, ...] = ()  # at_risk rules without a provider
+
+    @property
+    def still_active(self) -> int:
+        """Alerts that were open before the run and still hold."""
+        return self.active - len(self.fired)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"now": iso_z(self.now), "fired": [a.to_json() for a in self.fired],
+                "resolved": [a.to_json() for a in self.resolved], "active": self.active,
+                "still_active": self.still_active, "deliveries_ok": self.deliveries_ok,
+                "deliveries_failed": self.deliveries_failed, "skipped": list(self.skipped)}
+
+
+_RUN_LOCK = threading.Lock()  # the scheduler and post-import hooks may call run_alerts at the same time
+
+
+def run_alerts(
+    hub: Hub,
+    rules_path: str | os.PathLike[str] | None = None,
+    now: datetime | None = None,
+    at_risk: AtRiskProvider | None = None,
+) -> AlertRun:
+    """Evaluate the rules at `now` (default: the hub's clock), store firings and resolves, deliver."""
+    if hub.store.read_only:
+        raise UsageError("alerts need a writable database", hint="open the hub read-write to run alerts")
+    rules = load_rules(rules_path, hub)
+    now = now or hub.clock()
+    skipped = tuple(r.id for r in rules.rules if isinstance(r, AtRiskRule) and at_risk is None)
+    with _RUN_LOCK:
+        ensure_schema(hub.store)
+        conditions = evaluate(hub, rules, now, at_risk)
+        evaluated = {r.id for r in rules.rules} - set(skipped)
+        fired, resolved = _apply(hub.store, rules, conditions, evaluated, now)
+        ok, failed = _deliver(hub, rules)
+        active = len(_alerts(hub.store, "resolved_at IS NULL"))
+    return AlertRun(now, tuple(fired), tuple(resolved), active, ok, failed, skipped)
+
+
+def list_alerts(hub: Hub, status: Literal["active", "resolved", "all"] = "active") -> list[Alert]:
+    """Alerts for the dashboard, newest first."""
+    where = {"active": "resolved_at IS NULL", "resolved": "resolved_at IS NOT NULL", "all": "TRUE"}.get(status)
+    if where is None:
+        raise UsageError(f"unknown alert status '{status}'", hint="use active, resolved or all")
+    return sorted(_alerts(hub.store, where), key=lambda a: a.alert_id, reverse=True)
+
+
+def list_deliveries(hub: Hub, alert_id: int | None = None) -> list[dict[str, Any]]:
+    """Delivery attempts (status pending, ok or failed, with the last error), by alert."""
+    if not _has_tables(hub.store):
+        return []
+    where, params = ("WHERE alert_id = ?", [alert_id]) if alert_id is not None else ("", [])
+    with hub.store.con.cursor() as cur:
+        res = cur.execute(f"SELECT * FROM alert_deliveries {where} ORDER BY alert_id, channel, event", params)
+        names = [d[0] for d in res.description]
+        return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+
+
+def acknowledge(hub: Hub, alert_id: int, by: str) -> Alert:
+    """Mark an alert as seen by `by` (the first acknowledgement stays)."""
+    found = _alerts(hub.store, "alert_id = ?", [alert_id])
+    if not found:
+        raise UsageError(f"there is no alert #{alert_id}", hint="list them with `partnerkpi alerts list --status all`")
+    with hub.store.con.cursor() as cur:
+        cur.execute("UPDATE alerts SET acknowledged_by = COALESCE(acknowledged_by, ?), "
+                    "acknowledged_at = COALESCE(acknowledged_at, ?) WHERE alert_id = ?", [by, hub.clock(), alert_id])
+    return _alerts(hub.store, "alert_id = ?", [alert_id])[0]
+
+
+class AlertScheduler:
+    """Calls `run` every `interval_seconds` on a daemon thread, and soon after `poke()` (an import or a
+    collector flush), until `stop()`; a failing run is logged and the next one still happens."""
+
+    def __init__(self, interval_seconds: float, run: Callable[[], object]) -> None:
+        if interval_seconds <= 0:
+            raise UsageError("the alert interval must be positive", hint="e.g. 300 seconds")
+        self.interval = interval_seconds
+        self.run = run
+        self.runs = 0
+        self.errors = 0
+        self.last_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="partnerkpi-alerts", daemon=True)
+
+    def start(self) -> AlertScheduler:
+        self._thread.start()
+        return self
+
+    def poke(self) -> None:
+        """Run soon (new data arrived); pokes during a run make one more run, not one each."""
+        self._wake.set()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Ask the thread to stop and wait for a run in progress to finish."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
+            try:
+                self.run()
+            except Exception as exc:  # keep the schedule alive; the error is logged and kept for the UI
+                self.errors += 1
+                self.last_error = exc
+                log.exception("scheduled alert run failed")
+            finally:
+                self.runs += 1

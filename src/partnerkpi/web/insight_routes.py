@@ -1,0 +1,126 @@
+"""Insight pages and their JSON twins: at-risk partners, targets and the quarterly review, impact."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from partnerkpi.engine.periods import Grain
+from partnerkpi.errors import UsageError
+from partnerkpi.web.auth import Actor, check_csrf, require_actor_api, require_actor_page
+from partnerkpi.web.insight_views import (
+    AlertOut,
+    AlertsOut,
+    AtRiskOut,
+    ImpactOut,
+    TargetsOut,
+    alerts_view,
+    at_risk_view,
+    before_after_chart,
+    impact_view,
+    risers_chart,
+    targets_view,
+)
+from partnerkpi.web.reader import Reader, api_reader, page_reader
+
+api = APIRouter(prefix="/api/v1", tags=["insights"])
+pages = APIRouter(include_in_schema=False)
+
+ApiData = Annotated[Reader, Depends(api_reader)]
+PageData = Annotated[Reader, Depends(page_reader)]
+DaysParam = Annotated[int, Query(ge=1, le=3650, description="Inactive: no activity for this many days")]
+QuarterParam = Annotated[str | None, Query(description="The quarter to review, e.g. 2026-Q3 (default: the last "
+                                                       "quarter the data covers completely)")]
+KpiParam = Annotated[str, Query(description="The KPI that may drive the outcome")]
+OnParam = Annotated[str, Query(description="The outcome KPI")]
+AroundParam = Annotated[str | None, Query(description="A date (YYYY-MM-DD), e.g. a portal revamp")]
+GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
+StatusParam = Annotated[str, Query(description="active, resolved or all")]
+
+
+def _around(text: str | None) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"around '{text}' is not a date", hint="write around as YYYY-MM-DD") from None
+
+
+def _render(request: Request, name: str, **context) -> HTMLResponse:
+    from partnerkpi.web.pages import _render as render
+
+    return render(request, name, **context)
+
+
+@api.get("/at-risk", response_model=AtRiskOut)
+def at_risk(data: ApiData, days: DaysParam = 30) -> AtRiskOut:
+    """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers."""
+    return at_risk_view(data, days)
+
+
+@pages.get("/at-risk", response_class=HTMLResponse)
+def at_risk_page(request: Request, data: PageData, days: DaysParam = 30) -> HTMLResponse:
+    """At-risk and inactive partners."""
+    return _render(request, "at_risk.html", view=at_risk_view(data, days), page="at-risk")
+
+
+@api.get("/targets", response_model=TargetsOut)
+def targets(data: ApiData, quarter: QuarterParam = None) -> TargetsOut:
+    """Targets and band sets by effective date and segment, and the quarterly review counting targets met."""
+    return targets_view(data, quarter)
+
+
+@pages.get("/targets", response_class=HTMLResponse)
+def targets_page(request: Request, data: PageData, quarter: QuarterParam = None) -> HTMLResponse:
+    """Targets, band sets and the quarterly review."""
+    return _render(request, "targets.html", view=targets_view(data, quarter), page="targets")
+
+
+@api.get("/impact", response_model=ImpactOut)
+def impact(data: ApiData, kpi: KpiParam = "active_partner_rate", on: OnParam = "partner_revenue",
+           around: AroundParam = None, grain: GrainParam = "month") -> ImpactOut:
+    """Does `kpi` move `on`: risers vs fallers, lagged correlation, and before/after `around`."""
+    return impact_view(data, kpi, on, _around(around), Grain.parse(grain))[0]
+
+
+@pages.get("/impact", response_class=HTMLResponse)
+def impact_page(request: Request, data: PageData, kpi: KpiParam = "active_partner_rate",
+                on: OnParam = "partner_revenue", around: AroundParam = None,
+                grain: GrainParam = "month") -> HTMLResponse:
+    """Impact analysis with its charts."""
+    g = Grain.parse(grain)
+    view, report = impact_view(data, kpi, on, _around(around), g)
+    return _render(request, "impact.html", view=view, kpis=data.kpis(), page="impact",
+                   before_after=before_after_chart(report, g), risers=risers_chart(report))
+
+
+@api.get("/alerts", response_model=AlertsOut)
+def alerts(data: ApiData, status: StatusParam = "active") -> AlertsOut:
+    """Alerts fired by the rules (active until their condition clears), with their deliveries."""
+    return alerts_view(data, status)
+
+
+@api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={400: {"description": "No such alert"}})
+def acknowledge_alert(data: ApiData, alert_id: int, actor: Annotated[Actor, Depends(require_actor_api)]) -> AlertOut:
+    """Mark an alert as seen (the first acknowledgement stays)."""
+    alert = data.insights.acknowledge(alert_id, actor.email)
+    return AlertOut(**alert.to_json(), deliveries=[])
+
+
+@pages.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, data: PageData, status: StatusParam = "active") -> HTMLResponse:
+    """Active or resolved alerts, with acknowledge buttons."""
+    return _render(request, "alerts.html", view=alerts_view(data, status), page="alerts")
+
+
+@pages.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
+def acknowledge_page(
+    data: PageData, alert_id: int, actor: Annotated[Actor, Depends(require_actor_page)]
+) -> RedirectResponse:
+    """The acknowledge button of the alerts page."""
+    data.insights.acknowledge(alert_id, actor.email)
+    return RedirectResponse("/alerts", status_code=303)
