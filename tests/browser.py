@@ -46,6 +46,8 @@ def demo_db(tmp_path_factory) -> Path:
     partner user of the first reseller still in the program."""
     from partnerkpi.demo import generate
     from partnerkpi.hub import Hub
+    from partnerkpi.insights.watch import run_watch
+    from partnerkpi.settings import Settings
     from partnerkpi.web.credentials import Credentials
 
     directory = tmp_path_factory.mktemp("demo")
@@ -58,6 +60,7 @@ def demo_db(tmp_path_factory) -> Path:
         creds.add_user(*BROWSER_ANALYST, "analyst")
         creds.add_user(*BROWSER_ADMIN, "admin")
         creds.add_user(*BROWSER_PARTNER, "partner", reseller["partner_id"])
+        run_watch(hub, Settings(db=str(db)))  # the alerts an import would have fired
     (directory / "partner_id.txt").write_text(reseller["partner_id"])
     return db
 

@@ -144,6 +144,7 @@ def test_partner_user_sees_their_own_partner_against_anonymous_peers(partner_use
     legend = chart.locator(".role-legend").first.text_content()
     assert "This partner" in legend and "Peer median" in legend
     assert page.locator("table.tasks").count() == 1 and page.locator("table.policies").count() == 1
+    assert page.locator("#health").count() == 0  # the health score is the program team's, not shown to partners
     nav = page.locator("header.top nav").inner_text()
     assert "Partners" not in nav and "Data" not in nav and "Scorecard" not in nav
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -198,4 +199,84 @@ def test_admin_adds_a_user_in_the_browser(page, live_server, errors):
     page.wait_for_url("**/signin")
     sign_in(page, live_server, ("new.analyst@demo.test", "a-long-password"))
     assert page.locator("article.tile").count() >= 30  # the new analyst lands on the scorecard
+    assert errors == []
+
+
+def _api(page, base: str, path: str) -> dict:
+    """The JSON twin, fetched with the browser's own session."""
+    response = page.request.get(base + path)
+    assert response.ok, response.text()
+    return response.json()
+
+
+def test_at_risk_alerts_and_targets_pages(analyst, live_server, errors):
+    page = analyst
+    page.click("header.top nav a:has-text('At risk')")
+    page.wait_for_url("**/at-risk")
+    twin = _api(page, live_server, "/api/v1/at-risk")
+    assert page.locator("#at-risk tbody tr[data-partner]").count() == len(twin["at_risk"])
+    assert page.locator("#inactive tbody tr[data-partner]").count() == len(twin["inactive"])
+    if twin["inactive"]:
+        first = twin["inactive"][0]
+        row = page.locator(f"#inactive tr[data-partner='{first['partner_id']}']")
+        assert first["reasons"][0] in row.inner_text()
+
+    page.click("header.top nav a:has-text('Alerts')")
+    page.wait_for_url("**/alerts")
+    alerts = _api(page, live_server, "/api/v1/alerts")["alerts"]
+    assert alerts, "the demo's import fires alerts"
+    assert page.locator("#alerts tbody tr[data-alert]").count() == len(alerts)
+    newest = alerts[0]
+    page.locator(f"tr[data-alert='{newest['alert_id']}'] form button").click()
+    page.wait_for_url("**/alerts")
+    assert "seen by ana@demo.test" in page.locator(f"tr[data-alert='{newest['alert_id']}']").inner_text()
+
+    page.click("header.top nav a:has-text('Targets')")
+    page.wait_for_url("**/targets")
+    review = _api(page, live_server, "/api/v1/targets")["review"]
+    assert review["quarter"] in page.locator("h2").first.inner_text()
+    checks = len(review["targets_met"]) + len(review["targets_missed"]) + len(review["targets_without_value"])
+    assert page.locator("#target-checks tbody tr").count() == checks
+    assert page.locator("#targets tbody tr").count() >= 2  # the built-in usage-rate targets
+    assert errors == []
+
+
+def test_impact_page_draws_before_after_and_risers(analyst, live_server, errors):
+    page = analyst
+    page.goto(live_server + "/impact")
+    page.fill("input[name=around]", "2026-08-01")
+    page.click("form.pickers button[type=submit]")
+    page.wait_for_url("**around=2026-08-01*")
+    _wait_for_charts(page)
+    assert page.locator("#before-after-chart svg .mark-line.role-mark path").count() == 1
+    assert page.locator("#before-after-chart svg .mark-rect.role-mark path").count() >= 4  # one bar a month
+    assert page.locator("#risers-chart svg .mark-rect.role-mark path").count() == 2  # risers, fallers
+    twin = _api(page, live_server, "/api/v1/impact?around=2026-08-01")
+    change = twin["before_after"][0]["relative_change"]
+    assert f"{100 * change:+.1f} %" in page.locator(".before-after").first.inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "impact.png"), full_page=True)
+    assert errors == []
+
+
+def test_kpi_page_draws_the_target_and_shows_trends(analyst, live_server, errors):
+    page = analyst
+    page.goto(live_server + "/kpis/active_partner_rate")
+    _wait_for_charts(page)
+    twin = _api(page, live_server, "/api/v1/kpis/active_partner_rate")
+    assert twin["targets"] and {t["value"] for t in twin["targets"]} == {75.0}
+    chart = page.locator("#kpi-chart svg")
+    assert chart.locator(".mark-line.role-mark path").count() == 2  # the program and the target
+    assert page.locator("#trends tbody tr").count() == len(twin["trends"]) == 6
+    assert page.locator(".moves-with li a").count() == len(twin["moves_with"]) > 0
+    assert errors == []
+
+
+def test_staff_see_the_health_score_on_the_partner_page(analyst, live_server, demo_partner, errors):
+    page = analyst
+    page.goto(live_server + f"/partners/{demo_partner}")
+    twin = _api(page, live_server, f"/api/v1/partners/{demo_partner}")
+    health = page.locator("#health")
+    assert f"{twin['health']['score']:.0f}" in health.locator("h2").inner_text()
+    assert health.locator("tbody tr").count() == len(twin["health"]["components"]) == 7
     assert errors == []
