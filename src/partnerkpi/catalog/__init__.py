@@ -279,25 +279,29 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
-def _entries(file: CatalogFile) -> tuple[list[Any], list[Problem]]:
-    loader = _StrictLoader(file.text)
+YAML_SYNTAX_FIX = "fix the YAML (indentation, quotes, a ':' inside an unquoted text)"
+
+
+def read_yaml(text: str, loader_class: type[_StrictLoader] | None = None) -> tuple[Any, list[str], str | None]:
+    """Parse a configuration file's YAML, refusing duplicate keys: (data, the duplicate keys found, the
+    syntax error with its line and column, or None). Every configuration loader reads YAML this way."""
+    loader = (loader_class or _StrictLoader)(text)
     loader.duplicates = []
     try:
-        data = loader.get_single_data()
+        return loader.get_single_data(), loader.duplicates, None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        return [], [
-            Problem(
-                file.name,
-                f"YAML syntax error{where}: {reason}",
-                "fix the YAML (indentation, quotes, a ':' inside an unquoted text)",
-            )
-        ]
+        return None, [], f"YAML syntax error{where}: {getattr(exc, 'problem', None) or exc}"
     finally:
         loader.dispose()
-    problems = [Problem(file.name, d, "keep one of the two") for d in loader.duplicates]
+
+
+def _entries(file: CatalogFile) -> tuple[list[Any], list[Problem]]:
+    data, duplicates, syntax = read_yaml(file.text)
+    if syntax is not None:
+        return [], [Problem(file.name, syntax, YAML_SYNTAX_FIX)]
+    problems = [Problem(file.name, d, "keep one of the two") for d in duplicates]
     shape = "a list of KPI entries, or a mapping with the key `kpis` holding that list"
     if isinstance(data, Mapping):
         for key in data:

@@ -44,30 +44,32 @@ def _json(obj: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Movement:
-    """A KPI (and segment) whose value moved between the two quarters; `change` = value - previous."""
+class _Item:
+    """A KPI (and segment) in the review."""
 
     kpi: str
     name: str
     unit: str
     segment: dict[str, str]
-    value: float
-    previous: float
-    change: float
-    change_pct: float | None
 
     def to_json(self) -> dict[str, Any]:
         return _json(self)
 
 
 @dataclass(frozen=True)
-class BandChange:
+class Movement(_Item):
+    """A KPI (and segment) whose value moved between the two quarters; `change` = value - previous."""
+
+    value: float
+    previous: float
+    change: float
+    change_pct: float | None
+
+
+@dataclass(frozen=True)
+class BandChange(_Item):
     """A KPI (and segment) that sits in another band than in the quarter before (None: in no band)."""
 
-    kpi: str
-    name: str
-    unit: str
-    segment: dict[str, str]
     value: float
     previous: float
     band_from: str | None
@@ -76,27 +78,17 @@ class BandChange:
     color_to: str | None = None
     better: bool | None = None  # the value moved the KPI's way (None: it did not move)
 
-    def to_json(self) -> dict[str, Any]:
-        return _json(self)
-
 
 @dataclass(frozen=True)
-class TargetCheck:
+class TargetCheck(_Item):
     """A KPI (and segment) against the target in force at the quarter's start; `gap` = value - target."""
 
-    kpi: str
-    name: str
-    unit: str
-    segment: dict[str, str]
     value: float | None
     target: float
     target_label: str | None
     effective_from: date
     met: bool | None  # None: the KPI has no value in the quarter
     gap: float | None
-
-    def to_json(self) -> dict[str, Any]:
-        return _json(self)
 
 
 @dataclass(frozen=True)

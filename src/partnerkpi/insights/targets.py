@@ -29,10 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from partnerkpi.catalog import Catalog, _band_problems, _StrictLoader
+from partnerkpi.catalog import YAML_SYNTAX_FIX, Catalog, _band_problems, _StrictLoader, read_yaml
 from partnerkpi.catalog.model import KPI, Band
 from partnerkpi.errors import ConfigError
 
@@ -197,20 +196,10 @@ def load_targets(paths: Iterable[str | Path] = (), *, catalog: Catalog, defaults
 
 
 def _parse(source: _Source, catalog: Catalog) -> tuple[list[Target], list[BandSet], list[str]]:
-    problems: list[str] = []
-    loader = _Loader(source.text)
-    loader.duplicates = []
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        reason = getattr(exc, "problem", None) or str(exc)
-        return [], [], [f"{source.name}: YAML syntax error{where}: {reason}; how to fix: fix the YAML "
-                        "(indentation, quotes, a ':' inside an unquoted text)"]
-    finally:
-        loader.dispose()
-    problems += [f"{source.name}: {d}; how to fix: keep one of the two" for d in loader.duplicates]
+    data, duplicates, syntax = read_yaml(source.text, _Loader)
+    if syntax is not None:
+        return [], [], [f"{source.name}: {syntax}; how to fix: {YAML_SYNTAX_FIX}"]
+    problems = [f"{source.name}: {d}; how to fix: keep one of the two" for d in duplicates]
     shape = "a mapping with the lists `targets` and/or `band_sets`"
     if data is None:
         return [], [], problems
