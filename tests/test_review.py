@@ -16,6 +16,7 @@ partner               reseller 2/2 = 1.0 busy       4/2 = 2.0 busy
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import typer
@@ -44,9 +45,8 @@ band_sets:
 """
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("review")
+def build_review_program(tmp: Path) -> Path:
+    """The review's program (see the module docstring) in `tmp`, with its targets.yaml; returns the DB path."""
     fx = Fixture(tmp)
     for p, kind in (("A", "reseller"), ("B", "reseller"), ("C", "agency"), ("D", "agency")):
         fx.partner(p, type=kind)
@@ -60,6 +60,13 @@ def program(tmp_path_factory):
         fx.event("Support Requested", f"2026-07-0{day}", user="ua", object=f"t{day + 2}", topic=f"q{day}")
     fx.hub().close()  # each test opens the file again (the commands open it themselves)
     (tmp / "targets.yaml").write_text(TARGETS)
+    return tmp / "hub.duckdb"
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("review")
+    build_review_program(tmp)
     return tmp
 
 

@@ -10,6 +10,7 @@ import altair as alt
 from pydantic import BaseModel
 
 from partnerkpi.engine.periods import Grain, periods_between
+from partnerkpi.engine.result import iso_z
 from partnerkpi.insights.impact import ImpactReport
 from partnerkpi.insights.risk import RiskEntry
 from partnerkpi.web.reader import Reader
@@ -41,7 +42,7 @@ class RiskOut(BaseModel):
 class AtRiskOut(BaseModel):
     """The at-risk partners (health level in the at-risk levels) and those inactive for `days` days."""
 
-    as_of: datetime
+    as_of: str  # ISO-8601 UTC with a Z, as every instant of the API
     days: int
     at_risk: list[RiskOut]
     inactive: list[RiskOut]
@@ -53,7 +54,8 @@ def _risk(entry: RiskEntry) -> RiskOut:
 
 def at_risk_view(data: Reader, days: int = 30) -> AtRiskOut:
     as_of, risky, quiet = data.insights.at_risk(days)
-    return AtRiskOut(as_of=as_of, days=days, at_risk=[_risk(e) for e in risky], inactive=[_risk(e) for e in quiet])
+    return AtRiskOut(as_of=iso_z(as_of), days=days, at_risk=[_risk(e) for e in risky],
+                     inactive=[_risk(e) for e in quiet])
 
 
 # -- targets and the quarterly review ------------------------------------------------------------------
