@@ -502,6 +502,24 @@ def test_the_scheduler_runs_repeatedly_survives_errors_and_stops():
     assert len(calls) == done
 
 
+def test_pokes_run_soon_but_at_most_once_per_gap():
+    calls: list[float] = []
+    scheduler = AlertScheduler(3600, lambda: calls.append(time.monotonic()), min_gap_seconds=0.3).start()
+    poked = time.monotonic()
+    scheduler.poke()  # new data: a run without waiting for the hour
+    deadline = poked + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(5):  # a burst of flushes right after the run: one more run, not five
+        scheduler.poke()
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)
+    scheduler.stop()
+    assert len(calls) == 2
+    assert calls[1] - calls[0] >= 0.3  # the burst waited for the gap
+
+
 def test_cli_alerts_run_and_list(tmp_path):
     from partnerkpi import cli_alerts
 

@@ -221,6 +221,8 @@ def test_at_risk_alerts_and_targets_pages(analyst, live_server, errors):
         row = page.locator(f"#inactive tr[data-partner='{first['partner_id']}']")
         assert first["reasons"][0] in row.inner_text()
 
+    assert page.locator("#backtest table tbody tr").count() == 2  # the score and the naive rule
+
     page.click("header.top nav a:has-text('Alerts')")
     page.wait_for_url("**/alerts")
     alerts = _api(page, live_server, "/api/v1/alerts")["alerts"]
@@ -279,4 +281,17 @@ def test_staff_see_the_health_score_on_the_partner_page(analyst, live_server, de
     health = page.locator("#health")
     assert f"{twin['health']['score']:.0f}" in health.locator("h2").inner_text()
     assert health.locator("tbody tr").count() == len(twin["health"]["components"]) == 7
+    assert errors == []
+
+
+def test_lifecycle_page_charts(analyst, live_server, errors):
+    page = analyst
+    page.click("header.top nav a:has-text('Lifecycle')")
+    page.wait_for_url("**/lifecycle")
+    _wait_for_charts(page)
+    twin = _api(page, live_server, "/api/v1/lifecycle")
+    months = [r for r in twin["lifecycle"]["rows"] if not r["segment"]]
+    bars = page.locator("#lifecycle-chart svg .mark-rect.role-mark path").count()
+    assert bars == sum(1 for r in months for s in ("new", "returning", "resurrecting", "dormant") if r[s])
+    assert page.locator("#stickiness-chart svg .mark-rect.role-mark path").count() == twin["stickiness"]["n"] + 1
     assert errors == []

@@ -35,8 +35,10 @@ class Served:
     hub: Hub
     db: Path
 
+    lock: threading.Lock  # the app's: its alert runs share the hub's connection
+
     def rows(self, sql: str) -> list[tuple]:
-        with self.hub.store.con.cursor() as cur:
+        with self.lock, self.hub.store.con.cursor() as cur:
             return cur.execute(sql).fetchall()
 
     def post(self, path: str, body: object = None, *, key: str | None = "", content: bytes | None = None,
@@ -74,7 +76,8 @@ def served(tmp_path) -> Iterator[Served]:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", key, revoked, app.state.partnerkpi.hub, db)
+        st = app.state.partnerkpi
+        yield Served(f"http://127.0.0.1:{port}", key, revoked, st.hub, db, st.write_lock)
     finally:
         server.should_exit = True
         thread.join(30)
@@ -125,7 +128,8 @@ def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
 
     [(ts,)] = served.rows("SELECT max(ts) FROM events")
     start, end = _month(ts.date())
-    [row] = served.hub.scorecard("month", start, end, kpis=["active_partner_rate"])
+    with served.lock:
+        [row] = served.hub.scorecard("month", start, end, kpis=["active_partner_rate"])
     assert (row.value, row.numerator, row.denominator) == (50.0, 1, 2)  # p1 active, p2 not
 
     spooled = sorted((served.db.parent / "hub.duckdb.spool").rglob("*.segment.jsonl"))

@@ -23,6 +23,7 @@ from tests.test_alerts import AUG_5, add_events, four_partners
 from tests.test_health import AS_OF, CONFIG
 from tests.test_health import build as health_program
 from tests.test_impact import build_program as impact_program
+from tests.test_lifecycle import build_lifecycle_program
 from tests.test_review import build_review_program
 from tests.web_fixtures import ANALYST, form_token, sign_in
 
@@ -345,3 +346,24 @@ def test_unknown_kpi_bad_status_and_bad_quarter_are_client_errors(review_app):
     assert r.json()["hint"]
     r = review_app.get("/api/v1/impact", params={**AROUND, "around": "August"})
     assert r.status_code == 400 and "write around as YYYY-MM-DD" in r.json()["hint"]
+
+
+# -- lifecycle: the program of test_lifecycle ----------------------------------------------------------------
+def test_lifecycle_twin_and_page(tmp_path):
+    fx = build_lifecycle_program(Fixture(tmp_path))
+    fx.hub().close()
+    hub, client = served(tmp_path / "hub.duckdb", datetime(2026, 11, 20, 12))
+    with client:
+        signed_in(client)
+        body = client.get("/api/v1/lifecycle", params={"from": "2026-06-01", "to": "2026-11-01"}).json()
+        program = [(r["period"], r["new"], r["returning"], r["resurrecting"], r["dormant"])
+                   for r in body["lifecycle"]["rows"] if not r["segment"]]
+        # by hand in tests/test_lifecycle.py: June A new, B and D returning; July D dormant; August C and H
+        # new, A dormant; September H dormant; October A and H resurrecting, C dormant
+        assert program == [("2026-06", 1, 2, 0, 0), ("2026-07", 0, 2, 0, 1), ("2026-08", 2, 1, 0, 1),
+                           ("2026-09", 0, 2, 0, 1), ("2026-10", 0, 1, 2, 1)]
+        page = client.get("/lifecycle", params={"from": "2026-06-01", "to": "2026-11-01"})
+        assert page.status_code == 200
+        assert len(rows(table(page.text, "lifecycle"))) == 1 + 5  # the header and one row a month
+        assert 'data-spec="spec-lifecycle"' in page.text and 'data-spec="spec-stickiness"' in page.text
+    hub.close()

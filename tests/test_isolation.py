@@ -159,7 +159,7 @@ def test_another_partner_answers_exactly_like_no_partner(partner, template):
     "/", "/?by=type", "/kpis/login_frequency", "/data", "/data?kind=events", "/api/v1/scorecard",
     "/api/v1/scorecard?by=type", "/api/v1/kpis/login_frequency?by=type", "/api/v1/data", "/api/v1/rejected",
     "/api/v1/rejected.csv", "/api/v1/users", "/admin/users", "/at-risk", "/api/v1/at-risk", "/alerts",
-    "/api/v1/alerts", "/targets", "/api/v1/targets", "/impact", "/api/v1/impact",
+    "/api/v1/alerts", "/targets", "/api/v1/targets", "/impact", "/api/v1/impact", "/lifecycle", "/api/v1/lifecycle",
 ])
 def test_program_wide_pages_and_exports_are_refused(partner, path):
     r = partner.get(path, follow_redirects=False)

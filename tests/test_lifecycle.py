@@ -13,8 +13,7 @@ from tests.kpi_fixtures import Fixture
 JUNE, NOVEMBER = date(2026, 6, 1), date(2026, 11, 1)
 
 
-@pytest.fixture(scope="module")
-def program(tmp_path_factory):
+def build_lifecycle_program(fx: Fixture) -> Fixture:
     """Months May..October 2026 (• active, · in the program but not active):
 
         A reseller      May ·  Jun •  Jul •  Aug ·  Sep ·  Oct •
@@ -26,7 +25,6 @@ def program(tmp_path_factory):
         F reseller      offboarded May 31; its user still logs in in June (not in the program: not counted)
         G reseller      onboarded Nov 15 (after the range)
     """
-    fx = Fixture(tmp_path_factory.mktemp("lifecycle"))
     fx.partner("A").partner("B").partner("H")
     fx.partner("C", onboarded="2026-07-15", type="distributor")
     fx.partner("D", offboarded="2026-07-20", type="distributor")
@@ -49,6 +47,12 @@ def program(tmp_path_factory):
     fx.event("Logged In", "2026-06-20", user="d")
     fx.event("Task Completed", "2026-08-05", user="e", object="task2")  # not an activity event
     fx.event("Logged In", "2026-06-05", user="f")  # F left the program in May
+    return fx
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    fx = build_lifecycle_program(Fixture(tmp_path_factory.mktemp("lifecycle")))
     yield fx
     fx.hub().close()
 

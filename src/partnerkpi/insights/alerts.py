@@ -22,6 +22,7 @@ import os
 import smtplib
 import ssl
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -725,13 +726,15 @@ def acknowledge(hub: Hub, alert_id: int, by: str) -> Alert:
 
 
 class AlertScheduler:
-    """Calls `run` every `interval_seconds` on a daemon thread, and soon after `poke()` (an import or a
-    collector flush), until `stop()`; a failing run is logged and the next one still happens."""
+    """Calls `run` every `interval_seconds` on a daemon thread, and after `poke()` (an import or a
+    collector flush) but at most once per `min_gap_seconds` (a busy collector does not evaluate the rules
+    after every request), until `stop()`; a failing run is logged and the next one still happens."""
 
-    def __init__(self, interval_seconds: float, run: Callable[[], object]) -> None:
+    def __init__(self, interval_seconds: float, run: Callable[[], object], min_gap_seconds: float = 30.0) -> None:
         if interval_seconds <= 0:
             raise UsageError("the alert interval must be positive", hint="e.g. 300 seconds")
         self.interval = interval_seconds
+        self.min_gap = min_gap_seconds
         self.run = run
         self.runs = 0
         self.errors = 0
@@ -760,9 +763,13 @@ class AlertScheduler:
         return self._thread.is_alive()
 
     def _loop(self) -> None:
+        last: float | None = None
         while True:
             self._wake.wait(self.interval)
             if self._stop.is_set():
+                return
+            gap = min(self.min_gap, self.interval) - (time.monotonic() - last) if last is not None else 0.0
+            if gap > 0 and self._stop.wait(gap):
                 return
             self._wake.clear()
             try:
@@ -773,3 +780,4 @@ class AlertScheduler:
                 log.exception("scheduled alert run failed")
             finally:
                 self.runs += 1
+                last = time.monotonic()

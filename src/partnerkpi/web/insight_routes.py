@@ -16,15 +16,20 @@ from partnerkpi.web.insight_views import (
     AlertsOut,
     AtRiskOut,
     ImpactOut,
+    LifecycleOut,
     TargetsOut,
     alerts_view,
     at_risk_view,
     before_after_chart,
     impact_view,
+    lifecycle_chart,
+    lifecycle_view,
     risers_chart,
+    stickiness_chart,
     targets_view,
 )
 from partnerkpi.web.reader import Reader, api_reader, page_reader
+from partnerkpi.web.views import resolve_query
 
 api = APIRouter(prefix="/api/v1", tags=["insights"])
 pages = APIRouter(include_in_schema=False)
@@ -124,3 +129,24 @@ def acknowledge_page(
     """The acknowledge button of the alerts page."""
     data.insights.acknowledge(alert_id, actor.email)
     return RedirectResponse("/alerts", status_code=303)
+
+
+FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
+ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
+ByParam = Annotated[str | None, Query(description="Segment by a partner trait")]
+
+
+@api.get("/lifecycle", response_model=LifecycleOut)
+def lifecycle(data: ApiData, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
+              by: ByParam = None) -> LifecycleOut:
+    """Partners new, returning, resurrecting and dormant per period, and how many periods they were active."""
+    return lifecycle_view(data, resolve_query(data, grain, from_, to, by))
+
+
+@pages.get("/lifecycle", response_class=HTMLResponse)
+def lifecycle_page(request: Request, data: PageData, grain: GrainParam = "month", from_: FromParam = None,
+                   to: ToParam = None, by: ByParam = None) -> HTMLResponse:
+    """The lifecycle chart and the stickiness distribution."""
+    view = lifecycle_view(data, resolve_query(data, grain, from_, to, by))
+    return _render(request, "lifecycle.html", view=view, chart=lifecycle_chart(view),
+                   sticky=stickiness_chart(view), page="lifecycle")

@@ -13,7 +13,8 @@ from partnerkpi.engine.periods import Grain, periods_between
 from partnerkpi.engine.result import iso_z
 from partnerkpi.insights.impact import ImpactReport
 from partnerkpi.insights.risk import RiskEntry
-from partnerkpi.web.reader import Reader
+from partnerkpi.web.reader import RangeQuery, Reader
+from partnerkpi.web.views import QueryOut, query_out
 
 
 # -- at-risk and inactive partners -----------------------------------------------------------------------
@@ -40,12 +41,14 @@ class RiskOut(BaseModel):
 
 
 class AtRiskOut(BaseModel):
-    """The at-risk partners (health level in the at-risk levels) and those inactive for `days` days."""
+    """The at-risk partners (health level in the at-risk levels) and those inactive for `days` days, and
+    how well the score predicted churn so far (the backtest)."""
 
     as_of: str  # ISO-8601 UTC with a Z, as every instant of the API
     days: int
     at_risk: list[RiskOut]
     inactive: list[RiskOut]
+    backtest: dict[str, Any]
 
 
 def _risk(entry: RiskEntry) -> RiskOut:
@@ -55,7 +58,51 @@ def _risk(entry: RiskEntry) -> RiskOut:
 def at_risk_view(data: Reader, days: int = 30) -> AtRiskOut:
     as_of, risky, quiet = data.insights.at_risk(days)
     return AtRiskOut(as_of=iso_z(as_of), days=days, at_risk=[_risk(e) for e in risky],
-                     inactive=[_risk(e) for e in quiet])
+                     inactive=[_risk(e) for e in quiet], backtest=data.insights.backtest().to_dict())
+
+
+# -- lifecycle -------------------------------------------------------------------------------------------
+class LifecycleOut(BaseModel):
+    """Partner lifecycle per period (PostHog's states at partner level) and the stickiness distribution."""
+
+    query: QueryOut
+    traits: list[str]
+    lifecycle: dict[str, Any]
+    stickiness: dict[str, Any]
+
+
+def lifecycle_view(data: Reader, query: RangeQuery) -> LifecycleOut:
+    states, sticky = data.insights.lifecycle(query)
+    return LifecycleOut(query=query_out(query), traits=data.traits(), lifecycle=states.to_json(),
+                        stickiness=sticky.to_json())
+
+
+LIFECYCLE_COLORS = {"new": "#2e9e5b", "returning": "#2b5fad", "resurrecting": "#e0a100", "dormant": "#d64541"}
+
+
+def lifecycle_chart(view: LifecycleOut) -> dict[str, Any]:
+    """PostHog's lifecycle chart of the program: the three active states stacked up, dormant below zero."""
+    rows = [r for r in view.lifecycle["rows"] if not r["segment"]]
+    labels = [r["period"] for r in rows]
+    points = [{"period": r["period"], "state": state, "partners": -r[state] if state == "dormant" else r[state]}
+              for r in rows for state in LIFECYCLE_COLORS if r[state]]
+    return alt.Chart(alt.Data(values=points)).mark_bar().encode(
+        x=alt.X("period:O", sort=labels, title="period", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("sum(partners):Q", title="partners"),
+        color=alt.Color("state:N", legend=alt.Legend(orient="bottom"),
+                        scale=alt.Scale(domain=list(LIFECYCLE_COLORS), range=list(LIFECYCLE_COLORS.values()))),
+        tooltip=["period:N", "state:N", "partners:Q"],
+    ).properties(width="container", height=300).to_dict()
+
+
+def stickiness_chart(view: LifecycleOut) -> dict[str, Any]:
+    """How many partners were active in exactly k of the range's periods."""
+    program = next(s for s in view.stickiness["segments"] if not s.get("segment"))
+    points = program["counts"]
+    return alt.Chart(alt.Data(values=points)).mark_bar(color="#2b5fad").encode(
+        x=alt.X("k:O", title=f"active in k of {view.stickiness['n']} periods", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("partners:Q", title="partners"), tooltip=["k:O", "partners:Q"],
+    ).properties(width="container", height=300).to_dict()
 
 
 # -- targets and the quarterly review ------------------------------------------------------------------

@@ -24,8 +24,10 @@ from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.alerts import Alert, acknowledge, list_alerts, list_deliveries
+from partnerkpi.insights.backtest import BacktestResult, backtest
 from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
 from partnerkpi.insights.impact import CoMovement, ImpactReport, activity_range, co_movement, impact
+from partnerkpi.insights.lifecycle import Lifecycle, Stickiness, lifecycle, stickiness
 from partnerkpi.insights.review import QuarterReview, quarter_review
 from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets
@@ -302,6 +304,20 @@ class Insights:
 
         return self.reader._cached(("impact", kpi, on, around, grain), make)
 
+
+    def lifecycle(self, query: RangeQuery) -> tuple[Lifecycle, Stickiness]:
+        """Partner lifecycle per period (new, returning, resurrecting, dormant) and the stickiness
+        distribution over the range's periods, program and per `by` segment."""
+        self.reader._whole_program()
+        return self.reader._cached(("lifecycle", query), lambda: (
+            lifecycle(self.hub, query.grain, query.start, query.end, by=query.by),
+            stickiness(self.hub, query.grain, query.start, query.end, by=query.by)))
+
+    def backtest(self) -> BacktestResult:
+        """How well the health score at each quarter end predicted churn in the next quarter."""
+        self.reader._whole_program()
+        config = self.health_config()
+        return self.reader._cached(("backtest",), lambda: backtest(self.hub, config))
 
     def alerts(self, status: str) -> tuple[list[Alert], list[dict[str, Any]]]:
         """Alerts (active, resolved or all, newest first) and their delivery attempts."""
