@@ -11,15 +11,13 @@ from partnerkpi.clock import FixedClock
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.health import (
     HealthConfigError,
-    add_override,
     health_scores,
     history_start,
-    list_overrides,
     load_config,
     parse_config,
-    remove_override,
     score_of,
 )
+from partnerkpi.insights.overrides import add_override, list_overrides, remove_override
 from tests.kpi_fixtures import Fixture
 
 AS_OF = datetime(2026, 7, 1)

@@ -13,17 +13,14 @@ from typer.testing import CliRunner
 
 from partnerkpi import cli_impact
 from partnerkpi.errors import UsageError
-from partnerkpi.insights.impact import (
-    before_after,
+from partnerkpi.insights.impact import before_after, co_movement, lagged_correlation, risers_vs_fallers
+from partnerkpi.insights.stats import (
     changes,
-    co_movement,
     difference_of_means,
     fisher_interval,
-    lagged_correlation,
     lagged_pearson,
     paired_relative_change,
     pearson,
-    risers_vs_fallers,
 )
 from tests.kpi_fixtures import Fixture
 

@@ -1,5 +1,5 @@
-"""Alerts: rules on any KPI for the program, per segment or per partner, stored once per firing and
-delivered to the dashboard, to webhooks (Slack-compatible JSON) and by email (SMTP).
+"""Alerts: rules on any KPI for the program, per segment or per partner, stored once per firing and shown
+on the dashboard; `alert_delivery` sends them to webhooks (Slack-compatible JSON) and by email (SMTP).
 
 Which period a rule looks at: the **last complete period** at `now` (at 2026-08-05 with grain month,
 July). A running period holds only part of its events, so its counts and rates swing with the day of
@@ -19,20 +19,15 @@ import difflib
 import logging
 import math
 import os
-import smtplib
-import ssl
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -532,119 +527,6 @@ def _queue(cur: Any, alert_id: int, channels: Sequence[str], event: str) -> None
                     "VALUES (?, ?, ?, 'pending', 0)", [alert_id, channel, event])
 
 
-# -- delivery ------------------------------------------------------------------------------------------
-class DeliveryError(Exception):
-    """A channel refused or could not be reached; the message is stored as the delivery's error."""
-
-
-def _texts(alert: Alert, event: str) -> tuple[str, str]:
-    """(subject, plain-text body) of a fired or resolved message."""
-    scope = _scope_label(alert.scope_key, {}) if alert.scope_key else "whole program"
-    head = "RESOLVED" if event == "resolved" else alert.severity.upper()
-    subject = f"[partnerkpi] {head}: {alert.rule_id} ({scope})"
-    lines = [
-        f"Resolved at {iso_z(alert.resolved_at)}: the condition no longer holds." if event == "resolved"
-        and alert.resolved_at else f"Fired at {iso_z(alert.fired_at)}.",
-        "",
-        alert.message,
-        "",
-        f"rule: {alert.rule_id}    severity: {alert.severity}    scope: {scope}",
-        f"kpi: {alert.kpi or '-'}    period: {alert.period or '-'}    alert: #{alert.alert_id}",
-    ]
-    return subject, "\n".join(lines) + "\n"
-
-
-def slack_payload(alert: Alert, event: str) -> dict[str, Any]:
-    """The Slack-compatible JSON body of a webhook delivery: `text` (fallback) and `blocks`."""
-    subject, body = _texts(alert, event)
-    first = body.split("\n", 1)[0]
-    return {
-        "text": f"{subject}\n{alert.message}",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": subject[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": alert.message}},
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": (
-                f"{first} rule `{alert.rule_id}` · severity {alert.severity} · period {alert.period or '-'}"
-                f" · alert #{alert.alert_id}")}]},
-        ],
-    }
-
-
-def _send_webhook(channel: WebhookChannel, alert: Alert, event: str) -> None:
-    url = channel.url or os.environ.get(channel.url_env or "")
-    if not url:
-        raise DeliveryError(f"the environment variable {channel.url_env} (webhook URL) is not set")
-    try:
-        response = httpx.post(url, json=slack_payload(alert, event), timeout=channel.timeout)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-    if not response.is_success:
-        raise DeliveryError(f"HTTP {response.status_code}: {response.text.strip()[:200]}")
-
-
-def _send_email(channel: EmailChannel, alert: Alert, event: str) -> None:
-    subject, body = _texts(alert, event)
-    msg = EmailMessage()
-    msg["Subject"], msg["From"], msg["To"] = subject, channel.sender, ", ".join(channel.to)
-    msg["Message-ID"] = make_msgid(domain="partnerkpi")
-    msg.set_content(body)
-    user = os.environ.get(channel.username_env) if channel.username_env else None
-    password = os.environ.get(channel.password_env) if channel.password_env else None
-    if channel.username_env and (user is None or password is None):
-        raise DeliveryError(f"set the environment variables {channel.username_env} and {channel.password_env} "
-                            "(SMTP credentials)")
-    smtp_class = smtplib.SMTP_SSL if channel.ssl else smtplib.SMTP
-    try:
-        with smtp_class(channel.host, channel.port, timeout=channel.timeout) as smtp:
-            if channel.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if user is not None and password is not None:
-                smtp.login(user, password)
-            smtp.send_message(msg)
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
-
-
-def _deliver(hub: Hub, rules: RuleSet) -> tuple[int, int]:
-    """Send every delivery that has not succeeded yet (fired before resolved); returns (ok, failed)."""
-    store = hub.store
-    with store.con.cursor() as cur:
-        pending = cur.execute(
-            "SELECT alert_id, channel, event FROM alert_deliveries WHERE status <> 'ok' "
-            "ORDER BY alert_id, channel, event = 'resolved'").fetchall()
-    alerts = {a.alert_id: a for a in _alerts(store, "alert_id IN (SELECT unnest(?))",
-                                             [sorted({p[0] for p in pending})])} if pending else {}
-    ok = failed = 0
-    fired_failed: set[tuple[int, str]] = set()
-    for alert_id, name, event in pending:
-        if event == "resolved" and (alert_id, name) in fired_failed:
-            continue  # a resolve is only sent after its firing went out
-        channel, error = rules.channels.get(name), None
-        try:
-            if channel is None:
-                raise DeliveryError(f"channel '{name}' is not defined in {rules.source}")
-            if channel.webhook is not None:
-                _send_webhook(channel.webhook, alerts[alert_id], event)
-            elif channel.email is not None:
-                _send_email(channel.email, alerts[alert_id], event)
-        except DeliveryError as exc:
-            error = str(exc)
-            log.warning("alert #%s: %s delivery to %s failed: %s", alert_id, event, name, error)
-        when = hub.clock()
-        with store.con.cursor() as cur:
-            cur.execute(
-                "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, "
-                "delivered_at = ?, error = ? WHERE alert_id = ? AND channel = ? AND event = ?",
-                ["failed" if error else "ok", when, None if error else when, error, alert_id, name, event])
-        if error:
-            failed += 1
-            if event == "fired":
-                fired_failed.add((alert_id, name))
-        else:
-            ok += 1
-    return ok, failed
-
-
 # -- entry points ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AlertRun:
@@ -680,6 +562,8 @@ def run_alerts(
     at_risk: AtRiskProvider | None = None,
 ) -> AlertRun:
     """Evaluate the rules at `now` (default: the hub's clock), store firings and resolves, deliver."""
+    from partnerkpi.insights.alert_delivery import _deliver  # alert_delivery imports this module
+
     if hub.store.read_only:
         raise UsageError("alerts need a writable database", hint="open the hub read-write to run alerts")
     rules = load_rules(rules_path, hub)

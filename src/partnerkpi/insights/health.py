@@ -1,5 +1,5 @@
 """Explainable partner health scores, Gainsight-style: weighted components, each measured, scored 0..100
-and shown with its contribution; risk levels with the reasons in words; manual overrides.
+and shown with its contribution; risk levels with the reasons in words. Manual overrides are in `overrides`.
 
 The configuration (`defaults/health.yaml`, or the user's file) names the components. Each measures one
 value per partner looking back from `as_of`, for all partners at once (ibis over the canonical tables):
@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
 import ibis.expr.types as ir
@@ -44,7 +44,10 @@ from partnerkpi.catalog import Catalog
 from partnerkpi.engine.derived import grants as derived_grants
 from partnerkpi.engine.derived import is_activity
 from partnerkpi.engine.derived import tasks as derived_tasks
-from partnerkpi.errors import ConfigError, UsageError
+from partnerkpi.errors import ConfigError
+
+if TYPE_CHECKING:
+    from partnerkpi.insights.overrides import Override
 
 DAY = timedelta(days=1)
 Measure = Literal[
@@ -194,23 +197,6 @@ class ComponentScore:
     @property
     def has_data(self) -> bool:
         return self.measured is not None
-
-
-@dataclass(frozen=True)
-class Override:
-    """A manual override of a partner's level or score, with its reason, until `expires_at` (exclusive)."""
-
-    override_id: int
-    partner_id: str
-    level: str | None
-    score: float | None
-    reason: str
-    expires_at: datetime
-    created_by: str
-    created_at: datetime
-
-    def in_force(self, at: datetime) -> bool:
-        return at < self.expires_at
 
 
 @dataclass(frozen=True)
@@ -433,6 +419,8 @@ def health_scores(
 ) -> list[HealthScore]:
     """The health of every partner in the program at `as_of` (onboarded before it, not offboarded before
     it), by partner id; `partners` keeps only those; `overrides=False` ignores manual overrides."""
+    from partnerkpi.insights.overrides import active_overrides  # overrides imports this module
+
     config = config or load_config(catalog=hub.catalog)
     as_of = utc_instant(as_of)
     engine = hub.engine
@@ -514,85 +502,6 @@ def _score_partner(
     return replace(h, reasons=tuple(c.reason for c in h.hurting if c.reason))
 
 
-# -- manual overrides (a table in the hub's DuckDB file) ------------------------------------------------
-OVERRIDES_TABLE = "health_overrides"
-_OVERRIDE_COLUMNS = (
-    "override_id BIGINT, partner_id VARCHAR, level VARCHAR, score DOUBLE, reason VARCHAR, "
-    "expires_at TIMESTAMP, created_by VARCHAR, created_at TIMESTAMP"
-)
-_SELECT = (f"SELECT override_id, partner_id, level, score, reason, expires_at, created_by, created_at "
-           f"FROM {OVERRIDES_TABLE}")
-
-
-def _has_overrides(hub: Any) -> bool:
-    return OVERRIDES_TABLE in hub.store.tables()
-
-
-def add_override(
-    hub: Any,
-    partner_id: str,
-    *,
-    reason: str,
-    expires_at: date | datetime,
-    level: str | None = None,
-    score: float | None = None,
-    created_by: str = "unknown",
-    config: HealthConfig | None = None,
-) -> Override:
-    """Override a partner's level or its score (exactly one) with a reason, until `expires_at`."""
-    config = config or load_config(catalog=hub.catalog)
-    expires, now = utc_instant(expires_at), utc_instant(hub.clock())
-    levels = [lv.name for lv in config.levels]
-    if (level is None) == (score is None):
-        raise UsageError("an override sets either a level or a score", hint="give --level or --score, not both")
-    if level is not None and level not in levels:
-        raise UsageError(f"unknown level '{level}'", hint=f"use one of: {', '.join(levels)}")
-    if score is not None and not 0 <= score <= 100:
-        raise UsageError(f"score {score:g} is not in 0..100", hint="give a score from 0 to 100")
-    if not reason or not reason.strip():
-        raise UsageError("an override needs a reason", hint="say why, e.g. --reason 'renewal signed on 3 Oct'")
-    if expires <= now:
-        raise UsageError(f"the expiry {_iso(expires)} is not in the future", hint="give a later --expires date")
-    con = hub.store.con
-    if not con.execute("SELECT count(*) FROM partners WHERE partner_id = ?", [partner_id]).fetchall()[0][0]:
-        raise UsageError(f"unknown partner '{partner_id}'", hint="see the partner ids with `partnerkpi health`")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {OVERRIDES_TABLE} ({_OVERRIDE_COLUMNS})")
-    new_id = con.execute(f"SELECT coalesce(max(override_id), 0) + 1 FROM {OVERRIDES_TABLE}").fetchall()[0][0]
-    o = Override(int(new_id), partner_id, level, None if score is None else float(score), reason.strip(), expires,
-                 created_by, now)
-    con.execute(f"INSERT INTO {OVERRIDES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [o.override_id, o.partner_id, o.level, o.score, o.reason, o.expires_at, o.created_by, o.created_at])
-    return o
-
-
-def list_overrides(hub: Any, *, at: date | datetime | None = None, include_expired: bool = False) -> list[Override]:
-    """The overrides in force at `at` (default: the hub's clock), newest first; all with `include_expired`."""
-    if not _has_overrides(hub):
-        return []
-    rows = hub.store.con.execute(f"{_SELECT} ORDER BY created_at DESC, override_id DESC").fetchall()
-    found = [Override(*r) for r in rows]
-    when = utc_instant(at if at is not None else hub.clock())
-    return found if include_expired else [o for o in found if o.in_force(when)]
-
-
-def remove_override(hub: Any, override_id: int) -> bool:
-    """Delete an override; False when there is no such override."""
-    if not _has_overrides(hub):
-        return False
-    con = hub.store.con
-    found = con.execute(f"SELECT count(*) FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id]).fetchall()
-    con.execute(f"DELETE FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id])
-    return bool(found[0][0])
-
-
-def active_overrides(hub: Any, at: datetime) -> dict[str, Override]:
-    """Per partner, the newest override in force at `at` (expired ones are ignored)."""
-    out: dict[str, Override] = {}
-    for o in list_overrides(hub, at=at):
-        out.setdefault(o.partner_id, o)
-    return out
-
-
 # -- activity, for the inactive list -------------------------------------------------------------------
 def last_activity(hub: Any, as_of: date | datetime) -> dict[str, datetime]:
     """Each partner's latest activity event before `as_of` (partners without one are left out)."""
@@ -622,7 +531,7 @@ def default_as_of(hub: Any) -> datetime:
 
 
 __all__ = [
-    "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError", "HealthScore", "Level", "Override",
-    "add_override", "active_overrides", "default_as_of", "health_scores", "history_start", "last_activity",
-    "list_overrides", "load_config", "measure", "parse_config", "remove_override", "score_of", "utc_instant",
+    "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError", "HealthScore", "Level",
+    "default_as_of", "health_scores", "history_start", "last_activity", "load_config", "measure", "parse_config",
+    "score_of", "utc_instant",
 ]

@@ -1,0 +1,106 @@
+"""Manual overrides of a partner's health: a level or a score with a reason until an expiry, kept in the
+`health_overrides` table of the hub's DuckDB file; `health_scores` applies the one in force."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from partnerkpi.errors import UsageError
+from partnerkpi.insights.health import HealthConfig, _iso, load_config, utc_instant
+
+
+@dataclass(frozen=True)
+class Override:
+    """A manual override of a partner's level or score, with its reason, until `expires_at` (exclusive)."""
+
+    override_id: int
+    partner_id: str
+    level: str | None
+    score: float | None
+    reason: str
+    expires_at: datetime
+    created_by: str
+    created_at: datetime
+
+    def in_force(self, at: datetime) -> bool:
+        return at < self.expires_at
+
+
+OVERRIDES_TABLE = "health_overrides"
+_OVERRIDE_COLUMNS = (
+    "override_id BIGINT, partner_id VARCHAR, level VARCHAR, score DOUBLE, reason VARCHAR, "
+    "expires_at TIMESTAMP, created_by VARCHAR, created_at TIMESTAMP"
+)
+_SELECT = (f"SELECT override_id, partner_id, level, score, reason, expires_at, created_by, created_at "
+           f"FROM {OVERRIDES_TABLE}")
+
+
+def _has_overrides(hub: Any) -> bool:
+    return OVERRIDES_TABLE in hub.store.tables()
+
+
+def add_override(
+    hub: Any,
+    partner_id: str,
+    *,
+    reason: str,
+    expires_at: date | datetime,
+    level: str | None = None,
+    score: float | None = None,
+    created_by: str = "unknown",
+    config: HealthConfig | None = None,
+) -> Override:
+    """Override a partner's level or its score (exactly one) with a reason, until `expires_at`."""
+    config = config or load_config(catalog=hub.catalog)
+    expires, now = utc_instant(expires_at), utc_instant(hub.clock())
+    levels = [lv.name for lv in config.levels]
+    if (level is None) == (score is None):
+        raise UsageError("an override sets either a level or a score", hint="give --level or --score, not both")
+    if level is not None and level not in levels:
+        raise UsageError(f"unknown level '{level}'", hint=f"use one of: {', '.join(levels)}")
+    if score is not None and not 0 <= score <= 100:
+        raise UsageError(f"score {score:g} is not in 0..100", hint="give a score from 0 to 100")
+    if not reason or not reason.strip():
+        raise UsageError("an override needs a reason", hint="say why, e.g. --reason 'renewal signed on 3 Oct'")
+    if expires <= now:
+        raise UsageError(f"the expiry {_iso(expires)} is not in the future", hint="give a later --expires date")
+    con = hub.store.con
+    if not con.execute("SELECT count(*) FROM partners WHERE partner_id = ?", [partner_id]).fetchall()[0][0]:
+        raise UsageError(f"unknown partner '{partner_id}'", hint="see the partner ids with `partnerkpi health`")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {OVERRIDES_TABLE} ({_OVERRIDE_COLUMNS})")
+    new_id = con.execute(f"SELECT coalesce(max(override_id), 0) + 1 FROM {OVERRIDES_TABLE}").fetchall()[0][0]
+    o = Override(int(new_id), partner_id, level, None if score is None else float(score), reason.strip(), expires,
+                 created_by, now)
+    con.execute(f"INSERT INTO {OVERRIDES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [o.override_id, o.partner_id, o.level, o.score, o.reason, o.expires_at, o.created_by, o.created_at])
+    return o
+
+
+def list_overrides(hub: Any, *, at: date | datetime | None = None, include_expired: bool = False) -> list[Override]:
+    """The overrides in force at `at` (default: the hub's clock), newest first; all with `include_expired`."""
+    if not _has_overrides(hub):
+        return []
+    rows = hub.store.con.execute(f"{_SELECT} ORDER BY created_at DESC, override_id DESC").fetchall()
+    found = [Override(*r) for r in rows]
+    when = utc_instant(at if at is not None else hub.clock())
+    return found if include_expired else [o for o in found if o.in_force(when)]
+
+
+def remove_override(hub: Any, override_id: int) -> bool:
+    """Delete an override; False when there is no such override."""
+    if not _has_overrides(hub):
+        return False
+    con = hub.store.con
+    found = con.execute(f"SELECT count(*) FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id]).fetchall()
+    con.execute(f"DELETE FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id])
+    return bool(found[0][0])
+
+
+def active_overrides(hub: Any, at: datetime) -> dict[str, Override]:
+    """Per partner, the newest override in force at `at` (expired ones are ignored)."""
+    out: dict[str, Override] = {}
+    for o in list_overrides(hub, at=at):
+        out.setdefault(o.partner_id, o)
+    return out
