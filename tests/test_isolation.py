@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from partnerkpi.clock import FixedClock
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
-from partnerkpi.web import admin, api, create_app, imports, insight_routes
+from partnerkpi.web import admin, admin_tokens, api, create_app, imports, insight_routes
 from partnerkpi.web.credentials import Credentials
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import ANALYST, sign_in
@@ -158,8 +158,9 @@ def test_another_partner_answers_exactly_like_no_partner(partner, template):
 @pytest.mark.parametrize("path", [
     "/", "/?by=type", "/kpis/login_frequency", "/data", "/data?kind=events", "/api/v1/scorecard",
     "/api/v1/scorecard?by=type", "/api/v1/kpis/login_frequency?by=type", "/api/v1/data", "/api/v1/rejected",
-    "/api/v1/rejected.csv", "/api/v1/users", "/admin/users", "/at-risk", "/api/v1/at-risk", "/alerts",
-    "/api/v1/alerts", "/targets", "/api/v1/targets", "/impact", "/api/v1/impact", "/lifecycle", "/api/v1/lifecycle",
+    "/api/v1/rejected.csv", "/api/v1/users", "/admin/users", "/api/v1/tokens", "/admin/tokens", "/at-risk",
+    "/api/v1/at-risk", "/alerts", "/api/v1/alerts", "/targets", "/api/v1/targets", "/impact", "/api/v1/impact",
+    "/lifecycle", "/api/v1/lifecycle",
 ])
 def test_program_wide_pages_and_exports_are_refused(partner, path):
     r = partner.get(path, follow_redirects=False)
@@ -188,7 +189,7 @@ def test_every_api_route_of_a_partner_token_is_scoped_too(app, db):
     with TestClient(app) as client:
         token = app.state.partnerkpi.credentials.create_token(PARTNER_USER[0])
         headers = {"Authorization": f"Bearer {token}"}
-        routers = [api.router, admin.router, imports.router, insight_routes.api]
+        routers = [api.router, admin.router, admin_tokens.router, imports.router, insight_routes.api]
         routes = [r for router in routers for r in router.routes if "GET" in getattr(r, "methods", ())]
         assert len(routes) >= 9
         for route in routes:

@@ -135,7 +135,7 @@ def test_a_local_import_fails_fast_naming_the_server_and_writes_nothing(served, 
     assert result.returncode == 5, result.stderr
     message = flat(result.stderr)
     assert f"the partnerkpi server at {url} (pid {pid}) owns {db}" in message
-    assert f"partnerkpi import --server {url} --token" in message and "partnerkpi tokens create" in message
+    assert f"partnerkpi import --server {url} --token" in message and f"{url}/admin/tokens" in message
     assert counts(url, admin) == before
 
 

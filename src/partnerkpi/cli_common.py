@@ -55,9 +55,8 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
         raise StoreError(
             f"the partnerkpi server at {url} (pid {pid}) owns {settings.db} (DuckDB allows one writer per file)",
             hint=f"stop the server (Ctrl-C in its terminal, or `kill {pid}`) and run this again; or send files to it "
-            f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token, made with "
-            "`partnerkpi tokens create <admin email>` while the server is stopped); read through its pages and "
-            f"{url}/api/v1",
+            f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token: make one at "
+            f"{url}/admin/tokens); read through its pages and {url}/api/v1",
         ) from exc
 
 
