@@ -144,6 +144,38 @@ def test_partner_json_has_no_health_for_the_partners_own_user(health_app):
     assert "health" in r.json() and r.json()["health"] is None
     assert client.get("/api/v1/at-risk").status_code == 403
 
+    page = client.get("/partners/A")
+    forged = client.post("/partners/A/health-override", data={
+        "csrf_token": form_token(page.text), "level": "healthy", "reason": "me", "expires_at": "2026-12-31"})
+    assert forged.status_code == 403  # partner users cannot override their own health
+
+
+def test_staff_override_a_level_with_a_reason_until_a_date_and_remove_it(health_analyst):
+    page = health_analyst.get("/partners/B")
+    assert 'class="pickers override-add"' in page.text and '<option value="at_risk">' in page.text
+    made = health_analyst.post("/partners/B/health-override", data={
+        "csrf_token": form_token(page.text), "level": "watch", "reason": "renewal signed on 30 June",
+        "expires_at": "2026-09-30"}, follow_redirects=False)
+    assert made.status_code == 303
+    health = health_analyst.get("/api/v1/partners/B").json()["health"]
+    # B computes 35 (at_risk); the override sets its level until September 30, with who and why
+    assert (health["level"], health["computed_level"], round(health["computed_score"], 6)) == ("watch", "at_risk", 35)
+    assert health["override"]["reason"] == "renewal signed on 30 June"
+    assert health["override"]["created_by"] == ANALYST[0]
+    assert "B" not in {r["partner_id"] for r in health_analyst.get("/api/v1/at-risk").json()["at_risk"]}
+    page = health_analyst.get("/partners/B")
+    assert "renewal signed on 30 June" in page.text
+    removed = health_analyst.post("/partners/B/health-override/remove", data={
+        "csrf_token": form_token(page.text), "override_id": health["override"]["override_id"]},
+        follow_redirects=False)
+    assert removed.status_code == 303
+    assert health_analyst.get("/api/v1/partners/B").json()["health"]["level"] == "at_risk"
+    assert "B" in {r["partner_id"] for r in health_analyst.get("/api/v1/at-risk").json()["at_risk"]}
+    page = health_analyst.get("/partners/B")
+    past = health_analyst.post("/partners/B/health-override", data={
+        "csrf_token": form_token(page.text), "level": "watch", "reason": "x", "expires_at": "2026-06-30"})
+    assert past.status_code == 400 and "not in the future" in past.text
+
 
 # -- alerts: the four partners of test_alerts ------------------------------------------------------------
 RULES = """

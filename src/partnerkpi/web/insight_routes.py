@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel
 
 from partnerkpi.engine.periods import Grain
 from partnerkpi.errors import UsageError
@@ -150,3 +151,42 @@ def lifecycle_page(request: Request, data: PageData, grain: GrainParam = "month"
     view = lifecycle_view(data, resolve_query(data, grain, from_, to, by))
     return _render(request, "lifecycle.html", view=view, chart=lifecycle_chart(view),
                    sticky=stickiness_chart(view), page="lifecycle")
+
+
+class NewOverride(BaseModel):
+    """A manual health level for a partner, with the reason and until when."""
+
+    level: str
+    reason: str
+    expires_at: date
+
+
+@api.post("/partners/{partner_id}/health-override", status_code=201, responses={400: {"description": "Bad override"}})
+def override_api(data: ApiData, partner_id: str, body: NewOverride,
+                 actor: Annotated[Actor, Depends(require_actor_api)]) -> dict:
+    """Override a partner's health level (staff): the reason and expiry show wherever the score does."""
+    made = data.insights.override(partner_id, level=body.level, reason=body.reason, expires_at=body.expires_at,
+                                  by=actor.email)
+    return {"override_id": made.override_id, "partner_id": partner_id, "level": made.level}
+
+
+@pages.post("/partners/{partner_id}/health-override", dependencies=[Depends(check_csrf)])
+def override_page(
+    data: PageData, partner_id: str, actor: Annotated[Actor, Depends(require_actor_page)],
+    level: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "", expires_at: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """The override form of the partner page."""
+    try:
+        expires = date.fromisoformat(expires_at)
+    except ValueError:
+        raise UsageError(f"expiry '{expires_at}' is not a date", hint="pick a date in the form") from None
+    data.insights.override(partner_id, level=level, reason=reason, expires_at=expires, by=actor.email)
+    return RedirectResponse(f"/partners/{partner_id}#health", status_code=303)
+
+
+@pages.post("/partners/{partner_id}/health-override/remove", dependencies=[Depends(check_csrf)])
+def override_remove_page(data: PageData, partner_id: str,
+                         override_id: Annotated[int, Form()]) -> RedirectResponse:
+    """The remove button of an override on the partner page."""
+    data.insights.remove_override(partner_id, override_id)
+    return RedirectResponse(f"/partners/{partner_id}#health", status_code=303)

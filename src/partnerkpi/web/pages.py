@@ -117,8 +117,9 @@ def partner_page(
     sparks = {k: sparkline([r for r in rows if r["kpi"] == k], program_only=False) for k in shown}
     q = view.query
     qs = urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"peers_by": peers_by} if peers_by else {})})
+    levels = [level.name for level in data.insights.health_config().levels] if view.health else []
     return _render(request, "partner.html", view=view, chart=chart, chosen=chosen, sparks=sparks, qs=qs,
-                   page="partner")
+                   levels=levels, page="partner")
 
 
 @router.get("/catalog", response_class=HTMLResponse)

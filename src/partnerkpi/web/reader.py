@@ -28,6 +28,7 @@ from partnerkpi.insights.backtest import BacktestResult, backtest
 from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
 from partnerkpi.insights.impact import CoMovement, ImpactReport, activity_range, co_movement, impact
 from partnerkpi.insights.lifecycle import Lifecycle, Stickiness, lifecycle, stickiness
+from partnerkpi.insights.overrides import Override, add_override, list_overrides, remove_override
 from partnerkpi.insights.review import QuarterReview, quarter_review
 from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets
@@ -269,6 +270,29 @@ class Insights:
         as_of, config = self.as_of(), self.health_config()
         scores = self.reader._cached(("health", as_of), lambda: health_scores(self.hub, as_of, config))
         return next((h for h in scores if h.partner_id == partner_id), None)
+
+    def override(self, partner_id: str, *, level: str, reason: str, expires_at: date, by: str) -> Override:
+        """Override a partner's health level with a reason until `expires_at` (internal users only)."""
+        self.reader._whole_program()
+        self.reader.partner(partner_id)
+        config = self.health_config()
+        with self.reader.lock:
+            made = add_override(self.hub, partner_id, level=level, reason=reason, expires_at=expires_at,
+                                created_by=by, config=config)
+            self.reader.cache.entries.clear()  # scores and lists computed before the override are stale
+        return made
+
+    def remove_override(self, partner_id: str, override_id: int) -> None:
+        """Remove one of the partner's overrides (internal users only)."""
+        self.reader._whole_program()
+        self.reader.partner(partner_id)
+        with self.reader.lock:
+            if not any(o.override_id == override_id and o.partner_id == partner_id
+                       for o in list_overrides(self.hub, include_expired=True)):
+                raise UsageError(f"partner {partner_id} has no override #{override_id}",
+                                 hint="reload the partner page")
+            remove_override(self.hub, override_id)
+            self.reader.cache.entries.clear()
 
     def review(self, quarter: str | None) -> QuarterReview:
         """The quarterly review (improved, worsened, band changes, targets met and missed)."""
