@@ -19,7 +19,8 @@ from partnerkpi.insights.alerts import _alerts, _scope_label
 
 if TYPE_CHECKING:
     from partnerkpi.hub import Hub
-    from partnerkpi.insights.alerts import Alert, EmailChannel, RuleSet, WebhookChannel
+    from partnerkpi.insights.alert_rules import EmailChannel, RuleSet, WebhookChannel
+    from partnerkpi.insights.alerts import Alert
 
 log = logging.getLogger(__name__)
 
