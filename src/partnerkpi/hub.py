@@ -19,7 +19,7 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import DERIVED, data_fingerprint
+from partnerkpi.engine.derived import data_fingerprint, last_activity
 from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
@@ -193,14 +193,11 @@ class Hub:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def last_active(self) -> dict[str, datetime]:
-        """Each partner's latest activity event (any of its users), for partners with activity."""
+    def last_active(self, before: datetime | None = None) -> dict[str, datetime]:
+        """Each partner's latest activity event (any of its users), before `before` when given; partners
+        without activity are left out."""
         engine = self.engine
-        days = engine.materialized("derived_activity_days") if engine.materialized else None
-        if days is None:
-            days = DERIVED["derived_activity_days"](engine.table("events"), self.plan)
-        days = days.filter(days.partner_id.notnull())
-        df = engine.execute(days.group_by("partner_id").aggregate(last=days.first_ts.max()))
+        df = engine.execute(last_activity(engine.table("events"), self.plan, before))
         return {pid: last.to_pydatetime() for pid, last in zip(df["partner_id"], df["last"], strict=True)}
 
     def traits(self) -> list[str]:

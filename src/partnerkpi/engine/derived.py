@@ -26,6 +26,14 @@ def is_activity(e: ir.Table, plan: TrackingPlan) -> ir.BooleanValue:
     return e.event.isin(list(plan.activity_events)) | (e.event.notin(list(plan.names)) & e.user_id.notnull())
 
 
+def last_activity(events: ir.Table, plan: TrackingPlan, before: datetime | None = None) -> ir.Table:
+    """(partner_id, last): each partner's latest activity event, before `before` when given."""
+    a = events.filter(is_activity(events, plan) & events.partner_id.notnull())
+    if before is not None:
+        a = a.filter(a.ts < before)
+    return a.group_by("partner_id").aggregate(last=a.ts.max())
+
+
 def activity_days(events: ir.Table, plan: TrackingPlan) -> ir.Table:
     """One row per (partner, user, UTC day) with activity: first_ts, n. Period edges are midnights, so
     a day lies wholly inside one period of every grain."""

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from partnerkpi.catalog import Catalog
 from partnerkpi.engine.derived import grants as derived_grants
-from partnerkpi.engine.derived import is_activity
+from partnerkpi.engine.derived import is_activity, last_activity
 from partnerkpi.engine.derived import tasks as derived_tasks
 from partnerkpi.errors import ConfigError
 
@@ -265,9 +265,7 @@ def _events(ctx: Context, name: str, start: datetime) -> ir.Table:
 
 
 def _q_recency(ctx: Context, c: ComponentConfig) -> ir.Table:
-    e = ctx.table("events")
-    a = e.filter(is_activity(e, ctx.plan) & e.partner_id.notnull() & (e.ts < ctx.as_of))
-    return a.group_by("partner_id").aggregate(last=a.ts.max())
+    return last_activity(ctx.table("events"), ctx.plan, ctx.as_of)
 
 
 def _q_window_counts(event: str) -> Callable[[Context, ComponentConfig], ir.Table]:
@@ -503,16 +501,6 @@ def _score_partner(
 
 
 # -- activity, for the inactive list -------------------------------------------------------------------
-def last_activity(hub: Any, as_of: date | datetime) -> dict[str, datetime]:
-    """Each partner's latest activity event before `as_of` (partners without one are left out)."""
-    as_of = utc_instant(as_of)
-    engine = hub.engine
-    e = engine.table("events")
-    a = e.filter(is_activity(e, hub.plan) & e.partner_id.notnull() & (e.ts < as_of))
-    df = engine.execute(a.group_by("partner_id").aggregate(last=a.ts.max()))
-    return {pid: _py(last) for pid, last in zip(df["partner_id"], df["last"], strict=True)}
-
-
 def history_start(hub: Any) -> datetime | None:
     """The first activity event: before it the hub recorded no usage, so look-backs do not reach past it."""
     engine = hub.engine
@@ -532,6 +520,6 @@ def default_as_of(hub: Any) -> datetime:
 
 __all__ = [
     "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError", "HealthScore", "Level",
-    "default_as_of", "health_scores", "history_start", "last_activity", "load_config", "measure", "parse_config",
+    "default_as_of", "health_scores", "history_start", "load_config", "measure", "parse_config",
     "score_of", "utc_instant",
 ]

@@ -13,7 +13,6 @@ from partnerkpi.insights.health import (
     HealthConfig,
     HealthScore,
     health_scores,
-    last_activity,
     load_config,
     utc_instant,
 )
@@ -92,7 +91,7 @@ def at_risk(hub: Any, as_of: date | datetime, config: HealthConfig | None = None
     as_of = utc_instant(as_of)
     flagged = [h for h in health_scores(hub, as_of, config) if h.level in config.at_risk_levels]
     flagged.sort(key=lambda h: (h.score, h.partner_id))
-    return _entries(hub, as_of, config, flagged, last_activity(hub, as_of))
+    return _entries(hub, as_of, config, flagged, hub.last_active(as_of))
 
 
 def inactive(hub: Any, as_of: date | datetime, days: int = 30, config: HealthConfig | None = None
@@ -101,7 +100,7 @@ def inactive(hub: Any, as_of: date | datetime, days: int = 30, config: HealthCon
     active ones first, then the longest inactive)."""
     config = config or load_config(catalog=hub.catalog)
     as_of = utc_instant(as_of)
-    last = last_activity(hub, as_of)
+    last = hub.last_active(as_of)
     cutoff = as_of - timedelta(days=days)
     idle = [h for h in health_scores(hub, as_of, config) if last.get(h.partner_id) is None
             or last[h.partner_id] < cutoff]
