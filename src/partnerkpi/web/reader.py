@@ -91,6 +91,7 @@ class Reader:
     scope: str | None = None
     cache: ResultCache = field(default_factory=ResultCache)
     insights: Insights = field(init=False)
+    _data_version: tuple | None = field(default=None, init=False, repr=False)
 
     # -- scope ------------------------------------------------------------------------------------
     def _whole_program(self) -> None:
@@ -109,10 +110,14 @@ class Reader:
         return found
 
     def _version(self) -> tuple:
-        return tuple(self.hub.store.con.execute(
-            "SELECT (SELECT max(import_id) FROM imports), (SELECT count(*) FROM events), "
-            "(SELECT count(*) FROM partners), (SELECT count(*) FROM users)"
-        ).fetchall()[0])
+        """The data version cached results are keyed by (last import, row counts); read once per request,
+        under the lock the callers hold."""
+        if self._data_version is None:
+            self._data_version = tuple(self.hub.store.con.execute(
+                "SELECT (SELECT max(import_id) FROM imports), (SELECT count(*) FROM events), "
+                "(SELECT count(*) FROM partners), (SELECT count(*) FROM users)"
+            ).fetchall()[0])
+        return self._data_version
 
     def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
         with self.lock:
