@@ -1,4 +1,4 @@
-"""The KPI catalog: the 32 built-in KPIs of KPI-SPEC §5, user KPI files, and validation."""
+"""The KPI catalog: the 33 built-in KPIs of KPI-SPEC §5, user KPI files, and validation."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC_IDS = {
     "adoption": [
         "portal_usage_rate",
+        "active_users_per_partner",
         "active_partner_rate",
         "login_frequency",
         "first_login_rate",
@@ -56,6 +57,7 @@ SPEC_IDS = {
 # id -> (unit, direction, timing), from the spec table.
 SPEC_META = {
     "portal_usage_rate": ("%", "up", None),
+    "active_users_per_partner": ("users per partner", "up", None),
     "active_partner_rate": ("%", "up", None),
     "login_frequency": ("logins per user", "up", "leading"),
     "first_login_rate": ("%", "up", None),
@@ -91,7 +93,8 @@ SPEC_META = {
 
 # id -> compute mapping, exactly as the engine expects it.
 SPEC_COMPUTE = {
-    "portal_usage_rate": {"kind": "active_users_per_partner"},
+    "portal_usage_rate": {"kind": "user_share", "events": "activity"},
+    "active_users_per_partner": {"kind": "users_per_partner", "events": "activity"},
     "active_partner_rate": {"kind": "partner_share", "events": "activity"},
     "login_frequency": {"kind": "per_actor", "event": "Logged In"},
     "first_login_rate": {"kind": "first_login_rate"},
@@ -176,8 +179,8 @@ def catalog() -> Catalog:
     return load_catalog()
 
 
-def test_builtin_catalog_has_the_32_spec_kpis_in_their_categories(catalog):
-    assert len(catalog) == 32
+def test_builtin_catalog_has_the_33_spec_kpis_in_their_categories(catalog):
+    assert len(catalog) == 33
     assert {c: [k.id for k in kpis] for c, kpis in catalog.by_category().items()} == SPEC_IDS
     assert list(catalog.ids) == [i for ids in SPEC_IDS.values() for i in ids]
     assert all(kpi.source == "built-in" for kpi in catalog)
@@ -206,7 +209,7 @@ def test_band_edges_of_the_usage_kpis(catalog, kpi_id):
     assert kpi.band_of(60) == "moderate"
     assert kpi.band_of(70) == "moderate"
     assert kpi.band_of(70.0001) == "strong"
-    assert kpi.band_of(140) == "strong"  # the usage rate can pass 100
+    assert kpi.band_of(100) == "strong"  # both are shares (v2): 100 is the top
     assert kpi.band_of(None) is None
     assert [(b.value, b.source) for b in kpi.benchmarks] == [
         (75, "Gartner, as cited by the KPI seed"),
@@ -245,12 +248,13 @@ def test_kinds_table_is_the_closed_set():
         "per_active_partner",
         "event_ratio",
         "partner_share",
+        "user_share",
+        "users_per_partner",
         "per_actor",
         "median_since_onboarding",
         "object_cycle",
     }
     assert set(SPECIAL_KINDS) == {
-        "active_users_per_partner",
         "first_login_rate",
         "stickiness",
         "task_completion_rate",
@@ -335,7 +339,7 @@ def test_user_kpis_load_beside_the_builtin_ones(tmp_path):
         },
     )
     catalog = load_catalog([as_list, as_mapping])
-    assert len(catalog) == 34
+    assert len(catalog) == 35  # 33 built-in + 2 of the user
     mine = catalog.get("webinar_attendance")
     assert isinstance(mine, KPI) and mine.source == str(as_list)
     assert catalog.by_category()["engagement"][-1].id == "webinar_attendance"  # after the built-ins

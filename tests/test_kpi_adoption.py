@@ -8,56 +8,133 @@ import pytest
 
 from tests.kpi_fixtures import AUGUST, JULY, SEPTEMBER, Fixture, value
 
-# --- portal_usage_rate -------------------------------------------------------------------------
+# --- portal_usage_rate and active_users_per_partner (KPI-SPEC v2) -------------------------------
+
+USAGE = ["portal_usage_rate", "active_users_per_partner"]
 
 
-def test_portal_usage_rate_counts_active_users_of_partners_in_period(tmp_path):
+def _usage_program(tmp_path) -> Fixture:
+    """A tiny program for both usage KPIs; the populations are worked out in the tests below."""
     fx = Fixture(tmp_path)
-    fx.partner("A").partner("B")
-    fx.partner("X", offboarded="2026-06-30")  # not in July: offboarded before start
-    fx.user("a1", "A").user("a2", "A").user("b1", "B")
+    fx.partner("A").partner("B", type="agency")
+    fx.partner("C")  # in P, but no users at all
+    fx.partner("X", offboarded="2026-06-30")  # offboarded before July starts: out of July and August
+    fx.partner("L", onboarded="2026-08-15")  # onboarded after July ends: out of July, in August
+    fx.user("a1", "A").user("a2", "A").user("a5", "A").user("a6", "A")
+    fx.user("a3", "A", deactivated="2026-07-15")  # deactivated mid-July: in July, out of August
+    fx.user("a4", "A", deactivated="2026-06-01")  # deactivated before July
+    fx.user("b1", "B")
+    fx.user("b2", "B", created="2026-08-01")  # created exactly at July's end: out of July
     fx.user("x1", "X")
-    fx.user("a3", "A", deactivated="2026-06-01")  # not in July: deactivated before start
+    fx.user("l1", "L", created="2026-07-01")  # its partner is onboarded after July
     fx.event("Logged In", "2026-07-02 09:00", user="a1")
     fx.event("Page Viewed", "2026-07-31 23:59:59", user="a2", path="/deals")
+    fx.event("Logged In", "2026-07-10", user="a3")  # before its deactivation
+    fx.event("Document Downloaded", "2026-07-20", user="a6", object="doc1")
+    fx.event("Document Downloaded", "2026-07-21", user="a6", object="doc2")  # a6 counts once
     fx.event("Task Completed", "2026-07-10", user="b1", object="t1")  # not an activity event
-    fx.event("Logged In", "2026-08-01", user="b1")  # August, not July
-    fx.event("Logged In", "2026-07-05", user="x1")  # partner not in P: not in the numerator
-    fx.event("Logged In", "2026-07-05", user="a3")  # user not in P: not in the numerator
-    rows = fx.scorecard(kpis=["portal_usage_rate"], end=SEPTEMBER)
+    fx.event("Logged In", "2026-08-01", user="b1")  # exactly at July's end: August
+    fx.event("Logged In", "2026-07-05", user="a4")  # user not in July: not in the numerator
+    fx.event("Logged In", "2026-07-05", user="x1")  # partner not in July: not in the numerator
+    fx.event("Logged In", "2026-07-20", user="l1")  # partner not in July: not in the numerator
+    return fx  # a5 never does anything
 
+
+def test_usage_rate_is_a_share_of_users_and_per_partner_divides_by_partners(tmp_path):
+    rows = _usage_program(tmp_path).scorecard(kpis=USAGE, end=SEPTEMBER)
+
+    # July: partners in P {A, B, C} = 3 (X offboarded Jun 30 < Jul 1; L onboarded Aug 15 >= Aug 1).
+    # Users in P {a1, a2, a3, a5, a6, b1} = 6 (a4 deactivated before start, b2 created at end, x1 and
+    # l1 belong to partners not in P). Active {a1, a2, a3, a6} = 4 (a5 idle, b1 no activity event).
     july = value(rows, "portal_usage_rate", "2026-07")
-    # active users in P {a1, a2} = 2; partners in P {A, B} = 2 -> 100 * 2 / 2 = 100 (> 70: strong)
-    assert july.value == pytest.approx(100.0)
-    assert (july.numerator, july.denominator, july.n) == (2, 2, 2)
-    assert july.band == "strong"
-    assert july.unit == "%"
+    assert july.value == pytest.approx(100 * 4 / 6)  # 66.67: moderate
+    assert (july.numerator, july.denominator, july.n) == (4, 6, 6)
+    assert (july.unit, july.band) == ("%", "moderate")
+    per_partner = value(rows, "active_users_per_partner", "2026-07")
+    assert per_partner.value == pytest.approx(4 / 3)  # no x 100
+    assert (per_partner.numerator, per_partner.denominator, per_partner.n) == (4, 3, 3)
+    assert (per_partner.unit, per_partner.band) == ("users per partner", None)
+
+    # August: partners in P {A, B, C, L} = 4. Users in P {a1, a2, a5, a6, b1, b2, l1} = 7 (a3 deactivated
+    # Jul 15 < Aug 1). Active {b1} = 1 -> 100 / 7 = 14.29 (low) and 1 / 4 = 0.25 per partner.
     august = value(rows, "portal_usage_rate", "2026-08")
-    # August: active {b1} = 1; partners in P {A, B} = 2 (X offboarded in June) -> 50 (moderate)
-    assert august.value == pytest.approx(50.0)
-    assert (august.numerator, august.denominator) == (1, 2)
-    assert august.band == "moderate"
+    assert august.value == pytest.approx(100 / 7)
+    assert (august.numerator, august.denominator, august.band) == (1, 7, "low")
+    assert august.previous == pytest.approx(100 * 4 / 6)
+    assert august.change == pytest.approx(100 / 7 - 100 * 4 / 6)
+    per_partner = value(rows, "active_users_per_partner", "2026-08")
+    assert per_partner.value == pytest.approx(0.25)
+    assert (per_partner.numerator, per_partner.denominator) == (1, 4)
+    assert per_partner.previous == pytest.approx(4 / 3)
+
+
+def test_usage_kpis_for_one_partner_and_one_segment(tmp_path):
+    rows = _usage_program(tmp_path).scorecard(kpis=USAGE, by="partner_id")
+    # Partner A in July: users in P {a1, a2, a3, a5, a6} = 5, active 4 -> 80 (strong); 4 active users.
+    a = value(rows, "portal_usage_rate", "2026-07", {"partner_id": "A"})
+    assert (a.value, a.numerator, a.denominator, a.band) == (pytest.approx(80.0), 4, 5, "strong")
+    assert value(rows, "active_users_per_partner", "2026-07", {"partner_id": "A"}).value == pytest.approx(4.0)
+    # Partner C has no users: its share is null (0 / 0), its active users per partner 0 / 1 = 0.
+    c = value(rows, "portal_usage_rate", "2026-07", {"partner_id": "C"})
+    assert (c.value, c.n, c.band) == (None, 0, None)
+    c = value(rows, "active_users_per_partner", "2026-07", {"partner_id": "C"})
+    assert (c.value, c.numerator, c.denominator, c.n) == (0.0, 0, 1, 1)
+
+    by_type = _usage_program(tmp_path / "t").scorecard(kpis=USAGE, by="type")
+    # agency = {B}: users {b1}, nobody active in July -> 0 % (low, not null) and 0 per partner.
+    agency = value(by_type, "portal_usage_rate", "2026-07", {"type": "agency"})
+    assert (agency.value, agency.numerator, agency.denominator, agency.band) == (0.0, 0, 1, "low")
+    # reseller = {A, C} (X and L are resellers too, but not in July): 4 active of 5 users; 4 / 2 partners.
+    reseller = value(by_type, "portal_usage_rate", "2026-07", {"type": "reseller"})
+    assert (reseller.numerator, reseller.denominator) == (4, 5)
+    assert value(by_type, "active_users_per_partner", "2026-07", {"type": "reseller"}).value == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(
-    ("active_users", "partners", "expected", "band"),
+    ("active_users", "users", "expected", "band"),
     [
         (1, 2, 50.0, "moderate"),  # 100 * 1 / 2 = 50 exactly: moderate (50 <= v <= 70)
-        (7, 10, 70.0, "moderate"),  # 100 * 7 / 10 = 70 exactly: moderate
+        (7, 10, 70.0, "moderate"),  # 100 * 7 / 10 = 70 exactly: moderate, not strong
         (49, 99, 4900 / 99, "low"),  # 100 * 49 / 99 = 49.49...: just below 50, low
-        (3, 2, 150.0, "strong"),  # several users per partner: 100 * 3 / 2 = 150 (> 100 allowed)
+        (5, 7, 500 / 7, "strong"),  # 71.43: above 70
+        (3, 3, 100.0, "strong"),  # everyone active: 100, the top of the share
+        (0, 3, 0.0, "low"),  # users but nobody active: 0, not null
     ],
 )
-def test_portal_usage_rate_band_edges(tmp_path, active_users, partners, expected, band):
+def test_portal_usage_rate_band_edges(tmp_path, active_users, users, expected, band):
     fx = Fixture(tmp_path)
-    for i in range(partners):
-        fx.partner(f"P{i:03d}")
-    for i in range(active_users):  # all active users belong to the first partner
-        fx.user(f"u{i:03d}", "P000")
-        fx.event("Logged In", "2026-07-15", user=f"u{i:03d}")
-    july = value(fx.scorecard(kpis=["portal_usage_rate"]), "portal_usage_rate", "2026-07")
+    fx.partner("P").partner("Q")  # two partners share the users: the share does not depend on partners
+    for i in range(users):
+        fx.user(f"u{i:03d}", "P" if i % 2 else "Q")
+        if i < active_users:
+            fx.event("Logged In", "2026-07-15", user=f"u{i:03d}")
+    rows = fx.scorecard(kpis=USAGE)
+    july = value(rows, "portal_usage_rate", "2026-07")
     assert july.value == pytest.approx(expected)
-    assert july.band == band
+    assert (july.numerator, july.denominator, july.band) == (active_users, users, band)
+    # the same active users over the 2 partners
+    assert value(rows, "active_users_per_partner", "2026-07").value == pytest.approx(active_users / 2)
+
+
+def test_partners_without_users_give_a_null_share_and_zero_per_partner(tmp_path):
+    fx = Fixture(tmp_path)
+    fx.partner("A").partner("B")
+    fx.partner("Z", onboarded="2026-09-01")
+    fx.user("z1", "Z")  # its partner is in no period of the range
+    rows = fx.scorecard(kpis=USAGE)
+    # July: partners in P {A, B} = 2, users in P none -> 0 / 0 is null; 0 active users / 2 partners = 0.
+    share = value(rows, "portal_usage_rate", "2026-07")
+    assert (share.value, share.numerator, share.denominator, share.n, share.band) == (None, 0, 0, 0, None)
+    per_partner = value(rows, "active_users_per_partner", "2026-07")
+    assert (per_partner.value, per_partner.numerator, per_partner.denominator, per_partner.n) == (0.0, 0, 2, 2)
+
+
+def test_usage_kpis_without_partners_are_null(tmp_path):
+    fx = Fixture(tmp_path)
+    fx.partner("A", onboarded="2026-08-01")  # nobody is in July
+    fx.user("a1", "A")
+    rows = fx.scorecard(kpis=USAGE)
+    assert [value(rows, k, "2026-07").value for k in USAGE] == [None, None]
 
 
 # --- active_partner_rate -----------------------------------------------------------------------

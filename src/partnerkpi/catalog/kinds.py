@@ -109,6 +109,18 @@ KINDS: dict[str, Kind] = {
             (Param("events", "events"), _WHERE),
         ),
         Kind(
+            "user_share",
+            True,
+            "100 × users in P with at least one of `events` in P / users in P",
+            (Param("events", "events"), _WHERE),
+        ),
+        Kind(
+            "users_per_partner",
+            True,
+            "users in P with at least one of `events` in P / partners in P",
+            (Param("events", "events"), _WHERE),
+        ),
+        Kind(
             "per_actor",
             True,
             "`event` events in P that carry a user / distinct users among them",
@@ -136,7 +148,6 @@ KINDS: dict[str, Kind] = {
             ),
         ),
         # Special kinds: one odd built-in KPI each, implemented by hand in the engine.
-        Kind("active_users_per_partner", False, "100 × active users in P / partners in P"),
         Kind("first_login_rate", False, "100 × users at end who ever logged in before end / users at end"),
         Kind("stickiness", False, "100 × mean daily active users over the days of P / active users in P"),
         Kind(

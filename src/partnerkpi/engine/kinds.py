@@ -117,6 +117,35 @@ def partner_share(ctx: Context, params: dict[str, Any]) -> Partial:
     return Ratio(count_by(hit, "num"), count_by(pop, "den"), scale=100.0)
 
 
+def users_doing(ctx: Context, events: Any, where: dict | None = None) -> ir.Table:
+    """(period_start, seg, user_id) of users in P with at least one of `events` in P (or any activity).
+
+    Only members of the user population count, so the result is a subset of users in P (KPI-SPEC §4)."""
+    if where:
+        d = ctx.in_range(ctx.raw_named(events, where))
+    elif events == "activity":
+        d = ctx.in_range(ctx.derived("derived_activity_days"), "day")
+    else:
+        d = ctx.derived("derived_event_days")
+        d = ctx.in_range(d.filter(d.event.isin([events] if isinstance(events, str) else list(events))), "day")
+    d = d.filter(d.user_id.notnull())
+    d = d.group_by(["period_start", "partner_id", "user_id"]).aggregate(rows=d.count())
+    hit = ctx.with_seg(d).select("period_start", "seg", "user_id")
+    return in_population(hit, ctx.user_population("in"), "user_id")
+
+
+@kind("user_share")
+def user_share(ctx: Context, params: dict[str, Any]) -> Partial:
+    hit = users_doing(ctx, params["events"], params.get("where"))
+    return Ratio(count_by(hit, "num"), count_by(ctx.user_population("in"), "den"), scale=100.0)
+
+
+@kind("users_per_partner")
+def users_per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
+    hit = users_doing(ctx, params["events"], params.get("where"))
+    return Ratio(count_by(hit, "num"), count_by(ctx.partner_population("in"), "den"))
+
+
 @kind("per_actor")
 def per_actor(ctx: Context, params: dict[str, Any]) -> Partial:
     """Events per distinct user doing them; events without a user count in neither part."""

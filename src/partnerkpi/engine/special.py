@@ -73,16 +73,6 @@ def open_grants_at_end(ctx: Context) -> ir.Table:
     return g.filter((g.granted_at < g.period_end) & (g.revoked_at.isnull() | (g.revoked_at >= g.period_end)))
 
 
-@kind("active_users_per_partner")
-def active_users_per_partner(ctx: Context, params: dict[str, Any]) -> Partial:
-    act = ctx.in_range(ctx.derived("derived_activity_days"), "day")
-    act = act.filter(act.user_id.notnull())
-    act = act.group_by(["period_start", "partner_id", "user_id"]).aggregate(days=act.count())
-    act = ctx.with_seg(act).select("period_start", "seg", "user_id")
-    hit = in_population(act, ctx.user_population("in"), "user_id")
-    return Ratio(count_by(hit, "num"), count_by(ctx.partner_population("in"), "den"), scale=100.0)
-
-
 @kind("first_login_rate")
 def first_login_rate(ctx: Context, params: dict[str, Any]) -> Partial:
     logins = ctx.derived("derived_event_days")  # period ends are midnights: the day decides "before end"
