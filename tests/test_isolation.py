@@ -135,7 +135,8 @@ def test_partner_users_see_fewer_kpis_than_staff(partner, analyst):
     theirs, ours = kpis(partner), kpis(analyst)
     assert "cost_to_serve" in ours and "cost_to_serve" not in theirs
     assert theirs < ours and "login_frequency" in theirs
-    assert "portal_usage_rate" not in ours  # a share of partners means nothing for one partner
+    assert {"portal_usage_rate", "active_users_per_partner"} <= theirs  # their own users, active or not
+    assert "active_partner_rate" not in ours  # a share of partners means nothing for one partner
 
 
 # -- the walls ---------------------------------------------------------------------------------------------

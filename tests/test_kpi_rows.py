@@ -11,6 +11,7 @@ from tests.kpi_fixtures import SEPTEMBER, Fixture, segments, value
 # reading: the unit of each row is spelled exactly as in the unit column of the §5 catalog
 UNITS = {
     "portal_usage_rate": "%",
+    "active_users_per_partner": "users per partner",
     "active_partner_rate": "%",
     "login_frequency": "logins per user",
     "first_login_rate": "%",
@@ -47,7 +48,8 @@ UNITS = {
 # One partner onboarded 2026-01-01, no user, no event, July 2026: (value, n) of every KPI.
 # Ratios over nothing are null with n 0; counts and sums over nothing are 0; per-partner KPIs are 0 / 1.
 EMPTY_JULY = {
-    "portal_usage_rate": (0.0, 1),  # 0 active users / 1 partner
+    "portal_usage_rate": (None, 0),  # no users in P: 0 / 0
+    "active_users_per_partner": (0.0, 1),  # 0 active users / 1 partner
     "active_partner_rate": (0.0, 1),
     "login_frequency": (None, 0),
     "first_login_rate": (None, 0),  # no users at end
@@ -86,13 +88,13 @@ def test_every_kpi_on_an_empty_program_null_vs_zero(tmp_path):
     fx = Fixture(tmp_path)
     fx.partner("A")
     rows = fx.scorecard()  # kpis=None: the whole catalog
-    assert sorted(r.kpi for r in rows) == sorted(UNITS)  # one row per KPI, 32 of them
+    assert sorted(r.kpi for r in rows) == sorted(UNITS)  # one row per KPI, 33 of them
     problems = []
     for kpi, (expected, n) in EMPTY_JULY.items():
         got = value(rows, kpi, "2026-07")
         if (got.value, got.n) != (expected, n) or got.unit != UNITS[kpi]:
             problems.append(f"{kpi}: value {got.value!r} n {got.n!r} unit {got.unit!r}")
-        expected_band = "low" if kpi in ("portal_usage_rate", "active_partner_rate") else None
+        expected_band = "low" if kpi == "active_partner_rate" else None  # a null usage share has no band
         if got.band != expected_band:
             problems.append(f"{kpi}: band {got.band!r}, expected {expected_band!r}")
     assert problems == []
