@@ -174,7 +174,7 @@ def test_partner_user_cannot_open_other_pages(partner_user, live_server, demo_pa
 def test_catalog_and_data_pages_as_analyst(analyst, live_server, errors):
     page = analyst
     page.goto(live_server + "/catalog")
-    assert page.locator("table.catalog tbody tr").count() == 32
+    assert page.locator("table.catalog tbody tr").count() == 33
     page.click("header.top nav a:has-text('Data')")
     page.wait_for_url("**/data")
     assert "events" in page.locator("section.counts").inner_text()
