@@ -17,7 +17,7 @@ from tests.web_fixtures import build_program
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_KEYS = [
     "kpi", "period", "period_start", "period_end", "segment", "value", "numerator", "denominator", "n",
-    "unit", "band", "previous", "change",
+    "unit", "band", "previous", "change", "status", "status_basis",
 ]
 
 
@@ -48,6 +48,7 @@ def test_scorecard_json_follows_the_spec_row_shape(program):
         "kpi": "active_partner_rate", "period": "2026-07", "period_start": "2026-07-01T00:00:00Z",
         "period_end": "2026-08-01T00:00:00Z", "segment": {}, "value": 75.0, "numerator": 3,
         "denominator": 4, "n": 4, "unit": "%", "band": "strong", "previous": 25.0, "change": 50.0,
+        "status": "good", "status_basis": "target",  # 75 meets the built-in target of 75 (from 2026-01-01)
     }
     assert agency["segment"] == {"type": "agency"} and agency["value"] == 100.0
     # resellers: 2 of 3 = 66.666...% (not rounded), moderate; June 1 of 3
@@ -62,7 +63,8 @@ def test_scorecard_csv_has_the_same_columns(program):
     assert result.returncode == 0, result.stderr
     header, line = result.stdout.strip().splitlines()
     assert header.split(",") == SPEC_KEYS
-    assert line.startswith("active_partner_rate,2026-07,2026-07-01T00:00:00Z,2026-08-01T00:00:00Z,,75.0,3,4,4,%,strong")
+    assert line == ("active_partner_rate,2026-07,2026-07-01T00:00:00Z,2026-08-01T00:00:00Z,,75.0,3,4,4,%,strong,"
+                    "25.0,50.0,good,target")
 
 
 def test_table_shows_every_requested_kpi_with_its_value(program):

@@ -202,7 +202,7 @@ def test_row_json_shape(tmp_path):
     as_json = value(rows, "active_partner_rate", "2026-07", {"type": "reseller"}).to_json()
     assert list(as_json) == [
         "kpi", "period", "period_start", "period_end", "segment", "value",
-        "numerator", "denominator", "n", "unit", "band", "previous", "change",
+        "numerator", "denominator", "n", "unit", "band", "previous", "change", "status", "status_basis",
     ]
     assert as_json["period_start"] == "2026-07-01T00:00:00Z"
     assert as_json["period_end"] == "2026-08-01T00:00:00Z"
@@ -214,3 +214,5 @@ def test_row_json_shape(tmp_path):
     # June: 3 partners, nobody active -> 0; change 33.33
     assert as_json["previous"] == 0.0
     assert as_json["change"] == pytest.approx(100 / 3)
+    # the built-in program target (75 from 2026-01-01) applies to the segment: 33.3 is 41.7 short, beyond 7.5
+    assert (as_json["status"], as_json["status_basis"]) == ("poor", "target")

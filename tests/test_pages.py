@@ -18,7 +18,7 @@ def client(tmp_path_factory):
 
 
 def _tile(html: str, kpi: str) -> str:
-    match = re.search(rf'<article class="tile [^"]*" data-kpi="{kpi}">(.*?)</article>', html, re.S)
+    match = re.search(rf'<article class="tile [^"]*" data-kpi="{kpi}"[^>]*>(.*?)</article>', html, re.S)
     assert match, f"no tile for {kpi}"
     return match.group(0)
 

@@ -149,7 +149,10 @@ def test_review_with_default_targets_and_json(hub):
     assert data["counts"]["improved"] == 2 and data["counts"]["worsened"] == 1
     assert data["worsened"] == [{
         "kpi": "support_requests_per_partner", "name": "Support Requests per Partner", "unit": "per partner",
-        "segment": {}, "value": 1.0, "previous": 0.5, "change": 0.5, "change_pct": 100.0}]
+        "segment": {}, "value": 1.0, "previous": 0.5, "change": 0.5, "change_pct": 100.0,
+        # no target, no bands: the baseline is the median of Q2 (0.5) and Q3 (1.0), the only quarters with data;
+        # 1.0 is 0.25 worse, beyond 10 % of 0.75
+        "status": "poor", "status_basis": "baseline", "status_note": "vs baseline 2026-Q2..Q3: 0.75"}]
     assert data["targets_met"][0]["effective_from"] == "2026-01-01"
 
 

@@ -21,6 +21,7 @@ from partnerkpi.cli_common import (
     CatalogOption,
     DbOption,
     Format,
+    TargetsOption,
     _hub,
     _open,
     _parse_date,
@@ -156,11 +157,12 @@ def scorecard(
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPI ids (repeatable)")] = None,
     format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
     catalog: CatalogOption = None,
+    targets: TargetsOption = None,
 ) -> None:
-    """KPI rows for every period of a range, for the program and per segment."""
+    """KPI rows for every period of a range, for the program and per segment, each with its status."""
     from partnerkpi.reports import rows_to_csv, rows_to_json, scorecard_tables
 
-    with _hub(db, catalog) as hub:
+    with _hub(db, catalog, targets=targets) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
         rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
         if format is Format.json:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -37,15 +38,23 @@ class Format(StrEnum):
     csv = "csv"
 
 
-def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False) -> Hub:
-    return _open(Settings.from_env(db, tuple(catalog or ())), read_only)
+TargetsOption = Annotated[Path | None, typer.Option(
+    "--targets", help="Targets, band sets and judgment settings YAML, read after the built-in defaults "
+    "(default: $PARTNERKPI_TARGETS)")]
+
+
+def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False,
+         targets: Path | None = None) -> Hub:
+    settings = Settings.from_env(db, tuple(catalog or ()))
+    return _open(replace(settings, targets=targets) if targets is not None else settings, read_only)
 
 
 def _open(settings: Settings, read_only: bool = False) -> Hub:
     """The hub of `settings`; a DB locked by a running `partnerkpi serve` says so, and how to proceed."""
     try:
         return Hub.open(
-            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
+            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit,
+            targets_path=settings.targets,
         )
     except StoreError as exc:
         server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None

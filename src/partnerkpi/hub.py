@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -20,12 +21,15 @@ from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
 from partnerkpi.engine.derived import data_fingerprint, last_activity
-from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
+from partnerkpi.engine.periods import Grain, Period, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
 from partnerkpi.store import Store
+
+if TYPE_CHECKING:
+    from partnerkpi.insights.targets import TargetBook
 
 PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
 
@@ -38,6 +42,9 @@ class Hub:
     plan: TrackingPlan
     catalog: Catalog
     clock: Clock = field(default=utc_now)
+    # The targets, band sets and judgment settings rows are judged by; None: the built-in ones, loaded
+    # on first use (`targets_path` of `open` names the user's file).
+    targets: TargetBook | None = None
 
     @classmethod
     def open(
@@ -49,12 +56,26 @@ class Hub:
         clock: Clock = utc_now,
         read_only: bool = False,
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+        targets_path: str | os.PathLike[str] | None = None,
     ) -> Hub:
-        """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files."""
+        """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files, and
+        the built-in targets plus the user's targets file (TargetsError before anything is opened)."""
+        from partnerkpi.insights.targets import TargetBook
+
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
+        book = TargetBook.load(Path(targets_path), catalog=catalog) if targets_path is not None else None
         store = Store.open(db, plan, read_only=read_only, memory_limit=memory_limit)
-        return cls(store=store, plan=plan, catalog=catalog, clock=clock)
+        return cls(store=store, plan=plan, catalog=catalog, clock=clock, targets=book)
+
+    @property
+    def book(self) -> TargetBook:
+        """The targets, band sets and judgment settings in force (the built-in ones when none were given)."""
+        if self.targets is None:
+            from partnerkpi.insights.targets import TargetBook
+
+            self.targets = TargetBook.load(catalog=self.catalog)
+        return self.targets
 
     def close(self) -> None:
         self.store.close()
@@ -212,9 +233,11 @@ class Hub:
         by: str | None = None,
         kpis: Sequence[str] | None = None,
         progress: bool = False,
+        book: TargetBook | None = None,
     ) -> list[KpiRow]:
         """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment
-        (a partner trait, or PER_PARTNER for one segment per partner)."""
+        (a partner trait, or PER_PARTNER for one segment per partner), each judged against `book` (by
+        default the hub's): status good / watch / poor on the basis target, band or baseline."""
         grain = grain if isinstance(grain, Grain) else Grain.parse(grain)
         chosen = [self.kpi(k) for k in kpis] if kpis else list(self.catalog)
         if by is not None and by != PER_PARTNER and by not in self.traits():
@@ -227,4 +250,36 @@ class Hub:
             disable=not progress, transient=True,
         ) as bar:
             task = bar.add_task(f"computing {len(chosen)} KPIs x {len(periods)} periods", total=len(chosen))
-            return self.engine.compute(chosen, grain, periods, by, on_kpi=lambda _: bar.advance(task))
+            book = book or self.book
+            before, after = self._history(grain, periods, max(
+                [book.judgment.baseline_periods, *(book.judgment.baseline_periods_for(k.id) for k in chosen)]))
+            rows = self.engine.compute(chosen, grain, [*before, *periods, *after], by,
+                                       on_kpi=lambda _: bar.advance(task))
+        return self._judged(rows, periods, book)
+
+    def _history(self, grain: Grain, periods: Sequence[Period], window: int) -> tuple[list[Period], list[Period]]:
+        """The periods to compute beside `periods` for the baselines: from the one holding the data's first
+        event up to `periods`, and after them up to `window` periods from that first one (never past the last
+        event). They run in the same compute, which costs about the same as the range alone for the program
+        and trait segments (the engine groups by period in one scan)."""
+        first, last = self._data_span()
+        if first is None or last is None:
+            return [], []
+        begin = period_start(first, grain)
+        before = periods_between(grain, begin, periods[0].start) if begin < periods[0].start else []
+        stop = min(shift(begin, grain, window), shift(period_start(last, grain), grain))
+        after = periods_between(grain, periods[-1].end, stop) if periods[-1].end < stop else []
+        return before, after
+
+    def _data_span(self) -> tuple[datetime | None, datetime | None]:
+        return tuple(self.store.con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0])  # type: ignore[return-value]
+
+    def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook) -> list[KpiRow]:
+        """The rows of `periods`, each judged (KPI-SPEC v2 §6); `rows` run from the data's first period, and
+        periods that start after the last event take no part in a baseline."""
+        from partnerkpi.insights.judgment import baselines, judge_rows
+
+        last = self._data_span()[1]
+        found = baselines([r for r in rows if last is not None and r.period_start <= last], book.judgment)
+        start, end = periods[0].start, periods[-1].end
+        return judge_rows([r for r in rows if start <= r.period_start < end], book, found)

@@ -42,9 +42,12 @@ class KpiRow:
     band: str | None = None
     previous: float | None = None
     change: float | None = None
+    status: str | None = None  # good | watch | poor (None: no value, or not judged yet)
+    status_basis: str | None = None  # target | band | baseline
+    status_note: str | None = None  # what it was judged against, in words: "vs target 75 from 2026-01-01"
 
     def to_json(self) -> dict[str, Any]:
-        """The row exactly as KPI-SPEC §6 shows it."""
+        """The row exactly as KPI-SPEC §6 shows it (`status_note` is for people: pages and tables)."""
         return {
             "kpi": self.kpi,
             "period": self.period,
@@ -59,4 +62,6 @@ class KpiRow:
             "band": self.band,
             "previous": _clean(self.previous),
             "change": _clean(self.change),
+            "status": self.status,
+            "status_basis": self.status_basis,
         }

@@ -64,6 +64,9 @@ class Movement(_Item):
     previous: float
     change: float
     change_pct: float | None
+    status: str | None = None  # the quarter's judgment (KPI-SPEC v2 §6): good, watch, poor
+    status_basis: str | None = None
+    status_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,9 @@ class TargetCheck(_Item):
     effective_from: date
     met: bool | None  # None: the KPI has no value in the quarter
     gap: float | None
+    status: str | None = None  # good when met, watch within the tolerance, poor beyond
+    status_basis: str | None = None
+    status_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ def quarter_review(
     end = shift(start, Grain.QUARTER)
     before = shift(start, Grain.QUARTER, -1)
     book = book if book is not None else TargetBook.load(catalog=hub.catalog)
-    rows = hub.scorecard(Grain.QUARTER, start.date(), end.date(), by=by, kpis=kpis)
+    rows = hub.scorecard(Grain.QUARTER, start.date(), end.date(), by=by, kpis=kpis, book=book)
     improved, worsened, unchanged, bands, targets = [], [], [], [], []
     for row in rows:
         kpi = hub.kpi(row.kpi)
@@ -193,6 +199,7 @@ def quarter_review(
                 target=target.value, target_label=target.label, effective_from=target.effective_from,
                 met=book.met(kpi, row.value, target),
                 gap=None if row.value is None else row.value - target.value,
+                **_judgment(row),
             ))
     return QuarterReview(
         quarter=quarter_label, previous_quarter=label(before, Grain.QUARTER), period_start=start, period_end=end,
@@ -206,7 +213,12 @@ def _movement(kpi: KPI, row: KpiRow) -> Movement:
     return Movement(
         kpi=kpi.id, name=kpi.name, unit=kpi.unit, segment=dict(row.segment), value=row.value,
         previous=row.previous, change=row.value - row.previous, change_pct=relative_change(row.value, row.previous),
+        **_judgment(row),
     )
+
+
+def _judgment(row: KpiRow) -> dict[str, str | None]:
+    return {"status": row.status, "status_basis": row.status_basis, "status_note": row.status_note}
 
 
 def _band_change(

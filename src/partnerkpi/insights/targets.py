@@ -17,6 +17,17 @@ no entry of its own. The entry in force for a period is the one with the latest 
 before the period's start; a segment's own entry in force beats the program's whatever their dates. Without
 a band set in force, the catalog KPI's own bands apply. The package default (insights/defaults/targets.yaml)
 is read first; a user file adds entries, and replaces a default entry with the same KPI, segment and date.
+
+A third optional section, `judgment`, sets how rows are judged when no target or band applies (the
+baseline) and how far from a target or baseline a value may be before it is poor:
+
+    judgment:
+      baseline_periods: 3      # the baseline is the median of the first N periods with a value
+      tolerance_pct: 10        # watch while worse by up to this % of the target or baseline; poor beyond
+      kpis:
+        partner_nps: {tolerance_pct: 20}
+
+A later file's settings replace the earlier ones field by field (and KPI by KPI).
 """
 
 from __future__ import annotations
@@ -35,10 +46,12 @@ from partnerkpi.catalog import YAML_SYNTAX_FIX, Catalog, _band_problems, _Strict
 from partnerkpi.catalog.model import KPI, Band
 from partnerkpi.errors import ConfigError
 
-__all__ = ["DEFAULT_SOURCE", "BandSet", "Target", "TargetBook", "TargetsError", "load_targets"]
+__all__ = ["DEFAULT_SOURCE", "BandSet", "JudgmentSettings", "KpiJudgment", "Target", "TargetBook", "TargetsError",
+           "load_targets"]
 
 DEFAULT_SOURCE = "built-in targets.yaml"
 _SECTIONS = {"targets": "target", "band_sets": "band set"}
+_TOP_LEVEL = [*_SECTIONS, "judgment"]
 
 
 class TargetsError(ConfigError):
@@ -73,6 +86,47 @@ class BandSet(_Entry):
     bands: tuple[Band, ...] = Field(min_length=1)
 
 
+class KpiJudgment(BaseModel):
+    """One KPI's own judgment settings (None: the program's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    baseline_periods: int | None = Field(default=None, ge=1)
+    tolerance_pct: float | None = Field(default=None, ge=0)
+
+
+class JudgmentSettings(BaseModel):
+    """How a row is judged against a target or its baseline: the baseline is the median of the first
+    `baseline_periods` periods with a value; a value worse than the target or baseline by up to
+    `tolerance_pct` % of it is `watch`, beyond that `poor`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    baseline_periods: int = Field(default=3, ge=1)
+    tolerance_pct: float = Field(default=10.0, ge=0)
+    kpis: dict[str, KpiJudgment] = Field(default_factory=dict)
+
+    def baseline_periods_for(self, kpi_id: str) -> int:
+        """The baseline window of the KPI (its own setting, else the program's)."""
+        own = self.kpis.get(kpi_id)
+        return own.baseline_periods if own is not None and own.baseline_periods is not None else self.baseline_periods
+
+    def tolerance_for(self, kpi_id: str) -> float:
+        """The KPI's tolerance as a fraction (10 % -> 0.1)."""
+        own = self.kpis.get(kpi_id)
+        pct = own.tolerance_pct if own is not None and own.tolerance_pct is not None else self.tolerance_pct
+        return pct / 100.0
+
+    def merged(self, later: JudgmentSettings) -> JudgmentSettings:
+        """These settings with the fields `later` sets explicitly replacing them (KPI by KPI, field by field)."""
+        top = {f: getattr(later, f) for f in later.model_fields_set if f != "kpis"}
+        kpis = dict(self.kpis)
+        for kpi_id, own in later.kpis.items():
+            before = kpis.get(kpi_id, KpiJudgment())
+            kpis[kpi_id] = before.model_copy(update={f: getattr(own, f) for f in own.model_fields_set})
+        return self.model_copy(update={**top, "kpis": kpis})
+
+
 E = TypeVar("E", bound=_Entry)
 
 
@@ -91,10 +145,12 @@ def _day(instant: date | datetime) -> date:
 class TargetBook:
     """The targets and band sets of a program, looked up per KPI, segment and period start."""
 
-    def __init__(self, targets: Iterable[Target], band_sets: Iterable[BandSet], catalog: Catalog) -> None:
+    def __init__(self, targets: Iterable[Target], band_sets: Iterable[BandSet], catalog: Catalog,
+                 judgment: JudgmentSettings | None = None) -> None:
         self.targets: tuple[Target, ...] = tuple(sorted(targets, key=lambda e: e.key))
         self.band_sets: tuple[BandSet, ...] = tuple(sorted(band_sets, key=lambda e: e.key))
         self.catalog = catalog
+        self.judgment = judgment if judgment is not None else JudgmentSettings()
 
     def __repr__(self) -> str:
         return f"TargetBook({len(self.targets)} targets, {len(self.band_sets)} band sets)"
@@ -185,14 +241,18 @@ def load_targets(paths: Iterable[str | Path] = (), *, catalog: Catalog, defaults
             problems.append(f"{raw}: cannot read the file: {exc}; how to fix: check the path and that it is UTF-8")
     targets: dict[tuple, Target] = {}
     band_sets: dict[tuple, BandSet] = {}
+    judgment = JudgmentSettings()
     for source in sources:
         found_targets, found_bands, found_problems = _parse(source, catalog)
-        problems += found_problems
+        found_judgment, judgment_problems = _parse_judgment(source, catalog)
+        problems += found_problems + judgment_problems
         targets.update({t.key: t for t in found_targets})
         band_sets.update({b.key: b for b in found_bands})
+        if found_judgment is not None:
+            judgment = judgment.merged(found_judgment)
     if problems:
         raise TargetsError(problems)
-    return TargetBook(targets.values(), band_sets.values(), catalog)
+    return TargetBook(targets.values(), band_sets.values(), catalog, judgment)
 
 
 def _parse(source: _Source, catalog: Catalog) -> tuple[list[Target], list[BandSet], list[str]]:
@@ -200,15 +260,15 @@ def _parse(source: _Source, catalog: Catalog) -> tuple[list[Target], list[BandSe
     if syntax is not None:
         return [], [], [f"{source.name}: {syntax}; how to fix: {YAML_SYNTAX_FIX}"]
     problems = [f"{source.name}: {d}; how to fix: keep one of the two" for d in duplicates]
-    shape = "a mapping with the lists `targets` and/or `band_sets`"
+    shape = "a mapping with the lists `targets` and/or `band_sets` and the mapping `judgment`"
     if data is None:
         return [], [], problems
     if not isinstance(data, Mapping):
         return [], [], [*problems, f"{source.name}: expected {shape}, found {type(data).__name__}; "
                                    f"how to fix: write the file as {shape}"]
     for key in data:
-        if key not in _SECTIONS:
-            close = difflib.get_close_matches(str(key), list(_SECTIONS), n=1)
+        if key not in _TOP_LEVEL:
+            close = difflib.get_close_matches(str(key), _TOP_LEVEL, n=1)
             hint = f"did you mean '{close[0]}'? " if close else ""
             problems.append(f"{source.name}: unknown top-level key '{key}'; how to fix: {hint}the file must be {shape}")
     targets: list[Target] = []
@@ -253,6 +313,39 @@ def _parse(source: _Source, catalog: Catalog) -> tuple[list[Target], list[BandSe
                 seen.add(parsed.key)
                 out.append(parsed)  # type: ignore[arg-type]
     return targets, band_sets, problems
+
+
+def _parse_judgment(source: _Source, catalog: Catalog) -> tuple[JudgmentSettings | None, list[str]]:
+    """The file's `judgment` section (None when absent); problems name the file, the section and the field
+    (syntax and shape problems of the whole file are reported by `_parse`)."""
+    data, _, syntax = read_yaml(source.text, _Loader)
+    if syntax is not None or not isinstance(data, Mapping) or data.get("judgment") is None:
+        return None, []
+    section = data["judgment"]
+    where = f"{source.name}: judgment"
+    if not isinstance(section, Mapping):
+        return None, [f"{where}: the section is a {type(section).__name__}; how to fix: write `judgment:` followed "
+                      "by `baseline_periods: 3`, `tolerance_pct: 10` and optionally `kpis:`"]
+    problems: list[str] = []
+    kpis = section.get("kpis")
+    if isinstance(kpis, Mapping):
+        for kpi_id in kpis:
+            if str(kpi_id) not in catalog:
+                close = difflib.get_close_matches(str(kpi_id), catalog.ids, n=3, cutoff=0.5)
+                hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+                problems.append(f"{where}, field 'kpis.{kpi_id}': unknown KPI; how to fix: {hint}use the id of a "
+                                "KPI of the catalog")
+    try:
+        parsed = JudgmentSettings.model_validate(section)
+    except ValidationError as exc:
+        for e in exc.errors():
+            message, fix = _explain(e, KpiJudgment if len(e["loc"]) > 2 else JudgmentSettings)
+            if e["type"] in {"greater_than_equal", "int_parsing", "int_from_float", "float_parsing"}:
+                fix = "give a whole number of periods, 1 or more" if e["loc"][-1] == "baseline_periods" \
+                    else "give a percentage, 0 or more (10 means 10 %)"
+            problems.append(f"{where}, field '{'.'.join(str(p) for p in e['loc'])}': {message}; how to fix: {fix}")
+        return None, problems
+    return (None if problems else parsed), problems
 
 
 def _explain(error: Mapping[str, Any], model: type[BaseModel]) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from partnerkpi.engine.result import KpiRow
 
 CSV_COLUMNS = [
     "kpi", "period", "period_start", "period_end", "segment", "value", "numerator", "denominator", "n",
-    "unit", "band", "previous", "change",
+    "unit", "band", "previous", "change", "status", "status_basis",
 ]
 
 

@@ -13,6 +13,7 @@ from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
 from partnerkpi.engine.result import KpiRow
 
 BAND_STYLES = {"green": "bold green", "amber": "bold yellow", "red": "bold red", "grey": "white"}
+STATUS_STYLES = {"good": "bold green", "watch": "bold yellow", "poor": "bold red"}
 
 
 def format_value(value: float | None, unit: str) -> str:
@@ -65,6 +66,7 @@ def scorecard_tables(rows: Sequence[KpiRow], catalog: Catalog) -> list[Table]:
             table.add_column(label, justify="right")
         table.add_column("", justify="center")
         table.add_column("band")
+        table.add_column("status")
         cells = {(r.kpi, r.period): r for r in seg_rows}
         current_category = None
         for kpi in catalog:
@@ -81,6 +83,7 @@ def scorecard_tables(rows: Sequence[KpiRow], catalog: Catalog) -> list[Table]:
                 *[_cell(kpi, r) if r else Text("") for r in kpi_rows],
                 trend_arrow(kpi, last.change if last else None),
                 Text(last.band or "") if last else Text(""),
+                Text(last.status or "", style=STATUS_STYLES.get(last.status or "", "")) if last else Text(""),
             )
         tables.append(table)
     return tables

@@ -152,8 +152,9 @@ class Reader:
         """KPI rows of the query's range, program and segments."""
         self._whole_program()
         key = ("scorecard", query, tuple(kpis or ()))
+        book = self.insights.book()  # outside `_cached`: the lock is not reentrant
         return self._cached(key, lambda: self.hub.scorecard(query.grain, query.start, query.end, by=query.by,
-                                                            kpis=kpis))
+                                                            kpis=kpis, book=book))
 
     def data_quality(self) -> tuple[dict[str, int], list[dict], list[dict]]:
         """Table counts, imports (newest first) and tracking-plan coverage."""
@@ -172,8 +173,9 @@ class Reader:
     # -- partners ---------------------------------------------------------------------------------
     def _per_partner(self, query: RangeQuery, kpis: Sequence[str]) -> list[KpiRow]:
         key = ("per_partner", query.grain, query.start, query.end, tuple(kpis))
+        book = self.insights.book()
         return self._cached(key, lambda: self.hub.scorecard(query.grain, query.start, query.end, by=PER_PARTNER,
-                                                            kpis=kpis))
+                                                            kpis=kpis, book=book))
 
     def partner_list(self, query: RangeQuery, kpis: Sequence[str]) -> tuple[list[dict], list[KpiRow],
                                                                             dict[str, datetime]]:

@@ -62,6 +62,8 @@ class Row(BaseModel):
     band: str | None
     previous: int | float | None
     change: int | float | None
+    status: str | None
+    status_basis: str | None
 
 
 class SegmentValue(BaseModel):
@@ -73,6 +75,9 @@ class SegmentValue(BaseModel):
     display: str
     band: str | None
     band_color: str | None
+    status: str | None
+    status_basis: str | None
+    status_note: str | None
 
 
 class Tile(BaseModel):
@@ -89,6 +94,9 @@ class Tile(BaseModel):
     display: str
     band: str | None
     band_color: str | None
+    status: str | None  # good | watch | poor (None: no value): what the tile's colour shows
+    status_basis: str | None  # target | band | baseline
+    status_note: str | None  # the basis in words, for the hover and the legend
     change: int | float | None
     change_display: str
     arrow: str  # ▲ ▼ = or · (no change known)
@@ -335,12 +343,15 @@ def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
                 segments.append(SegmentValue(
                     segment=r.segment, label=_segment_label(r.segment), value=r.value,
                     display=format_value(r.value, kpi.unit), band=r.band, band_color=b.color if b else None,
+                    status=r.status, status_basis=r.status_basis, status_note=r.status_note,
                 ))
     return Tile(
         kpi=kpi.id, name=kpi.name, category=kpi.category, unit=kpi.unit, direction=kpi.direction,
         timing=kpi.timing, period=last.period if last else None, value=value,
         display=format_value(value, kpi.unit), band=band.name if band else None,
-        band_color=band.color if band else None, change=change,
+        band_color=band.color if band else None, status=last.status if last else None,
+        status_basis=last.status_basis if last else None, status_note=last.status_note if last else None,
+        change=change,
         change_display="" if change is None else f"{change:+.1f}", arrow=arrow, improved=improved,
         benchmarks=list(kpi.benchmarks), benchmark_marker=bench_at, value_marker=value_at,
         segments=sorted(segments, key=lambda s: s.label), spark=[r.value for r in program],
