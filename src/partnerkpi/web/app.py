@@ -20,6 +20,7 @@ from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
 from partnerkpi.web.credentials import Credentials
+from partnerkpi.web.empty import NoDataYet, empty_view
 
 CACHE_ENTRIES = 16
 
@@ -89,6 +90,16 @@ def error_page(request: Request, status: int, message: str, hint: str | None,
     return templates().TemplateResponse(request, "error.html", context, status_code=status, headers=headers)
 
 
+def import_prompt(request: Request, exc: NoDataYet) -> Response:
+    """The "import your data" state of a data page (HTML) or its JSON twin, both 200."""
+    from partnerkpi.web.pages import templates
+
+    view = empty_view(exc, request.app.state.partnerkpi.settings.db, str(request.base_url))
+    if wants_html(request):
+        return templates().TemplateResponse(request, "empty.html", {"view": view, "page": "empty"})
+    return JSONResponse(view.model_dump())
+
+
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown)."""
 
@@ -120,6 +131,8 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
 
     @app.exception_handler(PartnerKPIError)
     async def partnerkpi_error(request: Request, exc: PartnerKPIError) -> Response:
+        if isinstance(exc, NoDataYet):
+            return import_prompt(request, exc)
         headers = getattr(exc, "headers", None)  # e.g. WWW-Authenticate on a 401
         if wants_html(request):
             return error_page(request, exc.http_status, exc.message, exc.hint, headers)

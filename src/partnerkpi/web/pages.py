@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
 from partnerkpi.reports.table import format_value
 from partnerkpi.web.charts import kpi_chart, partner_chart, sparkline
+from partnerkpi.web.empty import NoDataYet, empty_view
 from partnerkpi.web.partner_views import partner_view, partners_view
 from partnerkpi.web.reader import Reader, page_reader
 from partnerkpi.web.views import (
@@ -133,7 +134,12 @@ def data_page(request: Request, data: Data, filters: Annotated[RejectedFilter, Q
     """Imports, table counts, rejected rows with their reasons (filterable, downloadable), plan coverage."""
     view = data_view(data, filters)
     query = urlencode({k: v for k, v in filters.model_dump().items() if v not in (None, "", 0)})
-    return _render(request, "data.html", view=view, query=query, page="data")
+    try:
+        data.require_data()
+        empty = None
+    except NoDataYet as exc:  # the page still shows its tables: rejected rows say why an import stored nothing
+        empty = empty_view(exc, request.app.state.partnerkpi.settings.db, str(request.base_url))
+    return _render(request, "data.html", view=view, query=query, empty=empty, page="data")
 
 
 @router.get("/static/vega.js")

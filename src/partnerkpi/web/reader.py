@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from partnerkpi.catalog.model import KPI
 from partnerkpi.engine.partner import PeerStats, open_tasks, peer_stats, unacknowledged_policies
@@ -36,6 +36,7 @@ from partnerkpi.insights.trends import Trend, trends
 from partnerkpi.settings import Settings
 from partnerkpi.web.app import AppState, ResultCache, state
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page
+from partnerkpi.web.empty import NoDataYet
 
 DEFAULT_PERIODS = 6
 MIN_PEERS = 5  # fewer peers than this and a median could give a peer's own figure away
@@ -118,6 +119,13 @@ class Reader:
                 "(SELECT count(*) FROM partners), (SELECT count(*) FROM users)"
             ).fetchall()[0])
         return self._data_version
+
+    def require_data(self) -> None:
+        """Raise NoDataYet while the database holds no partners or no events: there is nothing to compute."""
+        with self.lock:
+            _, events, partners, _ = self._version()
+        if not events or not partners:
+            raise NoDataYet(partners, events)
 
     def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
         with self.lock:
@@ -380,12 +388,26 @@ def _reader(st: AppState, actor: Actor) -> Reader:
     return reader
 
 
-def page_reader(st: Annotated[AppState, Depends(state)],
+# Pages that mean something on an empty database; every other read answers with the import prompt.
+WORKS_EMPTY = frozenset({"/catalog", "/data", "/api/v1/kpis", "/api/v1/segments", "/api/v1/data", "/api/v1/rejected",
+                         "/api/v1/rejected.csv"})
+
+
+def _checked(request: Request, reader: Reader) -> Reader:
+    if request.method == "GET" and request.url.path not in WORKS_EMPTY:
+        reader.require_data()
+    return reader
+
+
+def page_reader(request: Request, st: Annotated[AppState, Depends(state)],
                 actor: Annotated[Actor, Depends(require_actor_page)]) -> Reader:
-    """The reader of a page request (anonymous visitors are sent to sign in)."""
-    return _reader(st, actor)
+    """The reader of a page request (anonymous visitors are sent to sign in; on an empty database a page
+    that reads data shows how to import it)."""
+    return _checked(request, _reader(st, actor))
 
 
-def api_reader(st: Annotated[AppState, Depends(state)], actor: Annotated[Actor, Depends(require_actor_api)]) -> Reader:
-    """The reader of an API request (anonymous requests get 401)."""
-    return _reader(st, actor)
+def api_reader(request: Request, st: Annotated[AppState, Depends(state)],
+               actor: Annotated[Actor, Depends(require_actor_api)]) -> Reader:
+    """The reader of an API request (anonymous requests get 401; on an empty database a read answers
+    `{"empty": true, ...}`)."""
+    return _checked(request, _reader(st, actor))
