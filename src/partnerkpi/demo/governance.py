@@ -59,13 +59,13 @@ def policies(rng: np.random.Generator, w: World, ops: Ops) -> None:
     ts = np.where(rng.random(len(p)) < chance, base + exp_duration(rng, 8.0, DAY, len(p)) + HOUR, -1)
     ts = w.place_activity(rng, p, ts, base + 75 * DAY)
     # A required policy still unread a month on: the program team chases it (an email); most partners then
-    # read it, the others are escalated.
+    # read it when they are next on the hub, the others are escalated.
     chase = base + (rng.uniform(25, 35, len(p)) * DAY).astype(np.int64)
     chased = required[pol] & ((ts < 0) | (ts > chase)) & (chase < w.horizon(p))
     ops.add("Coordination Logged", np.where(chased, chase, -1), p, prop='{"channel":"email"}')
     late = chase + exp_duration(rng, 7.0, DAY, len(p)) + HOUR
-    late = np.where(chased & (ts < 0) & (rng.random(len(p)) < np.where(churn, 0.3, 0.85)), late, -1)
-    late = w.place_activity(rng, p, late, chase + 40 * DAY)
+    late = np.where(chased & (ts < 0) & (rng.random(len(p)) < np.where(churn, 0.3, 0.9)), late, -1)
+    late = w.place_activity(rng, p, late, w.horizon(p))
     ts = np.where(late >= 0, late, ts)
     raised = chase + (rng.uniform(14, 21, len(p)) * DAY).astype(np.int64)
     ops.add("Escalation Raised", np.where(chased & (ts < 0) & (raised < w.horizon(p)), raised, -1), p)
