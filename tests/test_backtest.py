@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 
 import pytest
@@ -103,30 +102,21 @@ def test_backtest_by_hand(tmp_path):
 
 @pytest.mark.slow
 def test_demo_at_risk_flag_beats_the_naive_rule(tmp_path):
+    """On a seed the weights were not tuned on (bench/calibrate_health.py tunes on 11 and 12)."""
     from partnerkpi.demo import generate
     from partnerkpi.hub import Hub
-    from partnerkpi.insights.health import health_scores
 
     files = generate(tmp_path / "demo", partners=300, months=24, seed=7)
     with Hub.open(tmp_path / "hub.duckdb") as hub:
         hub.import_files([files.partners, files.users, files.events])
-        health_scores(hub, datetime(2026, 7, 1))  # warm up
-        start = time.perf_counter()
-        scores = health_scores(hub, datetime(2026, 7, 1))
-        one_date = time.perf_counter() - start
-        start = time.perf_counter()
         result = backtest(hub)
-        whole = time.perf_counter() - start
-    print(f"\nhealth scores of {len(scores)} partners: {one_date:.2f} s; backtest of {len(result.quarters)} "
-          f"quarters: {whole:.1f} s\n{result.to_json()}")
+    print(f"\n{result.to_json()}")
     assert len(result.quarters) == 7
     m, n = result.model, result.naive
-    assert m.auc >= 0.75
+    assert m.auc >= 0.78
     # The claim: better ranking (AUC), better precision of the flag, and more churners caught than the naive rule
     # when flagging as many partners as it does. The naive rule's own recall is higher: it flags ~40 % of partners.
-    assert m.auc > n.auc
+    assert m.auc > n.auc + 0.05
     assert m.precision > n.precision
     assert result.recall_at_naive_budget > n.recall
     assert m.lead_days > 30
-    assert one_date < 2.0
-    assert whole < 60.0

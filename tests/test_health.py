@@ -18,7 +18,7 @@ from partnerkpi.insights.health import (
     score_of,
 )
 from partnerkpi.insights.overrides import add_override, list_overrides, remove_override
-from tests.kpi_fixtures import Fixture
+from tests.kpi_fixtures import Fixture, iso
 
 AS_OF = datetime(2026, 7, 1)
 
@@ -252,3 +252,137 @@ def test_override_validation(fx, kwargs, message):
     args = {"partner_id": "B", "reason": "why", "expires_at": datetime(2026, 8, 1), **kwargs}
     with pytest.raises(UsageError, match=message):
         add_override(hub, args.pop("partner_id"), config=config(), **args)
+
+
+# --- caps: gates on the level -----------------------------------------------------------------------
+# One component that every partner but T scores 100 on, so the level is decided by the caps alone.
+CAPS = CONFIG[CONFIG.index("levels:"):CONFIG.index("components:")] + """
+components:
+  access: {measure: access_hygiene, weight: 1, points: [[0, 100], [1, 0]]}
+caps:
+  - {kind: overdue_compliance, grace_days: 14, max_level: watch}
+  - {kind: unacknowledged_policy, grace_days: 14, max_level: watch}
+  - {kind: inactivity, grace_days: 30, max_level: watch}
+"""
+
+
+def build_caps(tmp_path: Path) -> Fixture:
+    """G/H: a compliance task overdue exactly 14 days / 14 days and a second; K: three overdue, oldest 41 days;
+    L: a required policy unread for 30 days; M: read it before it was published; N: joined after it;
+    Q/R: last active exactly 30 days / 30 days and a second ago; S: never active; T: low score and unread."""
+    fx = Fixture(tmp_path)
+    for p in "GHKLMNQRT":
+        fx.partner(p, onboarded="2026-06-20" if p == "N" else "2026-01-01").user(f"u{p}", p)
+    fx.partner("S", onboarded="2026-06-25")
+    fx.user("t2", "T", deactivated="2026-03-01")
+    fx.event("Access Granted", "2026-02-01", user="t2", object="g1", role="viewer")  # T: an orphaned grant
+    for p in "GHKLMNT":
+        fx.event("Logged In", "2026-06-30", user=f"u{p}")
+    fx.event("Logged In", "2026-06-01", user="uQ")  # exactly 30 days before July 1
+    fx.event("Logged In", "2026-05-31 23:59:59", user="uR")
+    fx.event("Policy Published", "2026-06-01", object="pol1", required=True, title="Code of Conduct")
+    fx.event("Policy Published", "2026-06-17", object="pol2", required=True)  # exactly 14 days: no breach yet
+    fx.event("Policy Published", "2026-01-10", object="pol3", required=False, title="Optional reading")
+    for p in "MQR":  # before the publication: counts (and keeps Q's and R's last activity as it is)
+        fx.event("Policy Acknowledged", "2026-05-01", user=f"u{p}", object="pol1")
+    for p in "GHK":
+        fx.event("Policy Acknowledged", "2026-06-05", user=f"u{p}", object="pol1")
+    fx.event("Policy Acknowledged", "2026-06-25", user="uN", object="pol1")
+    tasks = [  # (task, partner, kind, due, completed, cancelled)
+        ("g1", "G", "compliance", "2026-06-17 00:00:00", None, None),  # overdue exactly 14 days: within grace
+        ("h1", "H", "compliance", "2026-06-16 23:59:59", None, None),  # 14 days and a second
+        ("k1", "K", "compliance", "2026-05-21", None, None),  # 41 days
+        ("k2", "K", "compliance", "2026-06-01", None, None),  # 30 days
+        ("k3", "K", "compliance", "2026-06-10", None, "2026-07-01"),  # cancelled at July 1: still open
+        ("k4", "K", "compliance", "2026-05-01", "2026-06-20", None),  # completed: closed
+        ("k5", "K", "compliance", "2026-05-01", None, "2026-06-25"),  # cancelled: closed
+        ("k6", "K", "general", "2026-05-01", None, None),  # not a compliance task
+    ]
+    for task, partner, kind, due, completed, cancelled in tasks:
+        fx.event("Task Assigned", "2026-04-01", partner=partner, object=task, kind=kind, due_at=iso(due))
+        if completed:
+            fx.event("Task Completed", completed, partner=partner, object=task)
+        if cancelled:
+            fx.event("Task Cancelled", cancelled, partner=partner, object=task)
+    return fx
+
+
+@pytest.fixture
+def caps_fx(tmp_path):
+    return build_caps(tmp_path)
+
+
+def test_caps_gate_the_level_with_the_reason(caps_fx):
+    scores = by_id(health_scores(caps_fx.hub(), AS_OF, config(CAPS)))
+    assert all(h.computed_score == 100 for p, h in scores.items() if p != "T")
+    levels = {p: h.level for p, h in scores.items()}
+    assert levels == {"G": "healthy", "H": "watch", "K": "watch", "L": "watch", "M": "healthy", "N": "healthy",
+                      "Q": "healthy", "R": "watch", "S": "watch", "T": "at_risk"}
+    assert scores["H"].reasons == ("level capped at watch: 1 compliance task overdue, oldest 14 days",)
+    # k1 (41 days), k2 (30 days), k3 (21 days, cancelled exactly at July 1); k4, k5 closed, k6 not compliance
+    assert scores["K"].reasons == ("level capped at watch: 3 compliance tasks overdue, oldest 41 days",)
+    assert scores["L"].reasons == ("level capped at watch: required policy 'Code of Conduct' unacknowledged for "
+                                   "30 days",)
+    assert scores["R"].reasons == ("level capped at watch: no activity for 30 days",)
+    # S joined June 25 and has done nothing (the history starts at the first activity, May 1)
+    assert scores["S"].reasons == ("level capped at watch: no activity at all in 6 days",)
+    # the score stays the weighted sum; the level is capped
+    assert (scores["K"].score, scores["K"].computed_level, scores["K"].capped) == (100, "watch", True)
+    assert not scores["G"].capped and scores["G"].reasons == ()
+
+
+def test_caps_in_the_component_table_whether_applied_or_not(caps_fx):
+    scores = by_id(health_scores(caps_fx.hub(), AS_OF, config(CAPS)))
+    g = {c.kind: (c.applied, c.lowered, c.detail) for c in scores["G"].caps}
+    assert g == {
+        "overdue_compliance": (False, False, "no compliance task overdue by more than 14 days"),
+        "unacknowledged_policy": (False, False, "no required policy unacknowledged for more than 14 days"),
+        "inactivity": (False, False, "active in the last 30 days"),
+    }
+    # T scores 0 (an orphaned grant): the unread policy is a breach, but the level was already lower
+    t = {c.kind: c for c in scores["T"].caps}["unacknowledged_policy"]
+    assert (t.applied, t.lowered, t.max_level) == (True, False, "watch")
+    assert scores["T"].reasons[0] == "required policy 'Code of Conduct' unacknowledged for 30 days"
+    assert scores["T"].to_dict()["caps"][1]["reason"] == scores["T"].reasons[0]
+
+
+def test_policy_grace_counts_from_the_later_of_publication_and_onboarding(caps_fx):
+    hub = caps_fx.hub()
+    # a second later, pol2 (published June 17, read by nobody) has waited 14 days and a second
+    later = by_id(health_scores(hub, datetime(2026, 7, 1, 0, 0, 1), config(CAPS)))
+    g = {c.kind: c for c in later["G"].caps}["unacknowledged_policy"]
+    assert g.applied and g.detail == "required policy 'pol2' unacknowledged for 14 days"  # no title: the id
+    # N joined June 20 (and read pol1 on June 25): its grace for pol2 runs from June 20 until July 4
+    assert {c.kind: c.applied for c in later["N"].caps}["unacknowledged_policy"] is False
+    n = by_id(health_scores(hub, datetime(2026, 7, 4, 0, 0, 1), config(CAPS)))["N"]
+    assert n.reasons == ("level capped at watch: required policy 'pol2' unacknowledged for 14 days",)
+
+
+def test_an_override_wins_over_a_cap_and_the_cap_stays_visible(caps_fx):
+    hub = caps_fx.hub()
+    hub.clock = FixedClock(datetime(2026, 6, 15))
+    cfg = config(CAPS)
+    add_override(hub, "K", level="healthy", reason="tasks handled by phone", expires_at=datetime(2026, 8, 1),
+                 config=cfg)
+    k = by_id(health_scores(hub, AS_OF, cfg))["K"]
+    assert (k.level, k.computed_level) == ("healthy", "watch")
+    assert k.reasons == ("level capped at watch: 3 compliance tasks overdue, oldest 41 days",)
+
+
+def test_cap_problems_name_file_entry_and_field(tmp_path):
+    bad = tmp_path / "health.yaml"
+    bad.write_text(CAPS.replace("{kind: overdue_compliance, grace_days: 14", "{kind: overdue_tasks, grace_days: -1"))
+    with pytest.raises(HealthConfigError) as err:
+        load_config(bad)
+    assert f"{bad}: caps.0.kind" in str(err.value) and f"{bad}: caps.0.grace_days" in str(err.value)
+    bad.write_text(CAPS.replace("grace_days: 30, max_level: watch", "grace_days: 30, max_level: amber"))
+    with pytest.raises(HealthConfigError) as err:
+        load_config(bad)
+    assert err.value.problems == [
+        f"{bad}: caps.2.max_level: 'amber' is not a level (levels: healthy, watch, at_risk)"]
+
+
+def test_default_config_caps_at_watch_after_14_days_and_30_idle_days(fx):
+    cfg = load_config(catalog=fx.hub().catalog)
+    assert [(c.kind, c.grace_days, c.max_level) for c in cfg.caps] == [
+        ("overdue_compliance", 14, "watch"), ("unacknowledged_policy", 14, "watch"), ("inactivity", 30, "watch")]

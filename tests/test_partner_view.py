@@ -27,12 +27,12 @@ def task_program(tmp_path):
     fx.partner("A").partner("B")
     fx.user("uA", "A").user("uB", "B")
 
-    def assign(task, ts, partner="A", due=None, kind="compliance"):
-        props = {"kind": kind} | ({"due_at": iso(due)} if due else {})
+    def assign(task, ts, partner="A", due=None, kind="compliance", **more):
+        props = {"kind": kind} | ({"due_at": iso(due)} if due else {}) | more
         fx.event("Task Assigned", ts, partner=partner, object=task, **props)
 
     assign("t1", "2026-07-01", due="2026-07-20")
-    assign("t0", "2026-07-02", due="2026-07-20", kind="training")  # same due as t1: the task id decides
+    assign("t0", "2026-07-02", due="2026-07-20", kind="training", title="Finish the sales training")
     assign("t2", "2026-06-15 10:00")  # no due_at: due 2026-07-15 10:00
     assign("t3", "2026-07-10", due="2026-08-10")
     assign("t4", "2026-07-01")  # due 2026-07-31
@@ -66,6 +66,7 @@ def test_open_tasks_fields_and_order(task_program):
     assert by_id["t1"] == {
         "task": "t1",
         "kind": "compliance",
+        "title": None,  # no title property
         "assigned_at": at("2026-07-01"),
         "due": at("2026-07-20"),
         "overdue": True,
@@ -74,7 +75,8 @@ def test_open_tasks_fields_and_order(task_program):
         "last_reminder_at": at("2026-07-25 09:30"),
         "reminders": 2,  # 07-21 and 07-25; the one at AT is not before AT
     }
-    assert by_id["t0"]["kind"] == "training"
+    assert (by_id["t0"]["kind"], by_id["t0"]["title"]) == ("training", "Finish the sales training")
+    assert by_id["t2"]["title"] is None
     # t2: assigned 06-15 10:00 + 30 days = 07-15 10:00; AT - due = 16 days 14 hours -> 16 whole days
     assert by_id["t2"]["due"] == at("2026-07-15 10:00")
     assert (by_id["t2"]["days_overdue"], by_id["t2"]["reminders"], by_id["t2"]["last_reminder_at"]) == (16, 0, None)
@@ -128,14 +130,15 @@ def policy_program(tmp_path):
         fx.event("Policy Acknowledged", ts, user=user, partner=partner, object=policy)
 
     publish("pol1", "2026-07-10", required=True)
-    publish("pol2", "2026-03-01", required=True)
+    publish("pol2", "2026-03-01", required=True, title="Code of Conduct", name="coc")
     publish("pol3", "2026-07-01", required="true")  # a string, not JSON true: not required
     publish("pol4", "2026-07-01", required=False)
     publish("pol5", "2026-08-01", required=True)  # published at AT, not before
     publish("pol6", "2026-05-01", required=False)  # the first publication decides: not required
     publish("pol6", "2026-06-01", required=True)
-    publish("pol7", "2026-07-20 12:00", required=True)
-    publish("pol8", "2026-06-01", required=True)
+    publish("pol7", "2026-07-20 12:00", required=True, title="  ")
+    publish("pol8", "2026-06-01", required=True, name="Data Addendum")
+    publish("pol8", "2026-06-02", title="Renamed later")  # only the first publication names it
     publish("pol9", "2026-07-01")  # no required property
     ack("pol1", "2026-07-05", user="uA")  # before the publication: counts
     ack("pol2", "2026-08-01", user="uA")  # at AT, not before
@@ -151,9 +154,12 @@ def test_unacknowledged_policies(policy_program):
     a = unacknowledged_policies(engine.table, engine.execute, "A", AT)
     # required, published before AT: pol1 pol2 pol7 pol8; A acknowledged pol1 only (before publication)
     assert a == [
-        {"policy": "pol2", "published_at": at("2026-03-01"), "days_since_published": 153},  # 31+30+31+30+31
-        {"policy": "pol8", "published_at": at("2026-06-01"), "days_since_published": 61},  # 30+31
-        {"policy": "pol7", "published_at": at("2026-07-20 12:00"), "days_since_published": 11},  # 11 d 12 h
+        {"policy": "pol2", "title": "Code of Conduct", "published_at": at("2026-03-01"),
+         "days_since_published": 153},  # 31+30+31+30+31
+        {"policy": "pol8", "title": "Data Addendum", "published_at": at("2026-06-01"),
+         "days_since_published": 61},  # 30+31; its `name`, as it has no `title`
+        {"policy": "pol7", "title": None, "published_at": at("2026-07-20 12:00"),
+         "days_since_published": 11},  # 11 d 12 h; a blank title is no title
     ]
     b = unacknowledged_policies(engine.table, engine.execute, "B", AT)
     assert [p["policy"] for p in b] == ["pol2", "pol8", "pol1"]  # pol7 acknowledged by uB

@@ -21,6 +21,7 @@ from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, out
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
+from partnerkpi.insights.health_caps import CapResult
 from partnerkpi.insights.overrides import add_override, list_overrides, remove_override
 
 AsOfOption = Annotated[str | None, typer.Option(
@@ -83,10 +84,22 @@ def _component_table(h: HealthScore) -> Table:
     for c in h.components:
         table.add_row(c.label, c.detail, f"{c.score:.1f}", f"{100 * c.weight / total_weight:.0f} %",
                       f"{c.contribution:.1f}")
+    if h.caps:
+        table.add_section()
+    for cap in h.caps:
+        table.add_row(cap.label, cap.detail, "", f"cap: {cap.max_level}", cap_status(cap),
+                      style="yellow" if cap.lowered else None)
     table.add_section()
     table.add_row("total", "; ".join(h.reasons) or "-", f"{h.computed_score:.1f}", "100 %",
                   f"{h.computed_score:.1f}", style="bold")
     return table
+
+
+def cap_status(cap: CapResult) -> str:
+    """Whether a cap applied, in words: "applied", "breach (level already lower)" or "not applied"."""
+    if not cap.applied:
+        return "not applied"
+    return "applied" if cap.lowered else "breach (level already lower)"
 
 
 def _health_record(h: HealthScore) -> dict[str, Any]:
@@ -135,6 +148,7 @@ def register(app: typer.Typer) -> None:
             if format is Format.csv:
                 records = [{"partner_id": h.partner_id, "name": h.name, "score": h.score, "level": h.level,
                             "computed_score": h.computed_score, "reasons": h.reason_text,
+                            "caps_applied": " ".join(c.kind for c in h.caps if c.applied),
                             **{f"{c.name}_score": c.score for c in h.components}} for h in scores]
             _write(format, records, table)
 

@@ -74,7 +74,8 @@ def plan_sessions(rng: np.random.Generator, w: World) -> SessionPlan:
         hi = np.minimum(np.minimum(cal.bounds[m + 1], w.deactivated[users]), np.minimum(w.offboarded[p], cal.end))
         churn = cal.bounds[m + 1] > w.churn_from[p]
         chance = story.lerp(story.USER_ACTIVE_PROB, cal.progress[m]) * np.where(churn, 0.35, 1.0)
-        on = (hi - lo >= HOUR) & ~w.dormant[users] & (rng.random(len(users)) < chance)
+        chance = chance * np.where(w.dormant[users], story.lerp(story.DORMANT_WAKE, cal.progress[m]), 1.0)
+        on = (hi - lo >= HOUR) & (rng.random(len(users)) < chance)
         has = np.bincount(p[on], minlength=w.partners) > 0
         on |= (users == w.first_user[p]) & ~has[p]
         users, p, lo, hi, churn = users[on], p[on], lo[on], hi[on], churn[on]

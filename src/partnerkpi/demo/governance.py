@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from partnerkpi.demo import story
 from partnerkpi.demo.events import Ops, iso, json_object, object_ids, quoted
 from partnerkpi.demo.world import DAY, HOUR, MINUTE, NEVER, World, business_time, exp_duration
 
+POLICY_TITLES = (
+    "Partner Code of Conduct", "Data Protection Addendum", "Anti-Bribery Policy", "Brand Usage Guidelines",
+    "Security Requirements for Partners", "Export Control Policy", "Deal Registration Rules", "MDF Policy",
+)
 GRANT_ROLES = ("admin", "editor", "viewer", "deal_desk", "mdf_manager")
 ROLE_GRANT = np.array([0, 1, 1, 2, 1])  # the grant role of each user role (world.ROLES)
 INCIDENT_CATEGORIES = ("access", "phishing", "malware", "data_handling")
@@ -37,16 +42,33 @@ def policies(rng: np.random.Generator, w: World, ops: Ops) -> None:
     if len(months) > 1 and required.all():
         required[-1] = False  # a program always has some optional reading
     ids = ops.new_ids("pol", len(months))
-    flag = ops.props.choice(['{"required":false}', '{"required":true}'], required)
+    year = published.astype("datetime64[us]").astype("datetime64[Y]").astype(np.int64) + 1970
+    titles = [f"{POLICY_TITLES[i % len(POLICY_TITLES)]} {y}" for i, y in enumerate(year)]
+    flag = ops.props.pool(json_object({
+        "title": quoted(pa.array(titles, pa.string())),
+        "required": pa.array(np.where(required, "true", "false"), pa.string()),
+    }))
     ops.add("Policy Published", published, kind="pol", number=ids, prop=flag)
     p = np.tile(np.arange(w.partners), len(months))
     pol = np.repeat(np.arange(len(months)), w.partners)
     base = np.maximum(published[pol], w.onboarded[p] + DAY)
     e = w.cal.progress_at(base)
+    churn = w.in_churn_phase(p, base)
     chance = np.where(required[pol], story.lerp(story.POLICY_ACK, e), 0.3)
-    chance = chance * np.where(w.in_churn_phase(p, base), 0.5, 1.0)
+    chance = chance * np.where(churn, 0.5, 1.0)
     ts = np.where(rng.random(len(p)) < chance, base + exp_duration(rng, 8.0, DAY, len(p)) + HOUR, -1)
     ts = w.place_activity(rng, p, ts, base + 75 * DAY)
+    # A required policy still unread a month on: the program team chases it (an email); most partners then
+    # read it when they are next on the hub, the others are escalated.
+    chase = base + (rng.uniform(25, 35, len(p)) * DAY).astype(np.int64)
+    chased = required[pol] & ((ts < 0) | (ts > chase)) & (chase < w.horizon(p))
+    ops.add("Coordination Logged", np.where(chased, chase, -1), p, prop='{"channel":"email"}')
+    late = chase + exp_duration(rng, 7.0, DAY, len(p)) + HOUR
+    late = np.where(chased & (ts < 0) & (rng.random(len(p)) < np.where(churn, 0.3, 0.9)), late, -1)
+    late = w.place_activity(rng, p, late, w.horizon(p))
+    ts = np.where(late >= 0, late, ts)
+    raised = chase + (rng.uniform(14, 21, len(p)) * DAY).astype(np.int64)
+    ops.add("Escalation Raised", np.where(chased & (ts < 0) & (raised < w.horizon(p)), raised, -1), p)
     user = w.pick_user(rng, p, ts)
     ops.preamble(rng, ts, p, user)
     ops.add("Policy Acknowledged", ts, p, user, "pol", ids[pol])

@@ -12,6 +12,20 @@ from partnerkpi.demo.world import DAY, HOUR, MINUTE, World, business_time, exp_d
 TASK_KINDS = ("onboarding", "compliance", "deal", "training", "general")
 REGULAR_KIND_WEIGHTS = (0.25, 0.25, 0.20, 0.30)
 ONBOARDING_TASKS = 4
+TASK_TITLES = (  # per kind (TASK_KINDS), a few titles each, the same number
+    ("Complete the partner profile", "Sign the partner agreement", "Set up deal registration", "Invite your team"),
+    ("Upload the signed data-processing addendum", "Renew the anti-bribery certificate",
+     "Confirm export-control screening", "Submit proof of insurance"),
+    ("Update the Q-end forecast", "Register the open opportunity", "Attach the customer PO",
+     "Confirm the deal's end user"),
+    ("Finish the sales certification", "Complete the product training", "Pass the security awareness course",
+     "Attend the onboarding webinar"),
+    ("Review the marketing kit", "Update the company logo", "Confirm billing contacts", "Answer the partner survey"),
+)
+STALE_DAYS = (21.0, 45.0)
+"""A task still open this many days after its due date (drawn per task) is withdrawn (Task Cancelled)."""
+CHASE_DAYS = (10.0, 20.0)
+"""...and before that, this many days after its due date, chased by a call and often an escalation."""
 REJECT_REASONS = ("missing_document", "incorrect_details", "expired_certificate", "wrong_format")
 APPROVAL_KINDS = ("discount", "mdf", "deal_registration", "co_marketing", "certification")
 TOPICS = (
@@ -91,15 +105,24 @@ def _task_lifecycle(
 
     last = np.maximum.reduce([assigned, started, submitted, reviewed, resubmitted])
     still_open = completed < 0
-    cancel_at = np.maximum(due + (rng.uniform(5, 40, n) * DAY).astype(np.int64), last + DAY)
-    cancelled = np.where(still_open & ~onboarding & (rng.random(n) < 0.3) & (cancel_at < horizon), cancel_at, -1)
+    # The program team does not let work rot: a task still open weeks after its due date is escalated
+    # (a call, an escalation), then withdrawn; so at any instant no task is more than STALE_DAYS[1] days overdue.
+    cancel_at = np.maximum(due + (rng.uniform(*STALE_DAYS, n) * DAY).astype(np.int64), last + DAY)
+    cancelled = np.where(still_open & (cancel_at < horizon), cancel_at, -1)
+    chase = due + (rng.uniform(*CHASE_DAYS, n) * DAY).astype(np.int64)
+    chased = still_open & (chase < np.minimum(cancel_at, horizon)) & (chase > last)
+    ops.add("Coordination Logged", np.where(chased, chase, -1), p, prop='{"channel":"call"}')
+    ops.add("Escalation Raised", np.where(chased & (rng.random(n) < 0.6), chase + 2 * HOUR, -1), p)
     closing = np.maximum(w.offboarded[p] - (rng.uniform(1, 24, n) * HOUR).astype(np.int64), last + MINUTE)
     closing_ok = still_open & (cancelled < 0) & (w.offboarded[p] < w.cal.end) & (closing < w.offboarded[p])
     cancelled = np.where(closing_ok, closing, cancelled)
 
-    task_prop = ops.props.pool(
-        json_object({"kind": quoted(pa.array(np.array(TASK_KINDS)[kind])), "due_at": quoted(iso(due))})
-    )
+    variant = rng.integers(0, len(TASK_TITLES[0]), n)
+    titles = np.array(TASK_TITLES)[kind, variant]
+    task_prop = ops.props.pool(json_object({
+        "kind": quoted(pa.array(np.array(TASK_KINDS)[kind])), "title": quoted(pa.array(titles, pa.string())),
+        "due_at": quoted(iso(due)),
+    }))
     ops.add("Task Assigned", assigned, p, kind="task", number=ids, prop=task_prop)
     user = w.pick_user(rng, p, started)
     ops.preamble(rng, started, p, user)

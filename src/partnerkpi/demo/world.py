@@ -126,7 +126,7 @@ class World:
     user_partner: np.ndarray
     created: np.ndarray
     deactivated: np.ndarray  # NEVER when still active
-    dormant: np.ndarray  # users that never use the hub
+    dormant: np.ndarray  # users that never used the old portal (some wake up after the revamp)
     user_role: np.ndarray
     user_intensity: np.ndarray
     partner_table: pa.Table
@@ -287,7 +287,10 @@ def _plan_activity(rng: np.random.Generator, cal: Calendar, p: dict, u: dict) ->
     share = story.lerp(story.ACTIVE_SHARE, cal.progress) + rng.uniform(-0.012, 0.012, cal.months)
     new_boost = np.where((b[None, :-1] - onboarded[:, None]) < 60 * DAY, 25.0, 1.0)
     churning = b[None, 1:] > p["churn_from"][:, None]
-    weight = p["engagement"][:, None] * new_boost * np.where(churning, 0.3, 1.0)
+    # Larger partners are likelier to use the hub in a month, so the share of users in active partners
+    # exceeds the share of active partners (portal_usage_rate, a share of users, tells the same story).
+    size = u["user_count"][:, None].astype(np.float64) ** story.ACTIVE_SIZE_EXPONENT
+    weight = p["engagement"][:, None] * size * new_boost * np.where(churning, 0.3, 1.0)
     keys = np.log(rng.random((n, cal.months))) / weight  # weighted sampling without replacement
     keys[~live] = -np.inf
     active = np.zeros((n, cal.months), bool)

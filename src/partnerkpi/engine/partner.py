@@ -13,6 +13,7 @@ Instants are naive UTC datetimes (aware ones are converted). The peer figures ar
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,11 +47,36 @@ def _records(execute: Execute, expr: ir.Table) -> list[dict[str, Any]]:
     return execute(expr).to_dict("records")
 
 
+def title_of(properties: Any) -> str | None:
+    """The `title` (else `name`) string of a raw properties JSON text; None when there is none."""
+    if not isinstance(properties, str):
+        return None
+    try:
+        d = json.loads(properties)
+    except ValueError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    for key in ("title", "name"):
+        if isinstance(d.get(key), str) and d[key].strip():
+            return d[key].strip()
+    return None
+
+
+def policy_titles(table: Table, execute: Execute) -> dict[str, str]:
+    """Each policy's title (`title`, else `name`, of its first Policy Published), where it has one."""
+    e = table("events")
+    pub = first_per(e.filter((e.event == "Policy Published") & e.object_id.notnull()), "object_id")
+    return {r["object_id"]: t for r in _records(execute, pub.select("object_id", "properties"))
+            if (t := title_of(r["properties"])) is not None}
+
+
 def open_tasks(table: Table, execute: Execute, partner_id: str, at: datetime) -> list[dict[str, Any]]:
     """The partner's tasks open at `at` (assigned before it, neither completed nor cancelled before it),
     overdue first, then by due, then by task id.
 
-    Each: task, kind, assigned_at, due, overdue (due < at), days_overdue (whole days past due, so 0
+    Each: task, kind, title (the `title`, else `name`, property of its first Task Assigned; None without
+    one), assigned_at, due, overdue (due < at), days_overdue (whole days past due, so 0
     for less than a day), started (a Task Started before `at`), reminders and last_reminder_at (the
     Reminder Sent events for the task before `at`; None when there is none). A task belongs to the
     partner of its first Task Assigned."""
@@ -67,9 +93,12 @@ def open_tasks(table: Table, execute: Execute, partner_id: str, at: datetime) ->
     sent = before.filter(before.event == "Reminder Sent")
     sent = sent.group_by(r_task="object_id").aggregate(n_sent=sent.count(), last_sent=sent.ts.max())
     started = before.filter(before.event == "Task Started").select(s_task="object_id").distinct()
+    first = first_per(events.filter((events.event == "Task Assigned") & events.object_id.notnull()), "object_id")
+    first = first.select(f_task="object_id", f_props="properties")
     j = t.left_join(sent, t.task == sent.r_task).left_join(started, t.task == started.s_task)
+    j = j.left_join(first, j.task == first.f_task)
     j = j.select(
-        "task", "kind", "assigned_at", "due",
+        "task", "kind", "assigned_at", "due", props=j.f_props,
         started=j.s_task.notnull(), reminders=j.n_sent.fill_null(0), last_reminder_at=j.last_sent,
     )
     out = []
@@ -80,6 +109,7 @@ def open_tasks(table: Table, execute: Execute, partner_id: str, at: datetime) ->
             {
                 "task": r["task"],
                 "kind": None if pd.isna(r["kind"]) else r["kind"],
+                "title": title_of(r["props"]),
                 "assigned_at": _dt(r["assigned_at"]),
                 "due": due,
                 "overdue": overdue,
@@ -98,7 +128,8 @@ def unacknowledged_policies(table: Table, execute: Execute, partner_id: str, at:
     partner at `at` (onboarded before it, not offboarded before it). As in policy_ack_rate, a policy is
     required when its first Policy Published says `required` = true.
 
-    Each: policy, published_at, days_since_published (whole days)."""
+    Each: policy, title (the `title`, else `name`, property of its first Policy Published; None without
+    one), published_at, days_since_published (whole days)."""
     at = _utc(at)
     events = table("events")
     p = table("partners")
@@ -106,7 +137,8 @@ def unacknowledged_policies(table: Table, execute: Execute, partner_id: str, at:
         (p.partner_id == partner_id) & (p.onboarded_at < at) & (p.offboarded_at.isnull() | (p.offboarded_at >= at))
     )
     pub = first_per(events.filter((events.event == "Policy Published") & events.object_id.notnull()), "object_id")
-    pub = pub.filter(pub.p_required.fill_null(False) & (pub.ts < at)).select(policy="object_id", published_at="ts")
+    pub = pub.filter(pub.p_required.fill_null(False) & (pub.ts < at)).select(
+        policy="object_id", published_at="ts", props="properties")
     pairs = p.select("partner_id").cross_join(pub)
     ack = events.filter(
         (events.event == "Policy Acknowledged")
@@ -115,11 +147,12 @@ def unacknowledged_policies(table: Table, execute: Execute, partner_id: str, at:
         & events.object_id.notnull()
         & (events.ts < at)
     )
-    pending = pairs.anti_join(ack, pairs.policy == ack.object_id).select("policy", "published_at")
+    pending = pairs.anti_join(ack, pairs.policy == ack.object_id).select("policy", "published_at", "props")
     out = []
     for r in _records(execute, pending):
         published = _dt(r["published_at"])
-        out.append({"policy": r["policy"], "published_at": published, "days_since_published": (at - published) // DAY})
+        out.append({"policy": r["policy"], "title": title_of(r["props"]), "published_at": published,
+                    "days_since_published": (at - published) // DAY})
     return sorted(out, key=lambda r: (r["published_at"], r["policy"]))
 
 

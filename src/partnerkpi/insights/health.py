@@ -21,6 +21,11 @@ value per partner looking back from `as_of`, for all partners at once (ibis over
 A component scores its value through `points` (piecewise linear, flat beyond the ends); one with no
 data scores the config's `neutral_score` and says so. The score is Σ wᵢ·sᵢ / Σ wᵢ, and each component's
 contribution is wᵢ·sᵢ / Σ wᵢ, so the contributions add up to the score.
+
+The config's `caps` (see `health_caps`) are gates on the level: a partner with a compliance task overdue
+past a grace period, a required policy unacknowledged past it, or no activity for a while, is at best at
+the cap's `max_level` whatever its score; the reasons say so first ("level capped at watch: ...").
+A manual override wins over a cap (a person decided, with a reason); the cap's reason stays visible.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from partnerkpi.engine.derived import grants as derived_grants
 from partnerkpi.engine.derived import is_activity, last_activity
 from partnerkpi.engine.derived import tasks as derived_tasks
 from partnerkpi.errors import ConfigError
+from partnerkpi.insights.health_caps import CAP_QUERIES, CapConfig, CapResult, judge, policy_titles
 
 if TYPE_CHECKING:
     from partnerkpi.insights.overrides import Override
@@ -106,6 +112,7 @@ class HealthConfig(BaseModel):
     components: dict[str, ComponentConfig] = Field(min_length=1)
     levels: tuple[Level, ...] = Field(min_length=1)
     at_risk_levels: tuple[str, ...] = Field(min_length=1)
+    caps: tuple[CapConfig, ...] = ()
     neutral_score: float = Field(70, ge=0, le=100)
     reason_below: float = Field(60, ge=0, le=100)
     source: str = "built-in"
@@ -124,6 +131,11 @@ class HealthConfig(BaseModel):
     def level_of(self, score: float) -> str:
         """The level holding `score` (its `min` inclusive)."""
         return next((lv.name for lv in self.levels if score >= lv.min), self.levels[-1].name)
+
+    def worse(self, a: str, b: str) -> str:
+        """The worse of two levels (the one listed later)."""
+        names = [lv.name for lv in self.levels]
+        return a if names.index(a) >= names.index(b) else b
 
 
 def load_config(path: str | Path | None = None, catalog: Catalog | None = None) -> HealthConfig:
@@ -157,6 +169,11 @@ def parse_config(text: str, source: str, catalog: Catalog | None = None) -> Heal
     problems = [
         f"{source}: at_risk_levels: '{name}' is not a level (levels: {', '.join(lv.name for lv in config.levels)})"
         for name in config.at_risk_levels if name not in {lv.name for lv in config.levels}
+    ]
+    problems += [
+        f"{source}: caps.{i}.max_level: '{cap.max_level}' is not a level "
+        f"(levels: {', '.join(lv.name for lv in config.levels)})"
+        for i, cap in enumerate(config.caps) if cap.max_level not in {lv.name for lv in config.levels}
     ]
     if catalog is not None:
         problems += [
@@ -215,6 +232,12 @@ class HealthScore:
     components: tuple[ComponentScore, ...]
     reasons: tuple[str, ...]
     override: Override | None = None
+    caps: tuple[CapResult, ...] = ()
+
+    @property
+    def capped(self) -> bool:
+        """Whether any cap applied (the computed level is then at best the cap's `max_level`)."""
+        return any(c.applied for c in self.caps)
 
     @property
     def hurting(self) -> list[ComponentScore]:
@@ -446,21 +469,29 @@ def health_scores(
         q = QUERIES[c.measure](ctx, c)
         q = q.rename({f"c{i}__{col}": col for col in q.columns})
         joined = joined.left_join(q, joined.partner_id == q[f"c{i}__partner_id"]).drop(f"c{i}__partner_id")
+    for i, cap in enumerate(config.caps):
+        q = CAP_QUERIES[cap.kind](ctx, cap)
+        q = q.rename({f"k{i}__{col}": col for col in q.columns})
+        joined = joined.left_join(q, joined.partner_id == q[f"k{i}__partner_id"]).drop(f"k{i}__partner_id")
     df = engine.execute(joined.order_by("partner_id"))
+    titles = (policy_titles(table, engine.execute)
+              if any(c.kind == "unacknowledged_policy" for c in config.caps) else {})
     in_force = active_overrides(hub, as_of) if overrides else {}
     out = []
     for row in df.to_dict("records"):
         onboarded = _py(row["onboarded_at"])
         start = max(onboarded, since) if since is not None and onboarded is not None else (onboarded or since)
-        raws = [
-            {k.split("__", 1)[1]: _py(v) for k, v in row.items() if k.startswith(f"c{i}__")}
-            for i in range(len(config.components))
-        ]
+        raws = [_prefixed(row, f"c{i}__") for i in range(len(config.components))]
+        caps = tuple(judge(cap, _prefixed(row, f"k{i}__"), as_of, start, titles) for i, cap in enumerate(config.caps))
         out.append(
             _score_partner(config, row["partner_id"], row["name"], {t: _py(row[t]) for t in traits}, as_of, start,
-                           raws, in_force.get(row["partner_id"]))
+                           raws, in_force.get(row["partner_id"]), caps)
         )
     return out
+
+
+def _prefixed(row: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k.removeprefix(prefix): _py(v) for k, v in row.items() if k.startswith(prefix)}
 
 
 def _py(v: Any) -> Any:
@@ -480,6 +511,7 @@ def _score_partner(
     start: datetime | None,
     raws: Sequence[Mapping[str, Any]],
     override: Override | None,
+    caps: Sequence[CapResult] = (),
 ) -> HealthScore:
     total_weight = sum(c.weight for c in config.components.values())
     comps: list[ComponentScore] = []
@@ -491,13 +523,22 @@ def _score_partner(
         comps.append(ComponentScore(cname, c.label or cname, m.value, s, c.weight, c.weight * s / total_weight,
                                     detail, m.reason if hurts else None, c.kpi))
     computed = sum(c.weight * c.score for c in comps) / total_weight
-    score, level = computed, config.level_of(computed)
-    if override is not None:
+    computed_level = config.level_of(computed)
+    settled = []
+    for cap in caps:
+        lowered = cap.applied and config.worse(computed_level, cap.max_level) != computed_level
+        settled.append(cap.settle(lowered))
+    for cap in caps:
+        if cap.applied:
+            computed_level = config.worse(computed_level, cap.max_level)
+    score, level = computed, computed_level
+    if override is not None:  # a person's judgment wins over the caps; their reasons stay listed
         score = override.score if override.score is not None else score
         level = override.level if override.level is not None else config.level_of(score)
-    h = HealthScore(partner_id, name, traits, as_of, score, level, computed, config.level_of(computed), tuple(comps),
-                    (), override)
-    return replace(h, reasons=tuple(c.reason for c in h.hurting if c.reason))
+    h = HealthScore(partner_id, name, traits, as_of, score, level, computed, computed_level, tuple(comps),
+                    (), override, tuple(settled))
+    reasons = [c.reason for c in settled if c.reason] + [c.reason for c in h.hurting if c.reason]
+    return replace(h, reasons=tuple(dict.fromkeys(reasons)))  # a breach and a component can say the same
 
 
 # -- activity, for the inactive list -------------------------------------------------------------------
@@ -519,7 +560,8 @@ def default_as_of(hub: Any) -> datetime:
 
 
 __all__ = [
-    "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError", "HealthScore", "Level",
+    "CapConfig", "CapResult", "ComponentConfig", "ComponentScore", "HealthConfig", "HealthConfigError",
+    "HealthScore", "Level",
     "default_as_of", "health_scores", "history_start", "load_config", "measure", "parse_config",
     "score_of", "utc_instant",
 ]

@@ -183,6 +183,7 @@ class TaskOut(BaseModel):
 
     task: str
     kind: str | None
+    title: str | None = None  # the task's `title` (else `name`) property, when it has one
     assigned_at: datetime
     due: datetime
     overdue: bool
@@ -196,6 +197,7 @@ class PolicyOut(BaseModel):
     """A required policy the partner has not acknowledged."""
 
     policy: str
+    title: str | None = None  # the policy's `title` (else `name`) property, when it has one
     published_at: datetime
     days_since_published: int
 

@@ -1,0 +1,130 @@
+"""Calibrate the health score's weights on some demo seeds and report the backtest on others.
+
+    python bench/calibrate_health.py                         # tune on 11 12, report on 7 21 42
+    python bench/calibrate_health.py --tune 11 12 --test 7 21 42 --candidates 400
+
+Each seed's demo (300 partners, 24 months, default end) is generated and imported once, cached under
+bench/data/calibrate/<seed>/. Tuning: the components are measured once per quarter end (the built-in
+health.yaml's points), then random weight vectors (Dirichlet around the built-in weights) are scored on the
+tuning seeds only, by their mean AUC (ties: mean precision of the at-risk flag). Report: `backtest` with
+the built-in config (and with the best weights found, when they differ) on the test seeds: AUC, precision
+and recall of the at-risk flag, the same for the naive rule "no login in 30 days", and the score's recall at
+the naive rule's budget. Results are appended to bench/results/calibrate_health.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+PARTNERS, MONTHS = 300, 24
+
+
+def hub_for(seed: int):
+    """The Hub of the seed's demo, generated and imported on first use."""
+    from partnerkpi.demo import generate
+    from partnerkpi.hub import Hub
+
+    root = HERE / "data" / "calibrate" / str(seed)
+    db = root / "hub.duckdb"
+    if not db.exists():
+        files = generate(root / "files", partners=PARTNERS, months=MONTHS, seed=seed)
+        with Hub.open(db) as hub:
+            hub.import_files([files.partners, files.users, files.events])
+    return Hub.open(db)
+
+
+def measured(hub, config) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per quarter end of the backtest: (component scores [partner, component], churned next quarter)."""
+    from partnerkpi.insights.backtest import quarter_ends
+    from partnerkpi.insights.health import health_scores, history_start
+
+    con = hub.store.con
+    last = con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    ends = quarter_ends(history_start(hub), datetime(last.year, last.month, last.day))
+    off = dict(con.execute("SELECT partner_id, offboarded_at FROM partners WHERE offboarded_at IS NOT NULL").fetchall())
+    out = []
+    for i, q in enumerate(ends):
+        nxt = ends[i + 1] if i + 1 < len(ends) else datetime(q.year + (q.month >= 10), (q.month + 2) % 12 + 1, 1)
+        scores = health_scores(hub, q, config, overrides=False)
+        comps = np.array([[c.score for c in h.components] for h in scores])
+        churn = np.array([h.partner_id in off and q <= off[h.partner_id] < nxt for h in scores])
+        out.append((comps, churn))
+    return out
+
+
+def auc(risk: np.ndarray, labels: np.ndarray) -> float:
+    from partnerkpi.insights.backtest import auc as exact
+
+    return exact(list(risk), list(labels.astype(int)))
+
+
+def evaluate(weights: np.ndarray, data, at_risk_below: float) -> tuple[float, float]:
+    """(AUC, precision of score < at_risk_below) pooled over the quarters of one seed."""
+    scores = np.concatenate([c @ weights / weights.sum() for c, _ in data])
+    labels = np.concatenate([y for _, y in data])
+    flagged = scores < at_risk_below
+    precision = float(labels[flagged].mean()) if flagged.any() else 0.0
+    return auc(100 - scores, labels), precision
+
+
+def report(hub, config) -> dict:
+    from partnerkpi.insights.backtest import backtest
+
+    r = backtest(hub, config)
+    m, n = r.model, r.naive
+    return {"auc": m.auc, "precision": m.precision, "recall": m.recall, "flagged": m.flagged,
+            "churned": m.churned, "naive_auc": n.auc, "naive_precision": n.precision, "naive_recall": n.recall,
+            "naive_flagged": n.flagged, "recall_at_naive_budget": r.recall_at_naive_budget,
+            "lead_days": m.lead_days}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tune", type=int, nargs="+", default=[11, 12])
+    parser.add_argument("--test", type=int, nargs="+", default=[7, 21, 42])
+    parser.add_argument("--candidates", type=int, default=400)
+    args = parser.parse_args()
+    from partnerkpi.insights.health import load_config
+
+    base = load_config()
+    names = list(base.components)
+    w0 = np.array([c.weight for c in base.components.values()], float)
+    at_risk_below = min(lv.min for lv in base.levels if lv.name not in base.at_risk_levels)
+    tuning = []
+    for seed in args.tune:
+        with hub_for(seed) as hub:
+            tuning.append(measured(hub, base))
+    rng = np.random.default_rng(0)
+    candidates = [w0] + [rng.dirichlet(w0 / 10 + 0.5) * 100 for _ in range(args.candidates)]
+    ranked = []
+    for w in candidates:
+        figures = [evaluate(w, data, at_risk_below) for data in tuning]
+        ranked.append((float(np.mean([a for a, _ in figures])), float(np.mean([p for _, p in figures])), w))
+    ranked.sort(key=lambda t: (-t[0], -t[1]))
+    best = ranked[0]
+    built_in = [evaluate(w0, data, at_risk_below) for data in tuning]
+    print(f"built-in weights on the tuning seeds {args.tune}: AUC " + ", ".join(f"{a:.3f}" for a, _ in built_in))
+    print(f"best of {len(candidates)} candidates: mean AUC {best[0]:.3f}, precision {best[1]:.2f}: "
+          + ", ".join(f"{n} {x:.0f}" for n, x in zip(names, best[2], strict=True)))
+    rows = []
+    for seed in args.test:
+        with hub_for(seed) as hub:
+            row = {"seed": seed, "config": "built-in", **report(hub, base)}
+        rows.append(row)
+        print(json.dumps(row))
+    out = HERE / "results" / "calibrate_health.jsonl"
+    with out.open("a") as f:
+        f.write(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "tune": args.tune,
+                            "best_tuning_weights": dict(zip(names, map(float, best[2]), strict=True)),
+                            "best_tuning_auc": best[0], "test": rows}) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
