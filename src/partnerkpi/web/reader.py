@@ -225,14 +225,14 @@ class Reader:
         self.partner(partner_id)
         with self.lock:
             engine = self.hub.engine
-            return open_tasks(engine.table, engine.execute, partner_id, self.hub.clock())
+            return open_tasks(engine.table, engine.execute, partner_id, self.hub.now())
 
     def unacknowledged_policies(self, partner_id: str) -> list[dict]:
         """The required policies the partner has not acknowledged yet."""
         self.partner(partner_id)
         with self.lock:
             engine = self.hub.engine
-            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.clock())
+            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.now())
 
 
 class Insights:
@@ -255,7 +255,7 @@ class Insights:
                                    lambda: load_config(self.settings.health, self.hub.catalog))
 
     def as_of(self) -> datetime:
-        """The instant health is judged at: midnight after the last event, or now if that is earlier."""
+        """The instant health is judged at: the data's now (the watermark, or the clock if that is earlier)."""
         return self.reader._cached(("as_of",), lambda: default_as_of(self.hub))
 
     def at_risk(self, days: int) -> tuple[datetime, list[RiskEntry], list[RiskEntry]]:
