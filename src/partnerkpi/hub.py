@@ -149,11 +149,12 @@ class Hub:
         or a collector arrival, whichever is later; None when there is no data. Data up to 2026-10-31 makes
         it 2026-11-01 00:00, and October complete. File imports are not arrivals: a file of old events says
         nothing about how far the data reaches."""
-        latest = self.store.con.execute(
-            "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
-            "WHERE starts_with(source, ?) AND rows_read > rejected))",
-            [os.fspath(self.spool_dir()) + os.sep],
-        ).fetchall()[0][0]
+        with self.store.con.cursor() as cur:  # a cursor of its own: pages and the scheduler read it from any thread
+            latest = cur.execute(
+                "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
+                "WHERE starts_with(source, ?) AND rows_read > rejected))",
+                [os.fspath(self.spool_dir()) + os.sep],
+            ).fetchall()[0][0]
         if latest is None:
             return None
         return datetime(latest.year, latest.month, latest.day) + DAY
