@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,10 +46,23 @@ def four_partners(tmp_path: Path) -> Fixture:
     return fx
 
 
+CHECKPOINT = "Data Checkpoint"  # an event no KPI counts: it only makes the data reach its day
+
+
 def at(fx: Fixture, when: datetime) -> Hub:
+    """The fixture's hub at clock `when`, its data reaching the day before `when` (so the period before
+    `when` is complete, and the data is not stale)."""
+    if fx._hub is None:
+        fx.event(CHECKPOINT, iso(when - timedelta(days=1)))
     hub = fx.hub()
     hub.clock = FixedClock(when)
     return hub
+
+
+def reach(hub: Hub, tmp_path: Path, when: datetime) -> None:
+    """Move the clock to `when` with data reaching the day before it (a fresh feed)."""
+    hub.clock.now = when
+    add_events(hub, tmp_path, (CHECKPOINT, when - timedelta(days=1), None))
 
 
 def add_events(hub: Hub, tmp_path: Path, *events: tuple[str, str, str]) -> None:
@@ -110,7 +123,7 @@ def test_threshold_fires_once_resolves_when_cleared_and_fires_again_as_a_new_ale
     assert cleared.resolved[0].resolved_at == datetime(2026, 8, 6, 9, 0)
     assert [a.rule_id for a in list_alerts(hub, "active")] == ["few-active-incl"]  # at or below 50 still holds
 
-    hub.clock.now = SEP_2  # August has no activity: 0 %, the condition is back
+    reach(hub, tmp_path, SEP_2)  # the data covers August, which has no activity: 0 %, the condition is back
     back = run_alerts(hub, path)
     assert [(a.rule_id, a.value, a.period) for a in back.fired] == [("few-active", 0.0, "2026-08")]
     history = [a for a in list_alerts(hub, "all") if a.rule_id == "few-active"]
@@ -257,7 +270,8 @@ def test_at_risk_uses_the_injected_provider_and_is_left_alone_without_one(tmp_pa
     run = run_alerts(hub, path, at_risk=provider)
     (alert,) = run.fired
     assert (alert.rule_id, alert.scope_key, alert.kpi, alert.severity) == ("risky", "partner_id=B", "", "critical")
-    assert "no logins for 60 days" in alert.message and calls == [AUG_5]
+    assert "no logins for 60 days" in alert.message
+    assert calls == [datetime(2026, 8, 5)]  # the data's now (the watermark), not the clock's 09:00
 
     skipped = run_alerts(hub, path)  # no provider: the rule is skipped, and B's alert is not resolved
     assert skipped.skipped == ("risky",) and skipped.resolved == () and skipped.active == 1
@@ -319,7 +333,8 @@ def test_the_default_rules_load_and_run(tmp_path):
     fx.event("Logged In", "2026-07-03 10:00", user="uA")
     hub = at(fx, AUG_5)
     default = load_rules(None, hub)
-    assert {r.kind for r in default.rules} == {"threshold", "band_change", "change_pct", "worsening", "at_risk"}
+    assert {r.kind for r in default.rules} == {"threshold", "band_change", "change_pct", "worsening", "at_risk",
+                                               "stale_data"}
     run = run_alerts(hub)
     assert "usage-rate-below-50" in {a.rule_id for a in run.fired}  # July: 1 active user / 4 partners = 25
     assert run.skipped == ("partner-at-risk",)
@@ -524,6 +539,7 @@ def test_cli_alerts_run_and_list(tmp_path):
 
     fx = four_partners(tmp_path)
     fx.event("Logged In", "2026-07-03 10:00", user="uA")
+    fx.event(CHECKPOINT, "2026-08-04 12:00")  # the data covers July
     fx.hub().close()
     db = str(tmp_path / "hub.duckdb")
     path = rules(tmp_path, THRESHOLD)
@@ -602,3 +618,72 @@ rules:
     finally:
         controller.stop()
     assert seen == [(b"alerts", b"s3cret")] and len(handler.messages) == 1
+
+
+# -- completeness: the data's now, and a stopped feed ---------------------------------------------------------
+STALE = """
+channels:
+  hook: {webhook: {url: "%s", timeout: 5}}
+rules:
+  - {id: few-active, kind: threshold, kpi: active_partner_rate, op: below, value: 50}
+  - {id: feed, kind: stale_data, severity: critical, channels: [hook]}
+"""
+
+
+def test_a_stopped_feed_raises_one_stale_alert_delivered_once_and_resolved_when_data_arrives(tmp_path, receiver):
+    fx = four_partners(tmp_path)
+    for u in ("uA", "uB", "uC"):
+        fx.event("Logged In", "2026-07-03 10:00", user=u)  # July: 75 %, the rule holds back
+    hub = at(fx, AUG_5)  # the data reaches 4 August (watermark 5 August 00:00)
+    path = rules(tmp_path, STALE % receiver.url)
+    assert run_alerts(hub, path).fired == ()  # 9 hours past the watermark: fresh
+
+    hub.clock.now = datetime(2026, 8, 8, 0, 0)  # exactly 3 days past: not yet stale (more than 3 days is)
+    assert run_alerts(hub, path).fired == ()
+    hub.clock.now = datetime(2026, 10, 20, 9, 0)  # the feed stopped: August and September were never covered
+    stale = run_alerts(hub, path)
+    (alert,) = stale.fired  # one alert, no "0 % in 2026-09" beside it
+    assert (alert.rule_id, alert.scope_key, alert.severity, alert.period) == ("feed", "", "critical", "2026-08-05")
+    assert "no new data since 2026-08-04" in alert.message and "76.38 days ago" in alert.message
+    assert alert.fired_at == datetime(2026, 10, 20, 9, 0)  # stamped by the wall clock
+    assert (stale.deliveries_ok, len(receiver.bodies)) == (1, 1)
+
+    hub.clock.now = datetime(2026, 10, 21, 9, 0)
+    again = run_alerts(hub, path)
+    assert (again.fired, again.resolved, again.active, again.deliveries_ok) == ((), (), 1, 0)
+    assert len(receiver.bodies) == 1  # not delivered twice
+
+    reach(hub, tmp_path, datetime(2026, 10, 22, 9, 0))  # data arrives again (no activity since July)
+    back = run_alerts(hub, path)
+    assert [a.rule_id for a in back.resolved] == ["feed"]
+    assert [(a.rule_id, a.period, a.value) for a in back.fired] == [("few-active", "2026-09", 0.0)]
+    assert [b["text"].split("\n")[0] for b in receiver.bodies][-1].startswith("[partnerkpi] RESOLVED: feed")
+
+
+def test_nothing_refers_to_a_period_after_the_watermark_on_data_that_ended_long_ago(tmp_path):
+    fx = four_partners(tmp_path)
+    fx.event("Logged In", "2026-06-10 10:00", user="uA")
+    fx.event("Logged In", "2026-07-31 23:59:59", user="uA")  # the data ends with July
+    hub = fx.hub()
+    hub.clock = FixedClock(datetime(2026, 12, 5, 19, 0))
+    when = []
+
+    def provider(h: Hub, now: datetime) -> dict[str, str]:
+        when.append(now)
+        return {"B": "no activity"}
+
+    run = run_alerts(hub, None, at_risk=provider)
+    assert when == [datetime(2026, 8, 1)]  # the watermark, not the December clock
+    periods = {a.rule_id: a.period for a in run.fired}
+    assert periods["data-stale"] == "2026-08-01"
+    assert all(p <= "2026-07" for rule, p in periods.items() if rule != "data-stale"), periods
+    assert periods["usage-rate-below-50"] == "2026-07" and periods["partner-at-risk"] == "2026-07"
+    assert len([a for a in run.fired if a.rule_id == "data-stale"]) == 1
+
+
+def test_without_data_no_rule_judges_a_period(tmp_path):
+    fx = four_partners(tmp_path)
+    hub = at_no_data = fx.hub()
+    at_no_data.clock = FixedClock(AUG_5)
+    run = run_alerts(hub, None, at_risk=lambda h, now: {"A": "never active"})
+    assert run.fired == ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import signal
 import sys
@@ -156,21 +157,32 @@ def scorecard(
     by: Annotated[str | None, typer.Option(help="Segment by a partner trait (type, tier, region, ...)")] = None,
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPI ids (repeatable)")] = None,
     format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
+    partial: Annotated[bool, typer.Option(
+        "--partial", help="Also show the running period the data reaches into, marked partial")] = False,
     catalog: CatalogOption = None,
     targets: TargetsOption = None,
 ) -> None:
-    """KPI rows for every period of a range, for the program and per segment, each with its status."""
-    from partnerkpi.reports import rows_to_csv, rows_to_json, scorecard_tables
+    """KPI rows for every period of a range, for the program and per segment, each with its status. Only
+    periods the data covers completely, unless --partial."""
+    from partnerkpi.reports import rows_to_csv, scorecard_tables
 
     with _hub(db, catalog, targets=targets) as hub:
-        start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
+        start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"), partial=partial)
+        end, note = hub.covered_range(grain, start, end, partial=partial)
+        if note:
+            err.print(f"note: {note}", highlight=False, soft_wrap=True)
         rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
+        running = hub.running_period(grain) if partial else None
+        is_partial = lambda r: running is not None and r.period_start == running.start  # noqa: E731
         if format is Format.json:
-            sys.stdout.write(rows_to_json(rows) + "\n")
-        elif format is Format.csv:
-            sys.stdout.write(rows_to_csv(rows))
+            records = [{**r.to_json(), **({"partial": True} if is_partial(r) else {})} for r in rows]
+            sys.stdout.write(json.dumps(records, allow_nan=False) + "\n")
+            return
+        shown = [dataclasses.replace(r, period=f"{r.period} (partial)") if is_partial(r) else r for r in rows]
+        if format is Format.csv:
+            sys.stdout.write(rows_to_csv(shown))
         else:
-            for table in scorecard_tables(rows, hub.catalog):
+            for table in scorecard_tables(shown, hub.catalog):
                 out.print(table)
 
 

@@ -120,8 +120,10 @@ def _parse_date(text: str | None, option: str) -> date | None:
         raise UsageError(f"{option} '{text}' is not a date", hint=f"write {option} as YYYY-MM-DD") from None
 
 
-def _range(hub: Hub, grain: str, start: date | None, end: date | None) -> tuple[date, date]:
-    default_start, end = hub.default_range(grain, end=end)
+def _range(hub: Hub, grain: str, start: date | None, end: date | None, partial: bool = False
+           ) -> tuple[date, date]:
+    running = hub.running_period(grain) if partial and end is None else None
+    default_start, end = hub.default_range(grain, end=running.end.date() if running else end)
     return start or default_start, end
 
 

@@ -21,7 +21,7 @@ from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
 from partnerkpi.engine.derived import data_fingerprint, last_activity
-from partnerkpi.engine.periods import Grain, Period, period_start, periods_between, shift
+from partnerkpi.engine.periods import Grain, Period, make_period, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
@@ -32,6 +32,11 @@ if TYPE_CHECKING:
     from partnerkpi.insights.targets import TargetBook
 
 PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
+DAY = timedelta(days=1)
+
+
+def _grain(grain: str | Grain) -> Grain:
+    return grain if isinstance(grain, Grain) else Grain.parse(grain)
 
 
 @dataclass
@@ -142,13 +147,83 @@ class Hub:
         return self.catalog.get(kpi_id)
 
     def default_range(self, grain: str | Grain, periods: int = 6, end: date | None = None) -> tuple[date, date]:
-        """The range a scorecard shows when none is given: `periods` periods up to `end`, by default the
-        day after the last event (today, when there are no events)."""
-        g = grain if isinstance(grain, Grain) else Grain.parse(grain)
+        """The range a scorecard shows when none is given: `periods` periods up to `end`, by default the end of
+        the last complete period (today's period, when there is no data yet)."""
+        g = _grain(grain)
         if end is None:
-            last = self.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-            end = (last.date() if last else self.clock().date()) + timedelta(days=1)
-        return shift(period_start(end - timedelta(days=1), g), g, 1 - periods).date(), end
+            last = self.last_complete(g)
+            end = last.end.date() if last else self.clock().date() + DAY
+        return shift(period_start(end - DAY, g), g, 1 - periods).date(), end
+
+    # -- what the data covers (KPI-SPEC §6 Completeness) ---------------------------------------------
+    def spool_dir(self) -> Path:
+        """Where the collector keeps the raw requests it received: `<db>.spool/` beside the database. Its
+        imports are the collector arrivals the watermark counts."""
+        if self.store.path == ":memory:":
+            import tempfile
+
+            return Path(tempfile.gettempdir()) / "partnerkpi.spool"
+        return Path(self.store.path + ".spool")
+
+    def watermark(self) -> datetime | None:
+        """The data watermark: the end (the next UTC midnight) of the latest UTC day that holds an event `ts`
+        or a collector arrival, whichever is later; None when there is no data. Data up to 2026-10-31 makes
+        it 2026-11-01 00:00, and October complete. File imports are not arrivals: a file of old events says
+        nothing about how far the data reaches."""
+        with self.store.con.cursor() as cur:  # a cursor of its own: pages and the scheduler read it from any thread
+            latest = cur.execute(
+                "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
+                "WHERE starts_with(source, ?) AND rows_read > rejected))",
+                [os.fspath(self.spool_dir()) + os.sep],
+            ).fetchall()[0][0]
+        if latest is None:
+            return None
+        return datetime(latest.year, latest.month, latest.day) + DAY
+
+    def now(self) -> datetime:
+        """The instant every "now" about the data uses (health scores, at-risk and inactive lists, overdue
+        ages, which period alerts judge): the watermark, but never later than the clock; the clock when there
+        is no data. Wall-clock matters (sessions, tokens, override expiry, delivery times) keep `clock()`."""
+        mark, clock = self.watermark(), self.clock()
+        return clock if mark is None else min(mark, clock)
+
+    def last_complete(self, grain: str | Grain) -> Period | None:
+        """The last period whose end is at or before the watermark (None when there is no data)."""
+        mark = self.watermark()
+        if mark is None:
+            return None
+        g = _grain(grain)
+        return make_period(shift(period_start(mark, g), g, -1), g)
+
+    def running_period(self, grain: str | Grain) -> Period | None:
+        """The incomplete period the data reaches into (it holds data but ends after the watermark); None
+        when the watermark is a period boundary or there is no data."""
+        mark = self.watermark()
+        if mark is None:
+            return None
+        g = _grain(grain)
+        start = period_start(mark - DAY, g)
+        return make_period(start, g) if shift(start, g) > mark else None
+
+    def covered_range(self, grain: str | Grain, start: date, end: date, partial: bool = False
+                      ) -> tuple[date, str | None]:
+        """The end of [start, end) cut where the data stops, and a note saying so (None when nothing was cut):
+        without `partial`, after the last complete period; with it, after the running period. Periods entirely
+        after the watermark are never computed (they would read as 0). UsageError when nothing is left."""
+        g = _grain(grain)
+        last = (self.running_period(g) or self.last_complete(g)) if partial else self.last_complete(g)
+        if last is None or last.end.date() >= end:
+            return end, None
+        mark = self.watermark()
+        if last.end.date() <= period_start(start, g).date():
+            raise UsageError(
+                f"the data ends at {mark:%Y-%m-%d}: no {'' if partial else 'complete '}{g.value} of "
+                f"{start} .. {end} is covered",
+                hint=f"pick a range before {last.end:%Y-%m-%d}" + ("" if partial else
+                                                                   ", or ask for the running period (partial)"))
+        what = "the running" if partial else "the last complete"
+        return last.end.date(), (f"data as of {mark:%Y-%m-%d}: the range ends with {what} {g.value}, "
+                                 f"{last.label}, not at {end}")
 
     # -- data quality -------------------------------------------------------------------------------
     def imports(self) -> list[dict]:

@@ -152,8 +152,23 @@ class AtRiskRule(_Rule):
         return self
 
 
-Rule = ThresholdRule | BandChangeRule | ChangePctRule | WorseningRule | AtRiskRule
-KINDS = ("threshold", "band_change", "change_pct", "worsening", "at_risk")
+class StaleDataRule(_Rule):
+    """The feed went silent: the wall clock is more than the stale-after setting past the data watermark
+    (one program-wide alert instead of every KPI falling; it resolves when data arrives again)."""
+
+    kind: Literal["stale_data"]
+    kpi: str = ""
+    scope: Literal["program"] = "program"
+
+    @model_validator(mode="after")
+    def _no_kpi(self) -> StaleDataRule:
+        if self.kpi:
+            raise ValueError("a stale_data rule takes no `kpi` (it watches the data watermark)")
+        return self
+
+
+Rule = ThresholdRule | BandChangeRule | ChangePctRule | WorseningRule | AtRiskRule | StaleDataRule
+KINDS = ("threshold", "band_change", "change_pct", "worsening", "at_risk", "stale_data")
 _RULE = TypeAdapter(Annotated[Rule, Field(discriminator="kind")])
 _CHANNEL = TypeAdapter(Channel)
 
@@ -234,7 +249,7 @@ def _check_rule(rule: Rule, hub: Hub, channels: dict[str, Channel]) -> list[str]
     if rule.scope == "segment" and rule.by not in hub.traits():
         problems.append(f"by: unknown partner trait '{rule.by}' (known: {', '.join(hub.traits())}; "
                         "for one alert per partner use scope: partner)")
-    if isinstance(rule, AtRiskRule):
+    if isinstance(rule, AtRiskRule | StaleDataRule):
         return problems
     if rule.kpi not in hub.catalog:
         close = difflib.get_close_matches(rule.kpi, hub.catalog.ids, n=3, cutoff=0.5)

@@ -2,11 +2,14 @@
 once per firing and shown on the dashboard; `alert_delivery` sends them to webhooks (Slack-compatible
 JSON) and by email (SMTP).
 
-Which period a rule looks at: the **last complete period** at `now` (at 2026-08-05 with grain month,
-July). A running period holds only part of its events, so its counts and rates swing with the day of
-the month: a usage rate is near 0 on the 1st, a per-period change against a full month looks like a
-collapse. Judging complete periods means a firing states a fact that later data of the same period can
-only refine (late imports are picked up by the next evaluation).
+Which period a rule looks at: the **last complete period** by the data watermark (`Hub.watermark`: data
+up to 2026-07-31 makes July the last complete month), never the month the wall clock is in. A running
+period holds only part of its events, so its counts and rates swing with the day of the month, and a
+period the data does not reach would read as 0: a collapse that did not happen. Judging complete periods
+means a firing states a fact that later data of the same period can only refine (late imports are picked
+up by the next evaluation). The wall clock is compared with the watermark for one thing only: a feed
+silent for longer than the stale-after setting raises one `stale_data` alert, and meanwhile the rules keep
+judging the same last complete period, so a stopped feed fires nothing else.
 
 State lives in the hub's store: `alerts` holds one row per firing (`resolved_at` set when the
 condition clears; a condition that comes back is a new firing) and `alert_deliveries` one row per
@@ -24,7 +27,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from partnerkpi.catalog.model import KPI
@@ -38,6 +41,7 @@ from partnerkpi.insights.alert_rules import (
     ChangePctRule,
     Rule,
     RuleSet,
+    StaleDataRule,
     ThresholdRule,
     WorseningRule,
     load_rules,
@@ -51,6 +55,7 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]  # (rule id, scope key, kpi)
 AtRiskProvider = Callable[["Hub", datetime], dict[str, str]]
+DEFAULT_STALE_AFTER = timedelta(days=3)  # the settings' default feed cadence (1 day) plus grace (2 days)
 
 SCHEMA = (
     "CREATE SEQUENCE IF NOT EXISTS alert_ids START 1",
@@ -85,8 +90,32 @@ class Condition:
 
 
 def current_period(grain: Grain, now: datetime) -> Period:
-    """The period a rule judges: the last complete one at `now` (see the module docstring)."""
+    """The period a rule judges: the last complete one at `now`, the data's now (see the module docstring)."""
     return make_period(shift(period_start(now, grain), grain, -1), grain)
+
+
+def data_now(hub: Hub, now: datetime | None = None) -> datetime:
+    """The instant the rules judge at: the data watermark, or `now` when that is earlier (a replay)."""
+    mark = hub.watermark()
+    if now is None:
+        return hub.now() if mark is None else mark
+    return now if mark is None else min(now, mark)
+
+
+def _days(delta: timedelta) -> str:
+    return _num(delta.total_seconds() / 86400)
+
+
+def stale_condition(rule: StaleDataRule, watermark: datetime | None, clock: datetime,
+                    stale_after: timedelta) -> Condition | None:
+    """The stale-data condition when the wall clock is more than `stale_after` past the watermark."""
+    if watermark is None or clock - watermark <= stale_after:
+        return None
+    return Condition(
+        rule.id, "", "", f"{watermark:%Y-%m-%d}", (clock - watermark).total_seconds() / 86400,
+        f"whole program: no new data since {watermark - timedelta(days=1):%Y-%m-%d} (data as of "
+        f"{iso_z(watermark)}, {_days(clock - watermark)} days ago; stale after {_days(stale_after)} days). "
+        "KPIs and alerts stay on the last complete period until data arrives.", rule.severity)
 
 
 def _num(x: float) -> str:
@@ -168,18 +197,21 @@ def _by(rule: Rule) -> str | None:
 
 
 def evaluate(
-    hub: Hub, rules: RuleSet | Sequence[Rule], now: datetime, at_risk: AtRiskProvider | None = None
+    hub: Hub, rules: RuleSet | Sequence[Rule], now: datetime, at_risk: AtRiskProvider | None = None,
+    clock: datetime | None = None, stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> dict[Key, Condition]:
-    """The conditions that hold at `now`, keyed by (rule id, scope key, kpi). One scorecard per (grain, by)
-    covers every rule of that group; at_risk rules are skipped without a provider."""
+    """The conditions that hold at `now` (the data's now: see `data_now`), keyed by (rule id, scope key,
+    kpi). One scorecard per (grain, by) covers every rule of that group; at_risk rules are skipped without a
+    provider; stale_data rules compare the wall `clock` (default: the hub's) with the watermark."""
     rule_list = rules.rules if isinstance(rules, RuleSet) else tuple(rules)
     names: dict[str, str] = {}  # partner names make the messages readable
     if any(r.scope == "partner" for r in rule_list):
         with hub.store.con.cursor() as cur:  # a cursor of its own: the scheduler runs this on its thread
             names = dict(cur.execute("SELECT partner_id, coalesce(name, '') FROM partners").fetchall())
     groups: dict[tuple[Grain, str | None], list[Rule]] = defaultdict(list)
+    covered = hub.watermark() is not None  # without data no period is covered: nothing to judge
     for rule in rule_list:
-        if not isinstance(rule, AtRiskRule):
+        if covered and not isinstance(rule, AtRiskRule | StaleDataRule):
             groups[(rule.grain, _by(rule))].append(rule)
     out: dict[Key, Condition] = {}
     for (grain, by), group in groups.items():
@@ -201,13 +233,17 @@ def evaluate(
                                  f"{_scope_label(key, names)}: {text}", rule.severity)
                 out[cond.key] = cond
     for rule in rule_list:
-        if isinstance(rule, AtRiskRule) and at_risk is not None:
+        if isinstance(rule, AtRiskRule) and at_risk is not None and covered:
             period = current_period(rule.grain, now).label
-            for pid, reason in sorted(at_risk(hub, now).items()):
+            for pid, reason in sorted(at_risk(hub, min(now, hub.now())).items()):
                 key = f"{PER_PARTNER}={pid}"
                 cond = Condition(rule.id, key, "", period, None,
                                  f"{_scope_label(key, names)} is at risk: {reason}", rule.severity)
                 out[cond.key] = cond
+        elif isinstance(rule, StaleDataRule):
+            found = stale_condition(rule, hub.watermark(), clock or hub.clock(), stale_after)
+            if found is not None:
+                out[found.key] = found
     return out
 
 
@@ -332,8 +368,11 @@ def run_alerts(
     rules_path: str | os.PathLike[str] | None = None,
     now: datetime | None = None,
     at_risk: AtRiskProvider | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
 ) -> AlertRun:
-    """Evaluate the rules at `now` (default: the hub's clock), store firings and resolves, deliver."""
+    """Evaluate the rules as of `now` (default: the hub's clock; firings and resolves are stamped with it):
+    KPI and at-risk rules judge the data's now (`data_now`), stale_data rules compare `now` with the
+    watermark. Store firings and resolves, deliver."""
     from partnerkpi.insights.alert_delivery import _deliver  # alert_delivery imports this module
 
     if hub.store.read_only:
@@ -343,7 +382,7 @@ def run_alerts(
     skipped = tuple(r.id for r in rules.rules if isinstance(r, AtRiskRule) and at_risk is None)
     with _RUN_LOCK:
         ensure_schema(hub.store)
-        conditions = evaluate(hub, rules, now, at_risk)
+        conditions = evaluate(hub, rules, data_now(hub, now), at_risk, clock=now, stale_after=stale_after)
         evaluated = {r.id for r in rules.rules} - set(skipped)
         fired, resolved = _apply(hub.store, rules, conditions, evaluated, now)
         ok, failed = _deliver(hub, rules)

@@ -551,12 +551,8 @@ def history_start(hub: Any) -> datetime | None:
 
 
 def default_as_of(hub: Any) -> datetime:
-    """When no date is given: the midnight after the last event, or the clock if that is earlier."""
-    last = hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-    now = utc_instant(hub.clock())
-    if last is None:
-        return now
-    return min(now, datetime(last.year, last.month, last.day) + DAY)
+    """When no date is given: the data's now (`Hub.now`: the watermark, or the clock if that is earlier)."""
+    return hub.now()
 
 
 __all__ = [

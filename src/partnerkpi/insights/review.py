@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from partnerkpi.catalog.model import KPI
-from partnerkpi.engine.periods import Grain, label, parse_period_label, shift
+from partnerkpi.engine.periods import Grain, label, parse_period_label, period_start, shift
 from partnerkpi.engine.result import KpiRow, _clean, iso_z
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.targets import TargetBook
@@ -156,11 +156,9 @@ class QuarterReview:
 
 
 def _quarter(hub: Hub, quarter: str | None) -> tuple[datetime, str]:
-    if quarter is None:  # the last complete quarter: the one of the last event only when that event is on its last day
-        first, end = hub.default_range(Grain.QUARTER, periods=1)
-        start = datetime(first.year, first.month, first.day)
-        if datetime(end.year, end.month, end.day) < shift(start, Grain.QUARTER):
-            start = shift(start, Grain.QUARTER, -1)
+    if quarter is None:  # the last quarter the data covers completely (by the watermark)
+        last = hub.last_complete(Grain.QUARTER)
+        start = last.start if last else shift(period_start(hub.now(), Grain.QUARTER), Grain.QUARTER, -1)
         return start, label(start, Grain.QUARTER)
     grain, period = parse_period_label(quarter)
     if grain is not Grain.QUARTER:

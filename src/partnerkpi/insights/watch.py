@@ -13,11 +13,12 @@ from partnerkpi.settings import Settings
 
 
 def run_watch(hub: Hub, settings: Settings, now: datetime | None = None) -> AlertRun:
-    """Evaluate the alert rules of `settings` (default: the built-in ones) at `now`, with the at-risk
-    partners of the settings' health-score configuration and their reasons."""
+    """Evaluate the alert rules of `settings` (default: the built-in ones) at `now` (default: the clock), with
+    the at-risk partners of the settings' health-score configuration and their reasons, and the settings'
+    stale-after delay."""
     config = load_config(settings.health, hub.catalog)
 
     def reasons(h: Hub, when: datetime) -> dict[str, str]:
         return {e.partner_id: "; ".join(e.reasons) for e in at_risk(h, when, config)}
 
-    return run_alerts(hub, settings.alerts, now=now, at_risk=reasons)
+    return run_alerts(hub, settings.alerts, now=now, at_risk=reasons, stale_after=settings.stale_after)

@@ -20,6 +20,7 @@ from partnerkpi.web.views import (
     RejectedRowOut,
     ScorecardOut,
     SegmentsOut,
+    TwinRoute,
     catalog_view,
     data_view,
     kpi_view,
@@ -29,13 +30,15 @@ from partnerkpi.web.views import (
     segments_view,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+router = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
 
 Data = Annotated[Reader, Depends(api_reader)]
 GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
 FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
 ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
 ByParam = Annotated[str | None, Query(description="Segment by a partner trait (see /api/v1/segments)")]
+PartialParam = Annotated[bool, Query(description="Also the running period the data reaches into, its rows marked "
+                                                 "partial (default: complete periods only)")]
 
 
 @router.get("/scorecard", response_model=ScorecardOut)
@@ -46,9 +49,11 @@ def scorecard(
     to: ToParam = None,
     by: ByParam = None,
     kpi: Annotated[list[str] | None, Query(description="Only these KPI ids (repeatable)")] = None,
+    partial: PartialParam = False,
 ) -> ScorecardOut:
-    """KPI rows for every period of the range, for the program and per segment, with the scorecard tiles."""
-    return scorecard_view(data, resolve_query(data, grain, from_, to, by), kpis=kpi or None)
+    """KPI rows for every period of the range the data covers, for the program and per segment, with the
+    scorecard tiles."""
+    return scorecard_view(data, resolve_query(data, grain, from_, to, by, partial), kpis=kpi or None)
 
 
 @router.get("/kpis", response_model=CatalogOut)
@@ -60,11 +65,11 @@ def kpis(data: Data) -> CatalogOut:
 @router.get("/kpis/{kpi_id}", response_model=KpiOut, responses={404: {"description": "No such KPI"}})
 def kpi(
     data: Data, kpi_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
-    by: ByParam = None,
+    by: ByParam = None, partial: PartialParam = False,
 ) -> KpiOut:
     """One KPI: all its catalog attributes, bands and benchmarks, and its rows over the range."""
     data.kpi(kpi_id)  # an unknown id is a 404 before any query runs
-    return kpi_view(data, kpi_id, resolve_query(data, grain, from_, to, by))
+    return kpi_view(data, kpi_id, resolve_query(data, grain, from_, to, by, partial))
 
 
 @router.get("/segments", response_model=SegmentsOut)

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import os
-import tempfile
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -175,11 +174,9 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
 
 
 def spool_dir(hub: Hub) -> Path:
-    """Where the collector's raw record lives: `<db>.spool/` beside the database."""
-    path = hub.store.path
-    if path == ":memory:":
-        return Path(tempfile.gettempdir()) / "partnerkpi.spool"
-    return Path(path + ".spool")
+    """Where the collector's raw record lives: `<db>.spool/` beside the database (its imports are the arrivals
+    the data watermark counts)."""
+    return hub.spool_dir()
 
 
 def _write_lines(path: Path, messages: list[str]) -> None:

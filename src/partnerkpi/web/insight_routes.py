@@ -30,9 +30,9 @@ from partnerkpi.web.insight_views import (
     targets_view,
 )
 from partnerkpi.web.reader import Reader, api_reader, page_reader
-from partnerkpi.web.views import resolve_query
+from partnerkpi.web.views import TwinRoute, resolve_query
 
-api = APIRouter(prefix="/api/v1", tags=["insights"])
+api = APIRouter(prefix="/api/v1", tags=["insights"], route_class=TwinRoute)
 pages = APIRouter(include_in_schema=False)
 
 ApiData = Annotated[Reader, Depends(api_reader)]

@@ -14,7 +14,7 @@ from partnerkpi.engine.result import iso_z
 from partnerkpi.insights.impact import ImpactReport
 from partnerkpi.insights.risk import RiskEntry
 from partnerkpi.web.reader import RangeQuery, Reader
-from partnerkpi.web.views import QueryOut, query_out
+from partnerkpi.web.views import QueryOut, Twin, query_out
 
 
 # -- at-risk and inactive partners -----------------------------------------------------------------------
@@ -40,7 +40,7 @@ class RiskOut(BaseModel):
     override_reason: str | None
 
 
-class AtRiskOut(BaseModel):
+class AtRiskOut(Twin):
     """The at-risk partners (health level in the at-risk levels) and those inactive for `days` days, and
     how well the score predicted churn so far (the backtest)."""
 
@@ -62,7 +62,7 @@ def at_risk_view(data: Reader, days: int = 30) -> AtRiskOut:
 
 
 # -- lifecycle -------------------------------------------------------------------------------------------
-class LifecycleOut(BaseModel):
+class LifecycleOut(Twin):
     """Partner lifecycle per period (PostHog's states at partner level) and the stickiness distribution."""
 
     query: QueryOut
@@ -126,7 +126,7 @@ class BandSetOut(BaseModel):
     bands: list[dict[str, Any]]
 
 
-class TargetsOut(BaseModel):
+class TargetsOut(Twin):
     """Every target and band set, and the quarterly review that counts targets met and missed."""
 
     targets: list[TargetOut]
@@ -147,7 +147,7 @@ def targets_view(data: Reader, quarter: str | None = None) -> TargetsOut:
 
 
 # -- impact ----------------------------------------------------------------------------------------------
-class ImpactOut(BaseModel):
+class ImpactOut(Twin):
     """Does a KPI move an outcome: risers vs fallers, lagged correlation, before/after a date."""
 
     kpi: str
@@ -229,7 +229,7 @@ class AlertOut(BaseModel):
     deliveries: list[DeliveryOut]
 
 
-class AlertsOut(BaseModel):
+class AlertsOut(Twin):
     """The alerts of a status (active, resolved, all), newest first."""
 
     status: str

@@ -22,6 +22,7 @@ from partnerkpi.web.views import (
     RejectedFilter,
     ScorecardOut,
     catalog_view,
+    data_banner,
     data_view,
     kpi_view,
     resolve_query,
@@ -41,6 +42,7 @@ def templates() -> Jinja2Templates:
     """The page templates (built on first use, not at import)."""
     made = Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
     made.env.filters["fmt"] = format_value  # {{ value | fmt(unit) }}: a KPI value as the scorecard shows it
+    made.env.globals["data_banner"] = data_banner  # base.html: "Data as of ..." for signed-in users
     return made
 
 
@@ -59,16 +61,17 @@ def _render(request: Request, name: str, **context: Any) -> HTMLResponse:
 def _qs(view: ScorecardOut | KpiOut) -> str:
     """The resolved query as a query string, so links and the JSON twin show the same range."""
     q = view.query
-    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {})})
+    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {}),
+                      **({"partial": 1} if q.partial else {})})
 
 
 @router.get("/", response_class=HTMLResponse)
 def scorecard_page(
     request: Request, data: Data, grain: str = "month", from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None, by: str | None = None,
+    to: str | None = None, by: str | None = None, partial: bool = False,
 ) -> HTMLResponse:
     """The scorecard: KPI tiles by category, with pickers for grain, range and segment."""
-    view = scorecard_view(data, resolve_query(data, grain, from_, to, by))
+    view = scorecard_view(data, resolve_query(data, grain, from_, to, by, partial))
     rows = rows_of(view)
     sparks = {kpi.id: sparkline([r for r in rows if r["kpi"] == kpi.id]) for kpi in data.kpis()}
     return _render(request, "scorecard.html", view=view, sparks=sparks, qs=_qs(view), page="scorecard")

@@ -19,7 +19,7 @@ from partnerkpi.errors import UsageError
 from partnerkpi.hub import PER_PARTNER
 from partnerkpi.reports.table import format_value
 from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
-from partnerkpi.web.views import QueryOut, Row, Tile, query_out, tile
+from partnerkpi.web.views import QueryOut, Row, Tile, Twin, query_out, tile
 
 # The key KPIs of the partner list: usage, work done, compliance and the load a partner puts on support.
 LIST_KPIS = (
@@ -61,7 +61,7 @@ class PartnerListRow(BaseModel):
     kpis: dict[str, PartnerCell]
 
 
-class PartnersOut(BaseModel):
+class PartnersOut(Twin):
     """The partner list: the resolved query, search and sort, KPI columns of the latest period, the rows."""
 
     query: QueryOut
@@ -213,7 +213,7 @@ class PartnerInfo(BaseModel):
     last_active: datetime | None
 
 
-class PartnerOut(BaseModel):
+class PartnerOut(Twin):
     """The partner page: the partner, its KPIs against its peers', its open tasks and unacknowledged policies."""
 
     partner: PartnerInfo

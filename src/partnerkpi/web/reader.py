@@ -69,6 +69,13 @@ class RangeQuery:
     start: date
     end: date
     by: str | None = None
+    partial: bool = False  # asked for the running period
+    note: str | None = None  # why the range ends before what was asked (the data ends there)
+    running: datetime | None = None  # start of the running (incomplete) period shown, when partial
+
+    def is_partial(self, row: KpiRow) -> bool:
+        """Whether a row is of the running period, whose data is not complete yet."""
+        return self.running is not None and row.period_start >= self.running
 
 
 @dataclass(frozen=True)
@@ -150,10 +157,12 @@ class Reader:
         with self.lock:
             return self.hub.traits()
 
-    def default_range(self, grain: Grain, end: date | None = None) -> tuple[date, date]:
-        """Like the CLI: 6 periods up to `end`, by default the day after the last event."""
+    def default_range(self, grain: Grain, end: date | None = None, partial: bool = False) -> tuple[date, date]:
+        """Like the CLI: 6 periods up to `end`, by default the end of the last complete period (with `partial`,
+        of the running one)."""
+        running = self.hub.running_period(grain) if partial and end is None else None
         with self.lock:
-            return self.hub.default_range(grain, DEFAULT_PERIODS, end)
+            return self.hub.default_range(grain, DEFAULT_PERIODS, running.end.date() if running else end)
 
     # -- the whole program (internal actors) ------------------------------------------------------
     def scorecard(self, query: RangeQuery, kpis: Sequence[str] | None = None) -> list[KpiRow]:
@@ -235,14 +244,14 @@ class Reader:
         self.partner(partner_id)
         with self.lock:
             engine = self.hub.engine
-            return open_tasks(engine.table, engine.execute, partner_id, self.hub.clock())
+            return open_tasks(engine.table, engine.execute, partner_id, self.hub.now())
 
     def unacknowledged_policies(self, partner_id: str) -> list[dict]:
         """The required policies the partner has not acknowledged yet."""
         self.partner(partner_id)
         with self.lock:
             engine = self.hub.engine
-            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.clock())
+            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.now())
 
 
 class Insights:
@@ -265,7 +274,7 @@ class Insights:
                                    lambda: load_config(self.settings.health, self.hub.catalog))
 
     def as_of(self) -> datetime:
-        """The instant health is judged at: midnight after the last event, or now if that is earlier."""
+        """The instant health is judged at: the data's now (the watermark, or the clock if that is earlier)."""
         return self.reader._cached(("as_of",), lambda: default_as_of(self.hub))
 
     def at_risk(self, days: int) -> tuple[datetime, list[RiskEntry], list[RiskEntry]]:

@@ -6,14 +6,17 @@ All data a request reads goes through its `Reader` (web/reader.py), which applie
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field, model_serializer
 
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
-from partnerkpi.engine.periods import Grain
-from partnerkpi.engine.result import KpiRow
+from partnerkpi.engine.periods import Grain, label
+from partnerkpi.engine.result import KpiRow, iso_z
 from partnerkpi.errors import UsageError
 from partnerkpi.reports.table import format_value
 from partnerkpi.web.reader import RangeQuery, Reader
@@ -32,17 +35,71 @@ def _date(text: str | None, name: str) -> date | None:
 
 
 def resolve_query(
-    data: Reader, grain: str = "month", start: str | None = None, end: str | None = None, by: str | None = None
+    data: Reader, grain: str = "month", start: str | None = None, end: str | None = None, by: str | None = None,
+    partial: bool = False,
 ) -> RangeQuery:
-    """The query with the CLI's defaults filled in; empty strings (from HTML forms) mean "not given"."""
+    """The query with the CLI's defaults filled in; empty strings (from HTML forms) mean "not given". The range
+    ends where the data does: with the last complete period, or with `partial` the running one."""
     g = Grain.parse(grain or "month")
     first, last = _date(start, "from"), _date(end, "to")
     if first is None or last is None:
-        default_start, last = data.default_range(g, last)
+        default_start, last = data.default_range(g, last, partial=partial)
         first = first or default_start
     if by and by not in data.traits():
         raise UsageError(f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(data.traits())}")
-    return RangeQuery(grain=g, start=first, end=last, by=by or None)
+    last, note = data.hub.covered_range(g, first, last, partial=partial)
+    running = data.hub.running_period(g) if partial else None
+    return RangeQuery(grain=g, start=first, end=last, by=by or None, partial=partial, note=note,
+                      running=running.start if running else None)
+
+
+# -- the data watermark on every page and JSON twin ------------------------------------------------------
+_TWIN_APP: ContextVar[Any] = ContextVar("partnerkpi_twin_app", default=None)
+
+
+def _data_as_of() -> str | None:
+    """The watermark of the app answering the current API request (None outside one, or without data)."""
+    st = _TWIN_APP.get()
+    mark = st.hub.watermark() if st is not None else None
+    return iso_z(mark) if mark else None
+
+
+class Twin(BaseModel):
+    """The base of every page's JSON twin: each states how far the data reaches."""
+
+    data_as_of: str | None = Field(
+        default_factory=_data_as_of,
+        description="The data watermark (ISO-8601 UTC): periods ending at or before it are complete; null "
+        "when there is no data",
+    )
+
+
+class TwinRoute(APIRoute):
+    """The route class of the JSON API: while a request runs, the twins it builds read the app's watermark
+    (the one place `data_as_of` is filled, for every route)."""
+
+    def get_route_handler(self):  # noqa: ANN201 (Starlette's handler type)
+        handler = super().get_route_handler()
+
+        async def stated(request: Request) -> Response:
+            token = _TWIN_APP.set(getattr(request.app.state, "partnerkpi", None))
+            try:
+                return await handler(request)
+            finally:
+                _TWIN_APP.reset(token)
+
+        return stated
+
+
+def data_banner(request: Request) -> str | None:
+    """The header line of every page for a signed-in user: "Data as of 2026-11-01 (last complete month:
+    2026-10)"; None without data."""
+    st = getattr(request.app.state, "partnerkpi", None)
+    mark = st.hub.watermark() if st is not None else None
+    if mark is None:
+        return None
+    month = st.hub.last_complete(Grain.MONTH)
+    return f"Data as of {mark:%Y-%m-%d} (last complete month: {month.label})"
 
 
 # -- response models (the JSON twins) ----------------------------------------------------------------
@@ -64,6 +121,27 @@ class Row(BaseModel):
     change: int | float | None
     status: str | None
     status_basis: str | None
+    partial: bool | None = Field(None, description="true on the running period the data reaches into (only "
+                                 "asked for with partial=1); absent otherwise")
+
+    @model_serializer(mode="wrap")
+    def _partial_only_when_true(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if not out.get("partial"):
+            out.pop("partial", None)
+        return out
+
+
+def row_out(row: KpiRow, query: RangeQuery) -> Row:
+    """A row of the JSON twins: the §6 row, flagged partial when its period ends after the watermark."""
+    return Row(**row.to_json(), partial=True if query.is_partial(row) else None)
+
+
+def _marked(t: Tile, query: RangeQuery) -> Tile:
+    """A tile whose latest period is the running one says so beside the period."""
+    if query.running is None or t.period is None or t.period != label(query.running, query.grain):
+        return t
+    return t.model_copy(update={"period": f"{t.period} (partial)"})
 
 
 class SegmentValue(BaseModel):
@@ -123,9 +201,11 @@ class QueryOut(BaseModel):
     from_: date = Field(alias="from")
     to: date
     by: str | None
+    partial: bool = False  # the running period is shown (marked partial)
+    note: str | None = None  # why the range ends earlier than asked (where the data ends)
 
 
-class ScorecardOut(BaseModel):
+class ScorecardOut(Twin):
     """The scorecard: the resolved query, the rows, and the tiles the page draws from them."""
 
     query: QueryOut
@@ -147,7 +227,7 @@ class KpiSummary(BaseModel):
     definition: str
 
 
-class CatalogOut(BaseModel):
+class CatalogOut(Twin):
     """Every KPI of the catalog."""
 
     count: int
@@ -185,7 +265,7 @@ class MovesWith(BaseModel):
     n: int
 
 
-class KpiOut(BaseModel):
+class KpiOut(Twin):
     """One KPI: all its catalog attributes, its rows over the range, its latest program value, the
     targets in force, its trends and the KPIs that move with it."""
 
@@ -200,7 +280,7 @@ class KpiOut(BaseModel):
     moves_with: list[MovesWith]
 
 
-class SegmentsOut(BaseModel):
+class SegmentsOut(Twin):
     """The partner traits a scorecard can be segmented by."""
 
     traits: list[str]
@@ -255,7 +335,7 @@ class RejectedRowOut(BaseModel):
     rejected_at: datetime | None
 
 
-class RejectedOut(BaseModel):
+class RejectedOut(Twin):
     """A page of rejected rows and how many match the filters in all."""
 
     filters: RejectedFilter
@@ -263,7 +343,7 @@ class RejectedOut(BaseModel):
     rows: list[RejectedRowOut]
 
 
-class DataOut(BaseModel):
+class DataOut(Twin):
     """The data page: table counts, imports, tracking-plan coverage and the first rejected rows."""
 
     counts: dict[str, int]
@@ -294,7 +374,8 @@ def data_view(data: Reader, filters: RejectedFilter) -> DataOut:
 
 def query_out(query: RangeQuery) -> QueryOut:
     """The query as the JSON shows it."""
-    return QueryOut.model_validate({"grain": query.grain.value, "from": query.start, "to": query.end, "by": query.by})
+    return QueryOut.model_validate({"grain": query.grain.value, "from": query.start, "to": query.end, "by": query.by,
+                                    "partial": query.partial, "note": query.note})
 
 
 def _band(kpi: KPI, name: str | None) -> Band | None:
@@ -364,9 +445,9 @@ def scorecard_view(data: Reader, query: RangeQuery, kpis: Sequence[str] | None =
     chosen = [data.kpi(k) for k in kpis] if kpis else data.kpis()
     by_category: dict[str, list[Tile]] = {}
     for kpi in chosen:
-        by_category.setdefault(kpi.category, []).append(tile(kpi, rows))
+        by_category.setdefault(kpi.category, []).append(_marked(tile(kpi, rows), query))
     return ScorecardOut(
-        query=query_out(query), traits=data.traits(), rows=[Row(**r.to_json()) for r in rows],
+        query=query_out(query), traits=data.traits(), rows=[row_out(r, query) for r in rows],
         categories=[Category(id=c, title=CATEGORY_TITLES[c], tiles=t) for c, t in by_category.items()],
     )
 
@@ -375,7 +456,7 @@ def kpi_view(data: Reader, kpi_id: str, query: RangeQuery) -> KpiOut:
     """The KPI page and its JSON twin: the catalog entry with its rows over the range."""
     kpi = data.kpi(kpi_id)
     rows = data.scorecard(query, kpis=[kpi.id])
-    latest = tile(kpi, rows)
+    latest = _marked(tile(kpi, rows), query)
     book = data.insights.book()
     program = [r for r in rows if not r.segment]
     targets = [TargetPoint(period=r.period, value=t.value, label=t.label)
@@ -386,7 +467,7 @@ def kpi_view(data: Reader, kpi_id: str, query: RangeQuery) -> KpiOut:
              for o in data.insights.co_movement(kpi.id, query.grain).others[:MOVES_WITH] if o["r"] is not None]
     return KpiOut(
         kpi=kpi, query=query_out(query), traits=data.traits(), latest=latest, band=_band(kpi, latest.band),
-        rows=[Row(**r.to_json()) for r in rows], targets=targets, trends=trends, moves_with=moves,
+        rows=[row_out(r, query) for r in rows], targets=targets, trends=trends, moves_with=moves,
     )
 
 
