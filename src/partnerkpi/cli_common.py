@@ -45,7 +45,8 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
     """The hub of `settings`; a DB locked by a running `partnerkpi serve` says so, and how to proceed."""
     try:
         return Hub.open(
-            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit
+            settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit,
+            bounds=settings.time_bounds,
         )
     except StoreError as exc:
         server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None

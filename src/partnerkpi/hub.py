@@ -24,7 +24,7 @@ from partnerkpi.engine.periods import Grain, period_start, periods_between, shif
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
-from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
+from partnerkpi.settings import DEFAULT_MEMORY_LIMIT, TimeBounds
 from partnerkpi.store import Store
 
 PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
@@ -38,6 +38,7 @@ class Hub:
     plan: TrackingPlan
     catalog: Catalog
     clock: Clock = field(default=utc_now)
+    bounds: TimeBounds = field(default_factory=TimeBounds)  # the instants imports accept
 
     @classmethod
     def open(
@@ -49,12 +50,13 @@ class Hub:
         clock: Clock = utc_now,
         read_only: bool = False,
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+        bounds: TimeBounds | None = None,
     ) -> Hub:
         """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files."""
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
         store = Store.open(db, plan, read_only=read_only, memory_limit=memory_limit)
-        return cls(store=store, plan=plan, catalog=catalog, clock=clock)
+        return cls(store=store, plan=plan, catalog=catalog, clock=clock, bounds=bounds or TimeBounds())
 
     def close(self) -> None:
         self.store.close()
@@ -79,7 +81,7 @@ class Hub:
 
         summaries = import_files(
             self.store, [Path(p) for p in paths], kind=kind, mapping=Path(mapping) if mapping else None,
-            progress=progress,
+            progress=progress, clock=self.clock, bounds=self.bounds,
         )
         if any(s.accepted for s in summaries):
             self.prepare(progress=progress)

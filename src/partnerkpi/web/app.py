@@ -96,7 +96,8 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = hub is None
         opened = hub or Hub.open(
-            settings.db, catalog_paths=settings.catalog_paths, memory_limit=settings.memory_limit
+            settings.db, catalog_paths=settings.catalog_paths, memory_limit=settings.memory_limit,
+            bounds=settings.time_bounds,
         )
         app.state.partnerkpi = st = AppState(opened, settings)
         if not opened.store.read_only:
