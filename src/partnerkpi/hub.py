@@ -19,7 +19,7 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import data_fingerprint, last_activity
+from partnerkpi.engine.derived import DERIVED, data_fingerprint, last_activity
 from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
@@ -52,11 +52,19 @@ class Hub:
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         bounds: TimeBounds | None = None,
     ) -> Hub:
-        """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files."""
+        """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files.
+        A writable open rebuilds rollups left stale (an import whose refresh never ran, a changed plan)."""
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
         store = Store.open(db, plan, read_only=read_only, memory_limit=memory_limit)
-        return cls(store=store, plan=plan, catalog=catalog, clock=clock, bounds=bounds or TimeBounds())
+        hub = cls(store=store, plan=plan, catalog=catalog, clock=clock, bounds=bounds or TimeBounds())
+        if not read_only:
+            try:
+                hub.heal()
+            except BaseException:
+                store.close()
+                raise
+        return hub
 
     def close(self) -> None:
         self.store.close()
@@ -95,6 +103,23 @@ class Hub:
             task = bar.add_task("preparing rollups")
             refresh(self.store, full=full, on_table=lambda name: bar.update(
                 task, description=f"preparing rollups: {name.removeprefix('derived_')}"))
+
+    def stale_rollups(self) -> list[str]:
+        """The rollups whose fingerprint does not match the data (none on a store that never had any)."""
+        backend = duckdb_backend(self.store)
+        fresh = self._fresh_derived(backend)
+        if "derived_state" not in self.store.tables():
+            has_events = self.store.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()
+            return list(DERIVED) if has_events[0][0] else []
+        return [name for name in DERIVED if name not in fresh]
+
+    def heal(self, *, progress: bool = False) -> list[str]:
+        """Rebuild the rollups left stale, e.g. by a crash between an import's commit and its refresh;
+        returns their names."""
+        stale = self.stale_rollups()
+        if stale:
+            self.prepare(progress=progress)
+        return stale
 
     def _fresh_derived(self, backend: Backend) -> set[str]:
         if "derived_state" not in self.store.tables():
