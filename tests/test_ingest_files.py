@@ -87,8 +87,9 @@ def test_every_format_gives_the_same_tables(store, tmp_path, fmt):
              write_rows(tmp_path / f"events.{fmt}", EVENTS, ("ts",))]
     sp, su, se = import_files(store, files)
     assert [(s.kind, s.rows_read, s.accepted, s.duplicates, s.rejected) for s in (sp, su, se)] == [
-        ("partners", 3, 2, 0, 1), ("users", 2, 2, 0, 0), ("events", 5, 3, 1, 1)]
-    assert sp.rejected_by_reason == {"missing_onboarded_at": 1} and se.rejected_by_reason == {"missing_ts": 1}
+        ("partners", 3, 2, 0, 1), ("users", 2, 2, 0, 0), ("events", 5, 3, 0, 2)]
+    assert sp.rejected_by_reason == {"missing_onboarded_at": 1}
+    assert se.rejected_by_reason == {"conflict": 1, "missing_ts": 1}  # e1 again, two days later
     assert rows(store, "SELECT partner_id, name, tier, onboarded_at, industry FROM partners ORDER BY 1") == [
         ("p1", "Acme", "gold", datetime(2026, 1, 1), "retail"), ("p2", "Beta", None, datetime(2026, 2, 1, 7), None)]
     assert rows(store, "SELECT user_id, partner_id, email, created_at FROM users ORDER BY 1") == [
@@ -100,8 +101,8 @@ def test_every_format_gives_the_same_tables(store, tmp_path, fmt):
         (("e2", datetime(2026, 7, 1, 11), "Page Viewed", "p2", "u2"), {"path": "/docs"}, ("/docs", None)),
         (("e3", datetime(2026, 7, 2), "Policy Published", None, None), {"required": True}, (None, True)),
     ]
-    assert rows(store, "SELECT kind, row_number, field FROM rejected_rows ORDER BY import_id") == [
-        ("partners", 3, "onboarded_at"), ("events", 5, "ts")]
+    assert rows(store, "SELECT kind, row_number, field FROM rejected_rows ORDER BY import_id, row_number") == [
+        ("partners", 3, "onboarded_at"), ("events", 4, "ts"), ("events", 5, "ts")]
 
 
 def test_parquet_native_types(store, tmp_path):
@@ -204,7 +205,8 @@ def test_a_different_mapping_is_a_different_import(store, tmp_path):
     s1, s2 = import_files(store, [path, path])
     [s3] = import_files(store, [path], mapping=other)
     assert (s1.skipped_same_file, s2.skipped_same_file, s3.skipped_same_file) == (False, True, False)
-    assert (s3.accepted, s3.duplicates) == (0, 1)
+    # the event now reads "Logged In" where the stored one reads "login": a conflict, kept aside
+    assert (s3.accepted, s3.duplicates, s3.rejected_by_reason) == (0, 0, {"conflict": 1})
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -30,6 +31,11 @@ event_rows = st.lists(
 )
 
 
+def _content(row: dict) -> tuple:
+    instant = datetime.fromisoformat(row["ts"].replace("Z", "+00:00"))
+    return instant, row["event"], row["partner_id"], row["user_id"]
+
+
 def _expected(rows: list[dict]) -> tuple[dict[str, dict], int, int]:
     """By KPI-SPEC §2, by hand: the stored rows (first valid per id), duplicates and rejections."""
     stored: dict[str, dict] = {}
@@ -41,8 +47,10 @@ def _expected(rows: list[dict]) -> tuple[dict[str, dict], int, int]:
             valid = False
         if not valid:
             rejected += 1
-        elif row["event_id"] in stored:
-            duplicates += 1
+        elif row["event_id"] in stored:  # identical: a duplicate; different: a conflict, rejected
+            same = _content(stored[row["event_id"]]) == _content(
+                {**row, "partner_id": partner or (USERS[user] if user else None)})
+            duplicates, rejected = (duplicates + 1, rejected) if same else (duplicates, rejected + 1)
         else:
             stored[row["event_id"]] = {**row, "partner_id": partner or (USERS[user] if user else None)}
     return stored, duplicates, rejected

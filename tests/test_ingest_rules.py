@@ -52,7 +52,7 @@ def test_every_event_rule_in_one_file(hub, tmp_path):
         tmp_path, "events.csv",
         "e1,2026-07-01T10:00:00Z,Logged In,,u1,,",  # partner taken from the user
         "e2,2026-07-01T11:00:00Z,Logged In,p1,u1,,",  # partner given and equal
-        "e1,2026-07-01T12:00:00Z,Logged In,,u2,,",  # e1 again: a duplicate
+        "e1,2026-07-01T10:00:00Z,Logged In,,u1,,",  # e1 again, the same: a duplicate
         "e3,2026-07-01T10:00:00Z,Logged In,p2,u1,,",  # partner differs from u1's
         "e4,2026-07-01T10:00:00Z,Logged In,,u9,,",  # unknown user
         "e5,2026-07-01T10:00:00Z,Coordination Logged,p9,,,",  # unknown partner
@@ -112,7 +112,9 @@ def test_first_stored_row_wins_across_imports(hub, tmp_path):
     second = events_file(tmp_path, "events_2.csv", "e1,2026-07-09T10:00:00Z,Task Started,,u2,,",
                          "e2,2026-07-09T10:00:00Z,Logged In,,u2,,")
     _, s = import_files(hub, [first, second])
-    assert (s.rows_read, s.accepted, s.duplicates, s.rejected) == (2, 1, 1, 0)
+    # the second e1 differs from the stored one: kept aside as a conflict, the stored one stays
+    assert (s.rows_read, s.accepted, s.duplicates, s.rejected) == (2, 1, 0, 1)
+    assert s.rejected_by_reason == {"conflict": 1}
     assert rows(hub, "SELECT event_id, ts, event, user_id FROM events ORDER BY seq") == [
         ("e1", datetime(2026, 7, 1, 10), "Logged In", "u1"),
         ("e2", datetime(2026, 7, 9, 10), "Logged In", "u2"),
@@ -256,14 +258,15 @@ def test_dedupe_matches_a_row_by_row_model(tmp_path_factory, before, lines):
         rows_text = [f"{i},2026-07-0{n % 9 + 1}T00:00:00Z,Logged In,,{'u2' if ok else 'u9'},,"
                      for n, (i, ok) in enumerate(lines)]
         [s] = import_files(store, [events_file(tmp, "events_1.csv", *rows_text)])
-        seen, stored, dups, bad = set(before), [], 0, 0
+        seen, stored, dups, bad = dict.fromkeys(before, (1, "u1")), [], 0, 0
         for n, (i, ok) in enumerate(lines, 1):
+            content = ((n - 1) % 9 + 1, "u2")
             if not i or not ok:
                 bad += 1
-            elif i in seen:
-                dups += 1
+            elif i in seen:  # an identical repeat is a duplicate, a different one a conflict (rejected)
+                dups, bad = (dups + 1, bad) if seen[i] == content else (dups, bad + 1)
             else:
-                seen.add(i)
+                seen[i] = content
                 stored.append((i, n))
         assert (s.rows_read, s.accepted, s.duplicates, s.rejected) == (len(lines), len(stored), dups, bad)
         got = rows(store, "SELECT event_id, ts FROM events WHERE user_id = 'u2' ORDER BY seq")

@@ -26,8 +26,9 @@ def segment_file(tmp_path: Path, *messages: dict) -> Path:
 def test_segment_file_fills_partners_users_and_events(store):
     import_files(store, [DATA / "partners.csv", DATA / "users.csv"])
     [s] = import_files(store, [DATA / "hub.segment.jsonl"])
-    assert (s.kind, s.rows_read, s.accepted, s.duplicates, s.rejected) == ("segment", 13, 7, 1, 5)
-    assert s.rejected_by_reason == {"bad_timestamp": 1, "invalid_json_line": 1, "partner_mismatch": 1,
+    assert (s.kind, s.rows_read, s.accepted, s.duplicates, s.rejected) == ("segment", 13, 7, 0, 6)
+    # m-1 comes twice, four days apart: a conflict, not a duplicate
+    assert s.rejected_by_reason == {"bad_timestamp": 1, "conflict": 1, "invalid_json_line": 1, "partner_mismatch": 1,
                                     "unknown_user_id": 1, "unsupported_type": 1}
     assert rows(store, "SELECT partner_id, name, type, tier, region, onboarded_at, industry, employees FROM partners "
                        "WHERE partner_id = 'g1'") == [
@@ -49,6 +50,9 @@ def test_segment_file_fills_partners_users_and_events(store):
          {"required": True, "object_id": "pol-1"}, None, None, True),
     ]
     assert rows(store, "SELECT row_number, field, reason FROM rejected_rows ORDER BY row_number") == [
+        (8, "timestamp", "messageId 'm-1' repeats row 4 of this file with different content: timestamp "
+                         "'2026-07-05 10:00:00' here, '2026-07-01 09:59:55' there; keep one version: correct this "
+                         "row, or give it its own id if it is another event"),
         (9, "userId", "userId 'nobody' is not a known user; import the users file first or fix the id"),
         (10, "type", "Segment message type 'screen' is not imported (only identify, group, track, page are); "
                      "remove the line if it is not needed"),

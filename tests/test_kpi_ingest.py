@@ -15,8 +15,8 @@ def test_duplicate_event_id_counted_once_and_first_row_wins(tmp_path):
     fx.event("Escalation Raised", "2026-07-11", partner="A", id="other")
     rows = fx.scorecard(kpis=["escalations"], end=SEPTEMBER)
     summary = fx.summaries["events"]
-    # 3 lines read: 2 stored, 1 duplicate, none rejected
-    assert (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected) == (3, 2, 1, 0)
+    # 3 lines read: 2 stored; the repeat differs (another date), so it is kept aside as a conflict
+    assert (summary.rows_read, summary.accepted, summary.duplicates, summary.rejected) == (3, 2, 0, 1)
     assert value(rows, "escalations", "2026-07").value == 2  # "dup" (Jul 10) + "other"
     assert value(rows, "escalations", "2026-08").value == 0  # the repeat (Aug 5) was never stored
 

@@ -83,6 +83,18 @@ def import_(
                 _watch(hub, settings)
 
 
+@app.command()
+def refresh(
+    db: DbOption = None,
+    full: Annotated[bool, typer.Option("--full", help="Rebuild every rollup, fresh or not")] = False,
+) -> None:
+    """Bring the rollups up to date (opening the database already heals stale ones; --full rebuilds all)."""
+    with _open(Settings.from_env(db)) as hub:
+        if full:
+            hub.prepare(progress=True, full=True)
+        out.print("rollups rebuilt" if full else "rollups up to date", highlight=False)
+
+
 def _watch(hub: Hub, settings: Settings) -> None:
     """Evaluate the alert rules after new data, and say what changed (a broken rule file does not undo the
     import: it is reported, and the data stays)."""

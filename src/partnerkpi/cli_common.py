@@ -55,6 +55,7 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
         return Hub.open(
             settings.db, catalog_paths=settings.catalog_paths, read_only=read_only, memory_limit=settings.memory_limit,
             targets_path=settings.targets,
+            bounds=settings.time_bounds,
         )
     except StoreError as exc:
         server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None

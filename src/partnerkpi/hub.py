@@ -20,12 +20,12 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import data_fingerprint, last_activity
+from partnerkpi.engine.derived import DERIVED, data_fingerprint, last_activity
 from partnerkpi.engine.periods import Grain, Period, make_period, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
-from partnerkpi.settings import DEFAULT_MEMORY_LIMIT
+from partnerkpi.settings import DEFAULT_MEMORY_LIMIT, TimeBounds
 from partnerkpi.store import Store
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Hub:
     # The targets, band sets and judgment settings rows are judged by; None: the built-in ones, loaded
     # on first use (`targets_path` of `open` names the user's file).
     targets: TargetBook | None = None
+    bounds: TimeBounds = field(default_factory=TimeBounds)  # the instants imports accept
 
     @classmethod
     def open(
@@ -62,16 +63,25 @@ class Hub:
         read_only: bool = False,
         memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
         targets_path: str | os.PathLike[str] | None = None,
+        bounds: TimeBounds | None = None,
     ) -> Hub:
         """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files, and
-        the built-in targets plus the user's targets file (TargetsError before anything is opened)."""
+        the built-in targets plus the user's targets file (TargetsError before anything is opened). A writable
+        open rebuilds rollups left stale (an import whose refresh never ran, a changed plan)."""
         from partnerkpi.insights.targets import TargetBook
 
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
         book = TargetBook.load(Path(targets_path), catalog=catalog) if targets_path is not None else None
         store = Store.open(db, plan, read_only=read_only, memory_limit=memory_limit)
-        return cls(store=store, plan=plan, catalog=catalog, clock=clock, targets=book)
+        hub = cls(store=store, plan=plan, catalog=catalog, clock=clock, targets=book, bounds=bounds or TimeBounds())
+        if not read_only:
+            try:
+                hub.heal()
+            except BaseException:
+                store.close()
+                raise
+        return hub
 
     @property
     def book(self) -> TargetBook:
@@ -105,7 +115,7 @@ class Hub:
 
         summaries = import_files(
             self.store, [Path(p) for p in paths], kind=kind, mapping=Path(mapping) if mapping else None,
-            progress=progress,
+            progress=progress, clock=self.clock, bounds=self.bounds,
         )
         if any(s.accepted for s in summaries):
             self.prepare(progress=progress)
@@ -119,6 +129,23 @@ class Hub:
             task = bar.add_task("preparing rollups")
             refresh(self.store, full=full, on_table=lambda name: bar.update(
                 task, description=f"preparing rollups: {name.removeprefix('derived_')}"))
+
+    def stale_rollups(self) -> list[str]:
+        """The rollups whose fingerprint does not match the data (none on a store that never had any)."""
+        backend = duckdb_backend(self.store)
+        fresh = self._fresh_derived(backend)
+        if "derived_state" not in self.store.tables():
+            has_events = self.store.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()
+            return list(DERIVED) if has_events[0][0] else []
+        return [name for name in DERIVED if name not in fresh]
+
+    def heal(self, *, progress: bool = False) -> list[str]:
+        """Rebuild the rollups left stale, e.g. by a crash between an import's commit and its refresh;
+        returns their names."""
+        stale = self.stale_rollups()
+        if stale:
+            self.prepare(progress=progress)
+        return stale
 
     def _fresh_derived(self, backend: Backend) -> set[str]:
         if "derived_state" not in self.store.tables():

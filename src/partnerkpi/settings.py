@@ -3,15 +3,66 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from datetime import timedelta
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from partnerkpi.errors import UsageError
 
 DEFAULT_DB = "partnerkpi.duckdb"
 DEFAULT_ALERT_INTERVAL = 300.0
 DEFAULT_FEED_CADENCE = 1.0  # days between two arrivals of data a feed is expected to keep
 DEFAULT_STALE_GRACE = 2.0  # days past the cadence before the data is reported stale
 DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB would take 80 % of the machine's memory; this keeps a laptop usable
+DEFAULT_MAX_CLOCK_SKEW = timedelta(days=1)
+DEFAULT_TS_FLOOR = datetime(2000, 1, 1)
+# pandas holds instants as nanoseconds (1677..2262): instants outside these can never be read back.
+EARLIEST_FLOOR = datetime(1900, 1, 1)
+LONGEST_SKEW = timedelta(days=3650)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """The instants an import accepts: from `floor` to the receiving instant plus `skew`."""
+
+    floor: datetime = DEFAULT_TS_FLOOR
+    skew: timedelta = DEFAULT_MAX_CLOCK_SKEW
+
+    def __post_init__(self) -> None:
+        if self.floor < EARLIEST_FLOOR:
+            raise UsageError(f"the earliest accepted instant {self.floor:%Y-%m-%d} is before "
+                             f"{EARLIEST_FLOOR:%Y-%m-%d}", hint="set PARTNERKPI_TS_FLOOR to a later date")
+        if not timedelta(0) <= self.skew <= LONGEST_SKEW:
+            raise UsageError(f"the allowed clock skew {self.skew} is not between 0 and {LONGEST_SKEW.days} days",
+                             hint="set PARTNERKPI_MAX_CLOCK_SKEW to e.g. 1d, 12h or 3600 (seconds)")
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90' (seconds), '90s', '15m', '12h', '1d' or '2w' as a timedelta."""
+    m = _DURATION.match(text)
+    if not m:
+        raise UsageError(f"'{text}' is not a duration", hint="write it like 1d, 12h, 15m or 3600 (seconds)")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()])
+
+
+def parse_floor(text: str) -> datetime:
+    """An ISO-8601 date or naive UTC instant as the earliest accepted instant."""
+    try:
+        value = datetime.fromisoformat(text.strip().removesuffix("Z"))
+    except ValueError:
+        raise UsageError(f"'{text}' is not a date", hint="write it like 2000-01-01") from None
+    return value.replace(tzinfo=None)
+
+
+def time_bounds_from_env() -> TimeBounds:
+    """$PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW, each defaulting when unset."""
+    floor = os.environ.get("PARTNERKPI_TS_FLOOR")
+    skew = os.environ.get("PARTNERKPI_MAX_CLOCK_SKEW")
+    return TimeBounds(parse_floor(floor) if floor else DEFAULT_TS_FLOOR,
+                      parse_duration(skew) if skew else DEFAULT_MAX_CLOCK_SKEW)
 
 
 def resolve_db(db: str | os.PathLike[str] | None) -> str:
@@ -40,13 +91,15 @@ class Settings:
     def stale_after(self) -> timedelta:
         """How long after the data watermark the data counts as stale: the feed cadence plus the grace."""
         return timedelta(days=self.feed_cadence + self.stale_grace)
+    time_bounds: TimeBounds = field(default_factory=TimeBounds)  # instants imports accept
 
     @classmethod
     def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = ()) -> Settings:
         """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT, and the
         targets, health-score and alert-rule files from $PARTNERKPI_TARGETS, $PARTNERKPI_HEALTH and
-        $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), and when
-        data is stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days)."""
+        $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), when data is
+        stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), and the instants imports accept
+        from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
@@ -59,4 +112,5 @@ class Settings:
                    alerts=path("PARTNERKPI_ALERTS"),
                    alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL),
                    feed_cadence=float(os.environ.get("PARTNERKPI_FEED_CADENCE") or DEFAULT_FEED_CADENCE),
-                   stale_grace=float(os.environ.get("PARTNERKPI_STALE_GRACE") or DEFAULT_STALE_GRACE))
+                   stale_grace=float(os.environ.get("PARTNERKPI_STALE_GRACE") or DEFAULT_STALE_GRACE),
+                   time_bounds=time_bounds_from_env())

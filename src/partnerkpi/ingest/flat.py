@@ -10,7 +10,8 @@ from partnerkpi.ingest.mapping import Mapping
 from partnerkpi.ingest.rules import FIELDS, REQUIRED, TIME, Canon
 from partnerkpi.ingest.sources import Source, sql_str
 
-NO_PRE = "NULL::VARCHAR AS _pre_code, NULL::VARCHAR AS _pre_field, NULL::VARCHAR AS _pre_reason"
+NO_PRE = ("NULL::VARCHAR AS _pre_code, NULL::VARCHAR AS _pre_field, NULL::VARCHAR AS _pre_reason, "
+          "NULL::TIMESTAMP AS _recv")
 
 
 @dataclass

@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import duckdb
 
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.errors import InputFileError, UsageError
+from partnerkpi.ingest.bounds import Window
 from partnerkpi.ingest.flat import flat_canon
 from partnerkpi.ingest.mapping import Mapping, load_mapping
 from partnerkpi.ingest.report import Phases, progress_bar
@@ -30,6 +30,7 @@ from partnerkpi.ingest.rules import (
 )
 from partnerkpi.ingest.segment import group_traits, segment_canons, stage_messages
 from partnerkpi.ingest.sources import KIND_HINT, KINDS, Source, detect_format, infer_kind, open_source
+from partnerkpi.settings import TimeBounds
 from partnerkpi.store import Store
 
 
@@ -75,8 +76,10 @@ def import_files(
     mapping: Path | None = None,
     progress: bool = False,
     clock: Clock | None = None,
+    bounds: TimeBounds | None = None,
 ) -> list[ImportSummary]:
-    """Import files in order, each in its own transaction; a bad file raises InputFileError (files before it stay)."""
+    """Import files in order, each in its own transaction; a bad file raises InputFileError (files before it stay).
+    Instants outside `bounds` (the floor, and the import's clock plus the allowed skew) are rejected."""
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind '{kind}'", hint=KIND_HINT)
     maps = load_mapping(mapping)
@@ -85,12 +88,12 @@ def import_files(
     with progress_bar(progress) as bar:
         for path in paths:
             summaries.append(_import_one(store, os.fspath(path), kind, maps, Phases(bar, Path(path).name),
-                                         clock or utc_now))
+                                         clock or utc_now, bounds or TimeBounds()))
     return summaries
 
 
 def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases: Phases,
-                clock: Clock) -> ImportSummary:
+                clock: Clock, bounds: TimeBounds) -> ImportSummary:
     started, t0 = clock(), time.perf_counter()
     if not os.path.isfile(path):
         raise InputFileError("the file does not exist", file=path, hint="check the path")
@@ -118,7 +121,7 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
         for trait in new_traits:  # DDL stays outside the data transaction
             store.add_trait(trait)
         phases.phase("check and write")
-        import_id, outcome = _write(store, source, kind, flows, fp, started, clock)
+        import_id, outcome = _write(store, source, kind, flows, fp, Window(started, bounds), clock)
     finally:
         _cleanup(con, source)
     rejected = sum(outcome.rejected.values())
@@ -142,7 +145,7 @@ def _flows(store: Store, source: Source, kind: str, maps: Mapping) -> tuple[list
     return [canon], list(lay.traits), lay.ignored
 
 
-def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str, started: datetime,
+def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str, window: Window,
            clock: Clock) -> tuple[int, Outcome]:
     """Apply the flows, keep the rejected rows and log the import, all in one transaction."""
     con = store.con
@@ -153,9 +156,9 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
         outcome = Outcome()
         for canon in flows:
             if canon.kind == "events":
-                outcome.add(apply_events(con, canon, store.plan, import_id=import_id))
+                outcome.add(apply_events(con, canon, store.plan, window, import_id=import_id))
             elif canon.kind in ("partners", "users"):
-                outcome.add(apply_entities(con, canon))
+                outcome.add(apply_entities(con, canon, window))
             else:
                 rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
                 outcome.add(Outcome(rows=rows, rejected=reject_rows(con, checked_sql(canon, []), [])))
@@ -164,7 +167,7 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
         con.execute(
             "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
             "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [import_id, source.path, kind, fp, started, finished, outcome.rows, outcome.accepted,
+            [import_id, source.path, kind, fp, window.now, finished, outcome.rows, outcome.accepted,
              outcome.duplicates, sum(outcome.rejected.values())],
         )
         con.commit()
@@ -179,5 +182,6 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
 
 def _cleanup(con: duckdb.DuckDBPyConnection, source: Source) -> None:
     source.drop(con)
-    for table in ("_ingest_rej", "_ingest_rej_part", "_ingest_up", "_ingest_dup", "_ingest_msg"):
+    for table in ("_ingest_rej", "_ingest_rej_part", "_ingest_up", "_ingest_dup", "_ingest_msg", "_ingest_cand",
+                  "_ingest_conflict"):
         con.execute(f"DROP TABLE IF EXISTS {table}")

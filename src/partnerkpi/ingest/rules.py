@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import duckdb
 
 from partnerkpi.catalog.plan import TrackingPlan
-from partnerkpi.ingest.sources import Source, ident, sql_str, utc
+from partnerkpi.ingest.bounds import Window
+from partnerkpi.ingest.sources import Col, Source, ident, message, sql_str, utc
 from partnerkpi.store import property_column
 
 TEXT, TIME = "text", "time"
@@ -42,15 +43,6 @@ MISSING_FIX = {
 PROPS_EXAMPLE = 'a JSON object such as {"path": "/home"}'
 
 
-class Col(str):
-    """A column reference inside a reason message (rendered as its text value)."""
-
-
-def message(*parts: str) -> str:
-    """SQL building a reason text from literal parts and `Col` values."""
-    return "concat(" + ", ".join(f"CAST({p} AS VARCHAR)" if isinstance(p, Col) else sql_str(p) for p in parts) + ")"
-
-
 @dataclass(frozen=True)
 class Check:
     """One rejection rule: its summary category, the field it blames, when it fails, and the reason text."""
@@ -72,6 +64,7 @@ class Canon:
     present: list[str]
     traits: dict[str, str] = field(default_factory=dict)
     merge: bool = False
+    corrected_ts: bool = False  # event times corrected for the sender's clock: a resend differs by latency
 
     def name(self, f: str) -> str:
         return self.names.get(f, f)
@@ -93,10 +86,11 @@ class Outcome:
         self.rejected.update(other.rejected)
 
 
-def _time_checks(canon: Canon, f: str) -> list[Check]:
+def _time_checks(canon: Canon, f: str, window: Window, *, end: bool = False) -> list[Check]:
     n = canon.name(f)
     return [Check(f"bad_{f}", n, f"{f}__text IS NOT NULL AND {f} IS NULL",
-                  message(f"{n} '", Col(f"{f}__text"), f"' is not a timestamp; {ISO_HINT}"))]
+                  message(f"{n} '", Col(f"{f}__text"), f"' is not a timestamp; {ISO_HINT}")),
+            *(Check(*c) for c in window.checks(f, n, end=end))]
 
 
 def _missing(canon: Canon, f: str, fix_key: str | None = None) -> Check:
@@ -105,7 +99,7 @@ def _missing(canon: Canon, f: str, fix_key: str | None = None) -> Check:
     return Check(f"missing_{f}", n, f"{col} IS NULL", message(f"{n} is missing; {MISSING_FIX[fix_key or f]}"))
 
 
-def entity_checks(canon: Canon) -> list[Check]:
+def entity_checks(canon: Canon, window: Window) -> list[Check]:
     """The checks of a partners or users row, in the order they are tried."""
     kind = canon.kind
     start, end = START_END[kind]
@@ -123,18 +117,21 @@ def entity_checks(canon: Canon) -> list[Check]:
                             message(f"neither {s} nor the message timestamp is given; {ISO_HINT}")))
     else:
         checks.append(_missing(canon, start))
-    checks += _time_checks(canon, start) + _time_checks(canon, end)
+    if canon.merge:  # the message's own time stands in for a missing start instant
+        checks += [Check(*c) for c in window.checks("_first_seen", "timestamp")]
+    checks += _time_checks(canon, start, window) + _time_checks(canon, end, window, end=True)
     s, e = canon.name(start), canon.name(end)
     checks.append(Check(f"{end}_before_{start}", e, f"{end} < {start}",
                         message(f"{e} ", Col(end), f" is before {s} ", Col(start), "; fix one of the two dates")))
     return checks
 
 
-def event_checks(canon: Canon) -> list[Check]:
+def event_checks(canon: Canon, window: Window) -> list[Check]:
     """The checks of an event row, in the order they are tried (duplicates are decided after them)."""
     p, u, props = canon.name("partner_id"), canon.name("user_id"), canon.name("properties")
     return [
-        _missing(canon, "event_id"), _missing(canon, "event"), _missing(canon, "ts"), *_time_checks(canon, "ts"),
+        _missing(canon, "event_id"), _missing(canon, "event"), _missing(canon, "ts"),
+        *_time_checks(canon, "ts", window),
         Check("invalid_properties", props, "_props_state = 'invalid'",
               message(f"{props} is not valid JSON; write {PROPS_EXAMPLE}")),
         Check("properties_not_object", props, "_props_state = 'not_object'",
@@ -208,10 +205,10 @@ def store_rejections(con: duckdb.DuckDBPyConnection, source: Source, *, import_i
     )
 
 
-def apply_entities(con: duckdb.DuckDBPyConnection, canon: Canon) -> Outcome:
+def apply_entities(con: duckdb.DuckDBPyConnection, canon: Canon, window: Window) -> Outcome:
     """Reject bad partner/user rows and upsert the rest (a later row for the same id updates it)."""
     table, key = canon.kind, ID[canon.kind]
-    checks = entity_checks(canon)
+    checks = entity_checks(canon, window)
     checked = checked_sql(canon, checks)
     rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
     rejected = reject_rows(con, checked, checks)
@@ -261,13 +258,16 @@ def typed_property(value: str, kind: str) -> str:
     return f"CASE WHEN starts_with({value}, '\"') THEN {utc(string)} END"
 
 
-def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPlan, *, import_id: int) -> Outcome:
+def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPlan, window: Window, *,
+                 import_id: int) -> Outcome:
     """Reject bad event rows, drop repeated event_ids (first stored row wins) and insert the rest.
 
     A cheap first pass lists the ids that occur twice in the file or are stored already; rows without
     such an id are checked and inserted in one pass, the (usually few) others in a second one.
     """
-    checks = event_checks(canon)
+    from partnerkpi.ingest.conflicts import reject_conflicts  # it builds on this module
+
+    checks = event_checks(canon, window)
     checked = checked_sql(canon, checks)
     rows = con.execute(f"SELECT count(*) FROM ({canon.sql})").fetchall()[0][0]
     stored = con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]
@@ -280,6 +280,8 @@ def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPla
     )
     base = con.execute("SELECT COALESCE(max(seq), 0) FROM events").fetchall()[0][0]
     typed = {property_column(p): typed_property(f"_pv.{ident(p)}", k) for p, k in plan.typed_properties.items()}
+    typed = {c: window.clamp(v) if plan.typed_properties[p] == "timestamp" else v
+             for (p, _), (c, v) in zip(plan.typed_properties.items(), typed.items(), strict=True)}
     targets = ["seq", "event_id", "ts", "event", "partner_id", "user_id", "object_id", "properties", "import_id",
                *typed]
     values = [f"{int(base)} + _row", "event_id", "ts", "event", "COALESCE(partner_id, _u_partner)", "user_id",
@@ -305,5 +307,8 @@ def apply_events(con: duckdb.DuckDBPyConnection, canon: Canon, plan: TrackingPla
     bad = (rows - held - inserted) + (held - valid_held)
     rejected = reject_rows(con, checked, checks) if bad else Counter()
     assert sum(rejected.values()) == bad, "rejected rows and their count disagree"
-    return Outcome(rows=rows, accepted=inserted + first_stored, duplicates=valid_held - first_stored,
+    conflicts = reject_conflicts(con, canon, checked, import_id=import_id, base=base) if held else 0
+    if conflicts:
+        rejected["conflict"] += conflicts
+    return Outcome(rows=rows, accepted=inserted + first_stored, duplicates=valid_held - first_stored - conflicts,
                    rejected=rejected)

@@ -89,7 +89,8 @@ def group_traits(con: duckdb.DuckDBPyConnection, mapping: Mapping, partner_colum
 def segment_canons(mapping: Mapping, traits: dict[str, str]) -> SegmentCanons:
     """Build the canonical relations over the staged messages."""
     pre = ("CASE WHEN _bad_time IS NOT NULL THEN 'bad_timestamp' END AS _pre_code, _bad_time AS _pre_field, "
-           f"concat(_bad_time, ' ''', _bad_text, ''' is not a timestamp; ', {sql_str(ISO_HINT)}) AS _pre_reason")
+           f"concat(_bad_time, ' ''', _bad_text, ''' is not a timestamp; ', {sql_str(ISO_HINT)}) AS _pre_reason, "
+           "_p_receivedAt AS _recv")
     base = f"_row, {pre}, _ts AS _first_seen"
 
     def entity_cols(kind: str, given: dict[str, list[str]]) -> str:
@@ -134,7 +135,7 @@ def segment_canons(mapping: Mapping, traits: dict[str, str]) -> SegmentCanons:
         f"{page_path} AS _props, {state} AS _props_state FROM {MSG} WHERE _type IN ('track', 'page')",
         {"event_id": "messageId", "event": "event", "ts": "timestamp", "partner_id": "context.groupId",
          "user_id": "userId", "properties": "properties"},
-        list(FIELDS["events"]))
+        list(FIELDS["events"]), corrected_ts=True)
 
     supported = ", ".join(sql_str(t) for t in TYPES)
     other_code = ("CASE WHEN _j IS NULL THEN 'invalid_json_line' WHEN _type IS NULL THEN 'missing_type' "

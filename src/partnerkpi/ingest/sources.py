@@ -38,6 +38,15 @@ def sql_str(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+class Col(str):
+    """A column reference inside a reason message (rendered as its text value)."""
+
+
+def message(*parts: str) -> str:
+    """SQL building a reason text from literal parts and `Col` values."""
+    return "concat(" + ", ".join(f"CAST({p} AS VARCHAR)" if isinstance(p, Col) else sql_str(p) for p in parts) + ")"
+
+
 def ident(name: str) -> str:
     """A quoted SQL identifier."""
     return '"' + name.replace('"', '""') + '"'

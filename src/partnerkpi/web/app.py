@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         opened = hub or Hub.open(
             settings.db, catalog_paths=settings.catalog_paths, memory_limit=settings.memory_limit,
             targets_path=settings.targets,
+            bounds=settings.time_bounds,
         )
         app.state.partnerkpi = st = AppState(opened, settings)
         if not opened.store.read_only:
