@@ -21,17 +21,16 @@ from partnerkpi.cli_common import (
     CatalogOption,
     DbOption,
     Format,
-    _hub,
     _open,
     _parse_date,
     _range,
-    _remove_marker,
-    _write_marker,
+    _reader,
     err,
     out,
 )
 from partnerkpi.errors import InputFileError, PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
+from partnerkpi.local_server import remove_marker, write_marker
 from partnerkpi.settings import Settings
 
 app = typer.Typer(
@@ -160,7 +159,7 @@ def scorecard(
     """KPI rows for every period of a range, for the program and per segment."""
     from partnerkpi.reports import rows_to_csv, rows_to_json, scorecard_tables
 
-    with _hub(db, catalog) as hub:
+    with _reader(db, catalog) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
         rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
         if format is Format.json:
@@ -204,7 +203,7 @@ def explain(
     settings = Settings.from_env(db, tuple(catalog or ()))
     kpi = load_catalog(settings.catalog_paths).get(kpi_id)
     if db is not None or Path(settings.db).exists():
-        with _hub(db, catalog) as hub:
+        with _reader(db, catalog) as hub:
             start, end = _range(hub, grain, None, None)
             rows = [r for r in hub.scorecard(grain, start, end, kpis=[kpi.id]) if not r.segment]
         if rows:
@@ -362,7 +361,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     url = _url(host, port)
     _check_port(host, port)
     with _open(settings) as hub:
-        marker = _write_marker(settings.db, url) if settings.db != ":memory:" else None
+        marker = write_marker(settings.db, url) if settings.db != ":memory:" else None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful stop
         try:
             out.print(f"partnerkpi serving {settings.db} at [bold]{url}[/] (Ctrl-C stops it)")
@@ -372,7 +371,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         finally:
             signal.signal(signal.SIGTERM, previous)
             if marker is not None:
-                _remove_marker(marker)
+                remove_marker(marker)
 
 
 # Insight commands live in their own modules and register themselves on the app.

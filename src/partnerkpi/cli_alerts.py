@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from partnerkpi.cli_common import CatalogOption, DbOption, _hub, _open, out
+from partnerkpi.cli_common import CatalogOption, DbOption, _open, _reader, out
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.alerts import list_alerts
 from partnerkpi.insights.watch import run_watch
@@ -79,7 +79,7 @@ def list_(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
     """The alerts, newest first."""
-    with _hub(db, read_only=True) as hub:
+    with _reader(db) as hub:
         alerts = list_alerts(hub, status.value)
     if as_json:
         sys.stdout.write(json.dumps([a.to_json() for a in alerts], indent=2) + "\n")

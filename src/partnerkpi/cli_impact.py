@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _range, out
+from partnerkpi.cli_common import DbOption, Format, _parse_date, _range, _reader, out
 from partnerkpi.errors import UsageError
 
 GrainOption = Annotated[str, typer.Option(help="week, month, quarter or year")]
@@ -42,7 +42,7 @@ def impact(
     from partnerkpi.insights.impact import activity_range
     from partnerkpi.insights.impact import impact as analyse
 
-    with _hub(db) as hub:
+    with _reader(db) as hub:
         hub.kpi(kpi)
         hub.kpi(on)
         start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
@@ -75,7 +75,7 @@ def lifecycle(
 
     if ids and format is not Format.json:
         raise UsageError("--ids lists partner ids, which only the JSON output carries", hint="add --format json")
-    with _hub(db) as hub:
+    with _reader(db) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
         states = compute_lifecycle(hub, grain, start, end, by=by, ids=ids)
         sticky = stickiness(hub, grain, start, end, by=by)
