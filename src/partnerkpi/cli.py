@@ -154,9 +154,12 @@ def scorecard(
     by: Annotated[str | None, typer.Option(help="Segment by a partner trait (type, tier, region, ...)")] = None,
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPI ids (repeatable)")] = None,
     format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
+    wide: Annotated[bool, typer.Option("--wide", help="Table: every period as a column (default: the latest)")
+                    ] = False,
     catalog: CatalogOption = None,
 ) -> None:
-    """KPI rows for every period of a range, for the program and per segment."""
+    """KPI rows for every period of a range, for the program and per segment. The table shows each KPI's
+    latest period (value, change, band); --wide shows every period; json and csv hold every row."""
     from partnerkpi.reports import rows_to_csv, rows_to_json, scorecard_tables
 
     with _reader(db, catalog) as hub:
@@ -167,7 +170,7 @@ def scorecard(
         elif format is Format.csv:
             sys.stdout.write(rows_to_csv(rows))
         else:
-            for table in scorecard_tables(rows, hub.catalog):
+            for table in scorecard_tables(rows, hub.catalog, wide=wide):
                 out.print(table)
 
 
@@ -262,7 +265,7 @@ def demo(
 
         out.print(summary_table(summaries))
         _watch(hub, settings)
-    scorecard(db=settings.db, by=None)
+    scorecard(db=settings.db, by=None, wide=False)
     with _open(settings) as hub:
         accounts, api_token = _demo_accounts(hub)
     url = _url(host, port)

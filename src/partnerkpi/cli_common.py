@@ -4,7 +4,9 @@ cli_impact, cli_alerts) import from here, so none of them imports another."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -79,6 +81,17 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
             f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token: make one at "
             f"{url}/admin/tokens); read commands (scorecard, review, health, ...) work meanwhile",
         ) from exc
+
+
+def csv_text(records: list[dict], fields: list[str] | None = None) -> str:
+    """Records as CSV (None as an empty cell); the header is `fields`, else the first record's keys."""
+    buffer = io.StringIO()
+    fields = fields or (list(records[0]) if records else None)
+    if fields:
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
+    return buffer.getvalue()
 
 
 def _parse_date(text: str | None, option: str) -> date | None:

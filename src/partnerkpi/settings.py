@@ -9,6 +9,12 @@ from pathlib import Path
 DEFAULT_DB = "partnerkpi.duckdb"
 DEFAULT_ALERT_INTERVAL = 300.0
 DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB would take 80 % of the machine's memory; this keeps a laptop usable
+DEFAULT_CURRENCY = "USD"
+
+
+def default_currency() -> str:
+    """The program's currency (an ISO 4217 code) for money KPIs: $PARTNERKPI_CURRENCY, else USD."""
+    return (os.environ.get("PARTNERKPI_CURRENCY") or DEFAULT_CURRENCY).strip().upper()
 
 
 def resolve_db(db: str | os.PathLike[str] | None) -> str:
@@ -30,12 +36,14 @@ class Settings:
     health: Path | None = None
     alerts: Path | None = None
     alert_interval: float = DEFAULT_ALERT_INTERVAL  # seconds between scheduled alert runs of the server
+    currency: str = DEFAULT_CURRENCY  # shown on money KPIs (cost_to_serve, partner_revenue)
 
     @classmethod
     def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = ()) -> Settings:
         """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT, and the
         targets, health-score and alert-rule files from $PARTNERKPI_TARGETS, $PARTNERKPI_HEALTH and
-        $PARTNERKPI_ALERTS, and the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds)."""
+        $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), and the
+        program's currency from $PARTNERKPI_CURRENCY."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
@@ -45,5 +53,5 @@ class Settings:
 
         return cls(db=resolve_db(db), catalog_paths=extra + tuple(catalog_paths), memory_limit=memory,
                    targets=path("PARTNERKPI_TARGETS"), health=path("PARTNERKPI_HEALTH"),
-                   alerts=path("PARTNERKPI_ALERTS"),
+                   alerts=path("PARTNERKPI_ALERTS"), currency=default_currency(),
                    alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL))
