@@ -23,17 +23,16 @@ from partnerkpi.cli_common import (
     DbOption,
     Format,
     TargetsOption,
-    _hub,
     _open,
     _parse_date,
     _range,
-    _remove_marker,
-    _write_marker,
+    _reader,
     err,
     out,
 )
 from partnerkpi.errors import InputFileError, PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
+from partnerkpi.local_server import remove_marker, write_marker
 from partnerkpi.settings import Settings
 
 app = typer.Typer(
@@ -171,14 +170,17 @@ def scorecard(
     format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
     partial: Annotated[bool, typer.Option(
         "--partial", help="Also show the running period the data reaches into, marked partial")] = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Table: every period as a column (default: the latest)")
+                    ] = False,
     catalog: CatalogOption = None,
     targets: TargetsOption = None,
 ) -> None:
-    """KPI rows for every period of a range, for the program and per segment, each with its status. Only
-    periods the data covers completely, unless --partial."""
+    """KPI rows for every period of a range, for the program and per segment, each with its status. The table
+    shows each KPI's latest period (value, change, band, status); --wide shows every period; json and csv hold
+    every row. Only periods the data covers completely, unless --partial."""
     from partnerkpi.reports import rows_to_csv, scorecard_tables
 
-    with _hub(db, catalog, targets=targets) as hub:
+    with _reader(db, catalog, targets=targets) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"), partial=partial)
         end, note = hub.covered_range(grain, start, end, partial=partial)
         if note:
@@ -194,7 +196,7 @@ def scorecard(
         if format is Format.csv:
             sys.stdout.write(rows_to_csv(shown))
         else:
-            for table in scorecard_tables(shown, hub.catalog):
+            for table in scorecard_tables(shown, hub.catalog, wide=wide):
                 out.print(table)
 
 
@@ -230,7 +232,7 @@ def explain(
     settings = Settings.from_env(db, tuple(catalog or ()))
     kpi = load_catalog(settings.catalog_paths).get(kpi_id)
     if db is not None or Path(settings.db).exists():
-        with _hub(db, catalog) as hub:
+        with _reader(db, catalog) as hub:
             start, end = _range(hub, grain, None, None)
             rows = [r for r in hub.scorecard(grain, start, end, kpis=[kpi.id]) if not r.segment]
         if rows:
@@ -289,7 +291,7 @@ def demo(
 
         out.print(summary_table(summaries))
         _watch(hub, settings)
-    scorecard(db=settings.db, by=None)
+    scorecard(db=settings.db, by=None, wide=False)
     with _open(settings) as hub:
         accounts, api_token = _demo_accounts(hub)
     url = _url(host, port)
@@ -388,7 +390,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     url = _url(host, port)
     _check_port(host, port)
     with _open(settings) as hub:
-        marker = _write_marker(settings.db, url) if settings.db != ":memory:" else None
+        marker = write_marker(settings.db, url) if settings.db != ":memory:" else None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful stop
         try:
             out.print(f"partnerkpi serving {settings.db} at [bold]{url}[/] (Ctrl-C stops it)")
@@ -398,7 +400,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         finally:
             signal.signal(signal.SIGTERM, previous)
             if marker is not None:
-                _remove_marker(marker)
+                remove_marker(marker)
 
 
 # Insight commands live in their own modules and register themselves on the app.

@@ -30,7 +30,7 @@ class RoleChoice(StrEnum):
 
 @contextmanager
 def _credentials(db: str | None) -> Iterator[Credentials]:
-    from partnerkpi.cli import _hub
+    from partnerkpi.cli_common import _hub
     from partnerkpi.web.credentials import Credentials
 
     with _hub(db) as hub:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from partnerkpi.cli_common import CatalogOption, DbOption, _hub, _open, out
+from partnerkpi.cli_common import CatalogOption, DbOption, Format, _open, _reader, csv_text, out
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.alerts import list_alerts
 from partnerkpi.insights.watch import run_watch
@@ -76,20 +76,33 @@ def run(
 def list_(
     db: DbOption = None,
     status: Annotated[Status, typer.Option(help="active, resolved or all")] = Status.active,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+    format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
+    wide: Annotated[bool, typer.Option("--wide", help="Table: also the rule, KPI value and times")] = False,
+    as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json")] = False,
 ) -> None:
     """The alerts, newest first."""
-    with _hub(db, read_only=True) as hub:
+    with _reader(db) as hub:
         alerts = list_alerts(hub, status.value)
-    if as_json:
-        sys.stdout.write(json.dumps([a.to_json() for a in alerts], indent=2) + "\n")
+    if as_json or format is Format.json:
+        sys.stdout.write(json.dumps([a.to_json() for a in alerts], indent=2, allow_nan=False) + "\n")
         return
-    table = Table(title=f"{len(alerts)} {status.value if status is not Status.all else ''} alert(s)".replace("  ", " "),
-                  title_justify="left")
-    for column in ("id", "severity", "rule", "scope", "period", "fired", "resolved", "message"):
-        table.add_column(column)
+    if format is Format.csv:
+        sys.stdout.write(csv_text([a.to_json() for a in alerts], ALERT_FIELDS))
+        return
+    title = f"{len(alerts)} {status.value if status is not Status.all else ''} alert(s)".replace("  ", " ")
+    table = Table(title=title, title_justify="left")
+    columns = ["id", "severity", *(["rule"] if wide else []), "scope", "period", *(["value"] if wide else []),
+               "fired", *(["resolved"] if wide else []), "message"]
+    for column in columns:
+        table.add_column(column, no_wrap=column != "message", overflow="fold" if column == "message" else "ellipsis")
     for a in alerts:
-        table.add_row(str(a.alert_id), a.severity, a.rule_id, a.scope_key or "program", a.period or "",
-                      f"{a.fired_at:%Y-%m-%d %H:%M}", f"{a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else "",
-                      Text(a.message))
+        cells = {"id": str(a.alert_id), "severity": a.severity, "rule": a.rule_id, "scope": a.scope_key or "program",
+                 "period": a.period or "", "value": "" if a.value is None else f"{a.value:,.6g}",
+                 "fired": f"{a.fired_at:%Y-%m-%d}" if not wide else f"{a.fired_at:%Y-%m-%d %H:%M}",
+                 "resolved": f"{a.resolved_at:%Y-%m-%d %H:%M}" if a.resolved_at else "", "message": Text(a.message)}
+        table.add_row(*[cells[c] for c in columns])
     out.print(table)
+
+
+ALERT_FIELDS = ["alert_id", "status", "severity", "rule_id", "scope_key", "kpi", "period", "value", "message",
+                "fired_at", "resolved_at", "acknowledged_by", "acknowledged_at"]

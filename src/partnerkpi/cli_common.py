@@ -4,11 +4,14 @@ cli_impact, cli_alerts) import from here, so none of them imports another."""
 
 from __future__ import annotations
 
-import json
+import csv
+import dataclasses
+import io
 import os
 import sys
-from dataclasses import replace
-from datetime import UTC, date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -16,9 +19,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from partnerkpi.errors import StoreError, UsageError
+from partnerkpi.errors import NoDatabaseError, StoreError, UsageError
 from partnerkpi.hub import Hub
-from partnerkpi.settings import Settings
+from partnerkpi.local_server import read_marker, snapshot_from
+from partnerkpi.settings import DEFAULT_DB, Settings
 
 # Piped output gets room for a scorecard (Rich would fall back to 80 columns); COLUMNS still wins.
 out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160)
@@ -43,10 +47,32 @@ TargetsOption = Annotated[Path | None, typer.Option(
     "(default: $PARTNERKPI_TARGETS)")]
 
 
+def _settings(db: str | None, catalog: list[Path] | None, targets: Path | None) -> Settings:
+    settings = Settings.from_env(db, tuple(catalog or ()))
+    return dataclasses.replace(settings, targets=targets) if targets is not None else settings
+
+
 def _hub(db: str | None, catalog: list[Path] | None = None, read_only: bool = False,
          targets: Path | None = None) -> Hub:
-    settings = Settings.from_env(db, tuple(catalog or ()))
-    return _open(replace(settings, targets=targets) if targets is not None else settings, read_only)
+    """The hub of a writing command (the file is created when missing)."""
+    return _open(_settings(db, catalog, targets), read_only)
+
+
+@contextmanager
+def _reader(db: str | None, catalog: list[Path] | None = None, targets: Path | None = None) -> Iterator[Hub]:
+    """The hub of a read command: never creates a database; opens the file read-only, or, while a server
+    owns it, a consistent snapshot the server writes (see `partnerkpi.local_server`)."""
+    settings = _settings(db, catalog, targets)
+    if settings.db != ":memory:" and not Path(settings.db).is_file():
+        raise NoDatabaseError(settings.db, DEFAULT_DB)
+    server = read_marker(settings.db)
+    if server is None:
+        with _open(settings, read_only=True) as hub:
+            yield hub
+        return
+    with snapshot_from(server, settings.db) as copy:
+        with _open(dataclasses.replace(settings, db=str(copy)), read_only=True) as hub:
+            yield hub
 
 
 def _open(settings: Settings, read_only: bool = False) -> Hub:
@@ -58,58 +84,27 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
             bounds=settings.time_bounds,
         )
     except StoreError as exc:
-        server = _running_server(settings.db) if "lock" in str(exc.__cause__).lower() else None
+        server = read_marker(settings.db) if "lock" in str(exc.__cause__).lower() else None
         if server is None:
             raise
-        url, pid = server
+        url, pid = server.url, server.pid
         raise StoreError(
             f"the partnerkpi server at {url} (pid {pid}) owns {settings.db} (DuckDB allows one writer per file)",
             hint=f"stop the server (Ctrl-C in its terminal, or `kill {pid}`) and run this again; or send files to it "
             f"with `partnerkpi import --server {url} --token <API token> FILES` (an admin's token: make one at "
-            f"{url}/admin/tokens); read through its pages and {url}/api/v1",
+            f"{url}/admin/tokens); read commands (scorecard, review, health, ...) work meanwhile",
         ) from exc
 
 
-# -- the server marker: `<db>.server` says which server process owns the DuckDB file ------------------
-def _marker(db: str) -> Path:
-    return Path(f"{db}.server")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def _running_server(db: str) -> tuple[str, int] | None:
-    """(url, pid) of the live server that owns `db`, from its marker; None without one."""
-    try:
-        info = json.loads(_marker(db).read_text())
-        url, pid = str(info["url"]), int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return (url, pid) if pid > 0 and _alive(pid) else None
-
-
-def _write_marker(db: str, url: str) -> Path:
-    marker = _marker(db)
-    tmp = marker.with_name(marker.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"url": url, "pid": os.getpid(),
-                               "started_at": datetime.now(UTC).isoformat(timespec="seconds")}))
-    tmp.replace(marker)
-    return marker
-
-
-def _remove_marker(marker: Path) -> None:
-    try:
-        if json.loads(marker.read_text()).get("pid") == os.getpid():
-            marker.unlink()
-    except (OSError, ValueError, AttributeError):
-        pass
+def csv_text(records: list[dict], fields: list[str] | None = None) -> str:
+    """Records as CSV (None as an empty cell); the header is `fields`, else the first record's keys."""
+    buffer = io.StringIO()
+    fields = fields or (list(records[0]) if records else None)
+    if fields:
+        writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
+    return buffer.getvalue()
 
 
 def _parse_date(text: str | None, option: str) -> date | None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, out
+from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _reader, out
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOption = None,
     ) -> None:
         """Health score of every partner (or one, in full): components, contributions, level and reasons."""
-        with _hub(db) as hub:
+        with _reader(db) as hub:
             cfg, at = _config(hub, config), _as_of(hub, as_of)
             scores = health_scores(hub, at, cfg, partners=[partner] if partner else None)
             if partner and not scores:
@@ -160,7 +160,7 @@ def register(app: typer.Typer) -> None:
         """Partners at risk, lowest score first, with the reasons, the score's trend and suggested levers."""
         from partnerkpi.insights.risk import at_risk
 
-        with _hub(db) as hub:
+        with _reader(db) as hub:
             at = _as_of(hub, as_of)
             entries = at_risk(hub, at, _config(hub, config))
             _write(format, [e.to_dict() for e in entries],
@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
 
         if days <= 0:
             raise UsageError(f"--days {days} is not a positive number of days", hint="e.g. --days 30")
-        with _hub(db) as hub:
+        with _reader(db) as hub:
             at = _as_of(hub, as_of)
             entries = find_inactive(hub, at, days, _config(hub, config))
             _write(format, [e.to_dict() for e in entries],
@@ -189,7 +189,7 @@ def register(app: typer.Typer) -> None:
         """How well the score at each quarter end predicted churn in the next quarter, against a naive rule."""
         from partnerkpi.insights.backtest import backtest as run_backtest
 
-        with _hub(db) as hub:
+        with _reader(db) as hub:
             result = run_backtest(hub, _config(hub, config))
         if format is Format.table:
             out.print(result.rich_table())
@@ -231,7 +231,7 @@ def register(app: typer.Typer) -> None:
         format: FormatOption = Format.table,
     ) -> None:
         """The overrides in force (today, by the clock), newest first."""
-        with _hub(db) as hub:
+        with _reader(db) as hub:
             found = list_overrides(hub, include_expired=all_)
             now = hub.clock()
         records = [{"override_id": o.override_id, "partner_id": o.partner_id, "level": o.level, "score": o.score,

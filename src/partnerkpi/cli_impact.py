@@ -6,15 +6,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sys
 from typing import Annotated
 
 import typer
 
-from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _range, out
+from partnerkpi.cli_common import DbOption, Format, _parse_date, _range, _reader, csv_text, out
 from partnerkpi.errors import UsageError
 
 GrainOption = Annotated[str, typer.Option(help="week, month, quarter or year")]
@@ -42,7 +40,7 @@ def impact(
     from partnerkpi.insights.impact import activity_range
     from partnerkpi.insights.impact import impact as analyse
 
-    with _hub(db) as hub:
+    with _reader(db) as hub:
         hub.kpi(kpi)
         hub.kpi(on)
         start, end = _parse_date(from_, "--from"), _parse_date(to, "--to")
@@ -53,7 +51,7 @@ def impact(
     if format is Format.json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
     elif format is Format.csv:
-        sys.stdout.write(_csv(report.risers_vs_fallers.partners))
+        sys.stdout.write(csv_text(report.risers_vs_fallers.partners))
     else:
         out.print(report)
 
@@ -75,7 +73,7 @@ def lifecycle(
 
     if ids and format is not Format.json:
         raise UsageError("--ids lists partner ids, which only the JSON output carries", hint="add --format json")
-    with _hub(db) as hub:
+    with _reader(db) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
         states = compute_lifecycle(hub, grain, start, end, by=by, ids=ids)
         sticky = stickiness(hub, grain, start, end, by=by)
@@ -86,19 +84,10 @@ def lifecycle(
         records = [r.to_json() for r in states.rows]
         for r in records:
             r["segment"] = ";".join(f"{k}={v}" for k, v in r["segment"].items())
-        sys.stdout.write(_csv(records))
+        sys.stdout.write(csv_text(records))
     else:
         out.print(states)
         out.print(sticky)
-
-
-def _csv(records: list[dict]) -> str:
-    buffer = io.StringIO()
-    if records:
-        writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in records)
-    return buffer.getvalue()
 
 
 def register(app: typer.Typer) -> None:

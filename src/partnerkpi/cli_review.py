@@ -22,7 +22,7 @@ class ReviewFormat(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add `review` and `trends` to `app`."""
-    from partnerkpi.cli_common import CatalogOption, DbOption, _hub, _parse_date, _range, out
+    from partnerkpi.cli_common import CatalogOption, DbOption, _parse_date, _range, _reader, out
 
     @app.command()
     def review(
@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         from partnerkpi.insights.review import quarter_review, review_tables
         from partnerkpi.insights.targets import TargetBook
 
-        with _hub(db, catalog) as hub:
+        with _reader(db, catalog) as hub:
             book = TargetBook.load(targets, catalog=hub.catalog)
             result = quarter_review(hub, quarter, book=book, by=by, kpis=kpi or None)
         if format is ReviewFormat.json:
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         from partnerkpi.insights.trends import trend_tables
         from partnerkpi.insights.trends import trends as compute_trends
 
-        with _hub(db, catalog) as hub:
+        with _reader(db, catalog) as hub:
             start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"))
             items = compute_trends(hub, grain, start, end, by=by, kpis=kpi or None, baseline=baseline, window=window)
             if format is ReviewFormat.json:

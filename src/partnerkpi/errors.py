@@ -80,6 +80,19 @@ class StoreError(PartnerKPIError):
     http_status = 503
 
 
+class NoDatabaseError(UsageError):
+    """A read command was pointed at a database file that does not exist (reads never create one)."""
+
+    http_status = 404
+
+    def __init__(self, path: str, default: str) -> None:
+        super().__init__(
+            f"no database at {path}; the default is ./{default} (or $PARTNERKPI_DB)",
+            hint="check the path, or create one with `partnerkpi import --db PATH FILES` or `partnerkpi demo`",
+        )
+        self.path = path
+
+
 class UnknownKPIError(UsageError):
     """A KPI id that is not in the catalog."""
 

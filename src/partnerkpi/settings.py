@@ -63,6 +63,12 @@ def time_bounds_from_env() -> TimeBounds:
     skew = os.environ.get("PARTNERKPI_MAX_CLOCK_SKEW")
     return TimeBounds(parse_floor(floor) if floor else DEFAULT_TS_FLOOR,
                       parse_duration(skew) if skew else DEFAULT_MAX_CLOCK_SKEW)
+DEFAULT_CURRENCY = "USD"
+
+
+def default_currency() -> str:
+    """The program's currency (an ISO 4217 code) for money KPIs: $PARTNERKPI_CURRENCY, else USD."""
+    return (os.environ.get("PARTNERKPI_CURRENCY") or DEFAULT_CURRENCY).strip().upper()
 
 
 def resolve_db(db: str | os.PathLike[str] | None) -> str:
@@ -86,20 +92,22 @@ class Settings:
     alert_interval: float = DEFAULT_ALERT_INTERVAL  # seconds between scheduled alert runs of the server
     feed_cadence: float = DEFAULT_FEED_CADENCE  # days
     stale_grace: float = DEFAULT_STALE_GRACE  # days
+    time_bounds: TimeBounds = field(default_factory=TimeBounds)  # instants imports accept
+    currency: str = DEFAULT_CURRENCY  # shown on money KPIs (cost_to_serve, partner_revenue)
 
     @property
     def stale_after(self) -> timedelta:
         """How long after the data watermark the data counts as stale: the feed cadence plus the grace."""
         return timedelta(days=self.feed_cadence + self.stale_grace)
-    time_bounds: TimeBounds = field(default_factory=TimeBounds)  # instants imports accept
 
     @classmethod
     def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = ()) -> Settings:
         """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT, and the
         targets, health-score and alert-rule files from $PARTNERKPI_TARGETS, $PARTNERKPI_HEALTH and
         $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), when data is
-        stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), and the instants imports accept
-        from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW."""
+        stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), the instants imports accept
+        from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW, and the program's currency from
+        $PARTNERKPI_CURRENCY."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
@@ -109,7 +117,7 @@ class Settings:
 
         return cls(db=resolve_db(db), catalog_paths=extra + tuple(catalog_paths), memory_limit=memory,
                    targets=path("PARTNERKPI_TARGETS"), health=path("PARTNERKPI_HEALTH"),
-                   alerts=path("PARTNERKPI_ALERTS"),
+                   alerts=path("PARTNERKPI_ALERTS"), currency=default_currency(),
                    alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL),
                    feed_cadence=float(os.environ.get("PARTNERKPI_FEED_CADENCE") or DEFAULT_FEED_CADENCE),
                    stale_grace=float(os.environ.get("PARTNERKPI_STALE_GRACE") or DEFAULT_STALE_GRACE),

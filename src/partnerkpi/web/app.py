@@ -151,7 +151,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
                 message = f"there is no page at {request.url.path}"
         return error_page(request, exc.status_code, message, hint, exc.headers)
 
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages
+    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, snapshot
 
     app.include_router(auth.router)
     app.include_router(admin.router)
@@ -159,6 +159,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(collector.router)
     app.include_router(api.router)
     app.include_router(imports.router)
+    app.include_router(snapshot.router)
     app.include_router(insight_routes.api)
     app.include_router(insight_routes.pages)
     app.include_router(pages.router)
