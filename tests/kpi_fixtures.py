@@ -52,8 +52,9 @@ def at(instant: str) -> datetime:
 class Fixture:
     """Collects rows, writes partners.jsonl / users.jsonl / events.jsonl and imports them into a Hub."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, catalog_paths: Sequence[Path] = ()) -> None:
         self.dir = Path(tmp_path)
+        self.catalog_paths = tuple(catalog_paths)  # user KPI files loaded beside the built-in catalog
         self.partners: list[dict[str, Any]] = []
         self.users: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
@@ -144,7 +145,7 @@ class Fixture:
     def hub(self) -> Hub:
         """The Hub with every file imported (partners, then users, then events); built once."""
         if self._hub is None:
-            hub = Hub.open(self.dir / "hub.duckdb")
+            hub = Hub.open(self.dir / "hub.duckdb", catalog_paths=self.catalog_paths)
             for kind, path in self.write().items():
                 (summary,) = hub.import_files([path], kind=kind)
                 self.summaries[kind] = summary

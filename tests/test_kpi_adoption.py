@@ -137,6 +137,71 @@ def test_usage_kpis_without_partners_are_null(tmp_path):
     assert [value(rows, k, "2026-07").value for k in USAGE] == [None, None]
 
 
+USER_KPIS = """
+- id: deal_page_reach
+  name: Deal Page Reach
+  category: adoption
+  unit: "%"
+  direction: up
+  compute: {kind: user_share, events: [Page Viewed], where: {path: /deals}}
+  definition: Share of partner users who opened the deals page in the period.
+  business_insights: Shows whether deal registration happens on the hub.
+  measurement_approach: Page Viewed events with the deals path.
+  formula: 100 x users in P with a Page Viewed of /deals in P / users in P
+  trend_analysis: Rises around quarter ends.
+  diagnostic_questions: ["Who never opens the deals page?"]
+  improvement_levers: [Link the deals page from every e-mail.]
+  visualization: Line chart.
+  risk_warnings: [Bots opening the page inflate it.]
+  tools: [partnerkpi]
+  integration_points: [CRM]
+  change_impact: More deal page users usually means more registered deals.
+- id: document_readers_per_partner
+  name: Document Readers per Partner
+  category: adoption
+  unit: users per partner
+  direction: up
+  compute: {kind: users_per_partner, events: [Document Viewed, Document Downloaded]}
+  definition: Partner users who read a document in the period, per partner in the period.
+  business_insights: Shows how far enablement content reaches into partner teams.
+  measurement_approach: Document events with a user.
+  formula: users in P with a Document Viewed or Downloaded in P / partners in P
+  trend_analysis: Rises after content launches.
+  diagnostic_questions: ["Which partners read nothing?"]
+  improvement_levers: [Announce new documents on the hub.]
+  visualization: Line chart.
+  risk_warnings: [Automatic downloads inflate it.]
+  tools: [partnerkpi]
+  integration_points: [Content management system]
+  change_impact: More readers usually means fewer support questions.
+"""
+
+
+def test_user_kpis_of_the_two_user_kinds_with_named_events_and_where(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(USER_KPIS)
+    fx = Fixture(tmp_path, catalog_paths=[path])
+    fx.partner("A").partner("B").partner("C")
+    for u, p in (("a1", "A"), ("a2", "A"), ("b1", "B"), ("b2", "B")):
+        fx.user(u, p)
+    fx.user("c1", "C", deactivated="2026-06-01")  # not in July
+    fx.event("Page Viewed", "2026-07-03", user="a1", path="/deals")
+    fx.event("Page Viewed", "2026-07-04", user="a1", path="/deals")  # a1 counts once
+    fx.event("Page Viewed", "2026-07-03", user="a2", path="/home")  # another page: not counted
+    fx.event("Page Viewed", "2026-07-05", user="c1", path="/deals")  # not a user in P
+    fx.event("Document Viewed", "2026-07-06", user="a2", object="d1")
+    fx.event("Document Downloaded", "2026-07-07", user="b1", object="d1")
+    fx.event("Document Viewed", "2026-07-08", partner="B", object="d2")  # no user: nobody to count
+    fx.event("Document Viewed", "2026-08-02", user="b2", object="d1")  # August
+    rows = fx.scorecard(kpis=["deal_page_reach", "document_readers_per_partner"])
+    # users in P {a1, a2, b1, b2} = 4; on /deals {a1} -> 100 * 1 / 4 = 25
+    reach = value(rows, "deal_page_reach", "2026-07")
+    assert (reach.value, reach.numerator, reach.denominator) == (pytest.approx(25.0), 1, 4)
+    # readers {a2, b1} = 2; partners in P {A, B, C} = 3 (C is in P although its only user is not)
+    readers = value(rows, "document_readers_per_partner", "2026-07")
+    assert (readers.value, readers.numerator, readers.denominator) == (pytest.approx(2 / 3), 2, 3)
+
+
 # --- active_partner_rate -----------------------------------------------------------------------
 
 
