@@ -7,7 +7,7 @@ import pytest
 from tests.web_fixtures import build_program, client_for
 
 SPEC_KEYS = ["kpi", "period", "period_start", "period_end", "segment", "value", "numerator", "denominator", "n",
-             "unit", "band", "previous", "change"]
+             "unit", "band", "previous", "change", "status", "status_basis"]
 JULY = {"from": "2026-07-01", "to": "2026-08-01"}
 
 
@@ -28,9 +28,12 @@ def test_scorecard_rows_are_the_spec_rows_with_hand_computed_values(client):
         "kpi": "active_partner_rate", "period": "2026-07", "period_start": "2026-07-01T00:00:00Z",
         "period_end": "2026-08-01T00:00:00Z", "segment": {}, "value": 75.0, "numerator": 3,
         "denominator": 4, "n": 4, "unit": "%", "band": "strong", "previous": 25.0, "change": 50.0,
+        "status": "good", "status_basis": "target",  # 75 meets the built-in target of 75
     }
     assert agency["segment"] == {"type": "agency"} and agency["value"] == 100.0
     assert reseller["value"] == pytest.approx(200 / 3, rel=1e-15) and reseller["band"] == "moderate"
+    # 66.7 vs 75: 8.3 short, beyond 7.5 (10 % of the target): poor, though the band is moderate
+    assert (reseller["status"], reseller["status_basis"]) == ("poor", "target")
 
 
 def test_scorecard_tiles_carry_display_value_band_and_arrow(client):

@@ -295,3 +295,22 @@ def test_lifecycle_page_charts(analyst, live_server, errors):
     assert bars == sum(1 for r in months for s in ("new", "returning", "resurrecting", "dormant") if r[s])
     assert page.locator("#stickiness-chart svg .mark-rect.role-mark path").count() == twin["stickiness"]["n"] + 1
     assert errors == []
+
+
+def test_every_kpi_tile_is_coloured_by_its_status(analyst, live_server, errors):
+    from partnerkpi.catalog import load_catalog
+
+    page = analyst
+    page.goto(live_server + "/")
+    tiles = page.locator("article.tile")
+    judged = page.locator("article.tile.status-good, article.tile.status-watch, article.tile.status-poor")
+    assert judged.count() == tiles.count() == len(load_catalog())  # no tile left grey
+    assert page.locator("article.tile.status-none").count() == 0
+    titles = [judged.nth(i).get_attribute("title") for i in range(judged.count())]
+    assert all(t.startswith(("vs target ", "band ", "vs baseline ")) for t in titles), titles
+    tile = page.locator('article.tile[data-kpi="active_partner_rate"]')
+    assert tile.locator(".basis").text_content().strip() == tile.get_attribute("title")
+    assert page.locator(".status-legend").count() == 1
+    border = tile.evaluate("el => getComputedStyle(el).borderLeftColor")
+    assert border in {"rgb(46, 158, 91)", "rgb(224, 161, 0)", "rgb(214, 69, 65)"}  # green, amber, red
+    assert errors == []

@@ -283,8 +283,11 @@ def test_targets_json_review_counts_met_and_missed(review_app):
 def test_targets_page_marks_the_missed_target(review_app):
     page = review_app.get("/targets", params={"quarter": "2026-Q3"})
     assert page.status_code == 200
-    checks = {re.search(r'class="target-([^"]+)"', r).group(1): r for r in rows(table(page.text, "target-checks"))[1:]}
+    checks = {re.search(r'class="target-([a-z-]+)[ "]', r).group(1): r
+              for r in rows(table(page.text, "target-checks"))[1:]}
     assert set(checks) == {"missed", "met"}
+    # coloured by status: the missed usage rate (75 vs 80, within 10 %) is watch, the met target good
+    assert 'status-watch' in checks["missed"] and 'status-good' in checks["met"]
     assert "Portal Usage Rate" in checks["missed"] and "<td>missed</td>" in checks["missed"]
     assert "Active Partner Rate" in checks["met"] and "<td>met</td>" in checks["met"]
     assert "Portal Usage Rate" not in checks["met"]

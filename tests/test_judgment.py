@@ -7,6 +7,7 @@ file, per segment and per partner, and the CLI's JSON and CSV.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import date, datetime
@@ -304,3 +305,38 @@ def test_cli_json_and_csv_carry_status_and_basis(history, tmp_path):
     assert header.endswith(",previous,change,status,status_basis")
     assert [line.rsplit(",", 2)[1:] for line in lines] == [["good", "baseline"], ["watch", "baseline"],
                                                           ["good", "baseline"]]
+
+
+# -- the pages and their JSON twins -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    from tests.web_fixtures import build_program, client_for
+
+    yield from client_for(build_program(tmp_path_factory.mktemp("judged-web")))
+
+
+def test_tiles_and_api_rows_carry_the_status(web):
+    july = {"from": "2026-07-01", "to": "2026-08-01"}
+    body = web.get("/api/v1/scorecard", params=july).json()
+    program = {r["kpi"]: r for r in body["rows"] if not r["segment"]}
+    # 3 of 4 partners active in July = 75 %, exactly the built-in target of 75: good
+    assert (program["active_partner_rate"]["status"], program["active_partner_rate"]["status_basis"]) == (
+        "good", "target")
+    tile = next(t for c in body["categories"] for t in c["tiles"] if t["kpi"] == "active_partner_rate")
+    assert (tile["status"], tile["status_note"]) == ("good", "vs target 75 from 2026-01-01")
+    html = web.get("/", params=july).text
+    assert ('<article class="tile status-good" data-kpi="active_partner_rate" '
+            'title="vs target 75 from 2026-01-01">') in html
+    # every tile whose KPI has a value in the range carries a status class
+    valued = {t["kpi"] for c in body["categories"] for t in c["tiles"] if t["value"] is not None}
+    coloured = set(re.findall(r'<article class="tile status-(?:good|watch|poor)" data-kpi="(\w+)"', html))
+    assert valued and coloured == valued
+
+
+def test_partner_page_tiles_are_coloured_by_status(web):
+    html = web.get("/partners/R1", params={"from": "2026-07-01", "to": "2026-08-01"}).text
+    # R1's user logged in once in June and once in July (the data's first two months): baseline 1, July 1: good
+    assert ('<article class="tile status-good" data-kpi="login_frequency" title="vs baseline 2026-06..07: 1">'
+            in html)
+    # KPIs with a value are never left grey
+    assert not re.search(r'class="tile status-none" data-kpi="(login_frequency|first_login_rate)"', html)

@@ -240,6 +240,7 @@ def explain(
             history = "  ".join(f"{r.period}: {format_value(r.value, kpi.unit)}" for r in rows)
             line = f"[bold]{format_value(last.value, kpi.unit)}[/] in {last.period}"
             line += f" (band: {last.band})" if last.band else ""
+            line += f", {last.status} ({last.status_note})" if last.status else ""
             out.print(Panel(f"{line}  {trend_arrow(kpi, last.change)}\n{history}", title="Latest"))
     out.print(Panel(_explain_text(kpi), title=f"{kpi.name} ({kpi.id})", title_align="left"))
 

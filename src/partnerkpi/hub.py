@@ -336,10 +336,13 @@ class Hub:
         kpis: Sequence[str] | None = None,
         progress: bool = False,
         book: TargetBook | None = None,
+        judged: bool = True,
     ) -> list[KpiRow]:
         """KPI rows (KPI-SPEC §6) for every period of [start, end), whole program and per `by` segment
         (a partner trait, or PER_PARTNER for one segment per partner), each judged against `book` (by
-        default the hub's): status good / watch / poor on the basis target, band or baseline."""
+        default the hub's): status good / watch / poor on the basis target, band or baseline. `judged=False`
+        skips the judgment and the extra periods its baselines need (statuses stay None), for callers that only
+        read values."""
         grain = grain if isinstance(grain, Grain) else Grain.parse(grain)
         chosen = [self.kpi(k) for k in kpis] if kpis else list(self.catalog)
         if by is not None and by != PER_PARTNER and by not in self.traits():
@@ -354,10 +357,11 @@ class Hub:
             task = bar.add_task(f"computing {len(chosen)} KPIs x {len(periods)} periods", total=len(chosen))
             book = book or self.book
             before, after = self._history(grain, periods, max(
-                [book.judgment.baseline_periods, *(book.judgment.baseline_periods_for(k.id) for k in chosen)]))
+                [book.judgment.baseline_periods, *(book.judgment.baseline_periods_for(k.id) for k in chosen)]),
+            ) if judged else ([], [])
             rows = self.engine.compute(chosen, grain, [*before, *periods, *after], by,
                                        on_kpi=lambda _: bar.advance(task))
-        return self._judged(rows, periods, book)
+        return self._judged(rows, periods, book) if judged else rows
 
     def _history(self, grain: Grain, periods: Sequence[Period], window: int) -> tuple[list[Period], list[Period]]:
         """The periods to compute beside `periods` for the baselines: from the one holding the data's first

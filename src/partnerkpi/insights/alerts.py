@@ -218,7 +218,8 @@ def evaluate(
         current = current_period(grain, now)
         need = max(r.periods if isinstance(r, WorseningRule) else 1 for r in group)
         start = shift(current.start, grain, 1 - need)
-        rows = hub.scorecard(grain, start.date(), current.end.date(), by=by, kpis=sorted({r.kpi for r in group}))
+        rows = hub.scorecard(grain, start.date(), current.end.date(), by=by, kpis=sorted({r.kpi for r in group}),
+                             judged=False)
         series: dict[tuple[str, str], list[KpiRow]] = defaultdict(list)
         for row in sorted(rows, key=lambda r: r.period_start):
             series[(row.kpi, scope_key(row.segment))].append(row)

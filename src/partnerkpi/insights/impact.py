@@ -93,7 +93,7 @@ def partner_panel(hub: Hub, kpis: Sequence[str], grain: Grain | str, start: date
         dtype=bool,
     ).reshape(len(ids), len(periods))
     values = {k: np.full((len(ids), len(periods)), np.nan) for k in kpis}
-    for r in hub.scorecard(grain, start, end, by=PER_PARTNER, kpis=list(kpis)):
+    for r in hub.scorecard(grain, start, end, by=PER_PARTNER, kpis=list(kpis), judged=False):
         if r.segment and r.value is not None and r.period_start in col_of:
             values[r.kpi][row_of[r.segment[PER_PARTNER]], col_of[r.period_start]] = r.value
     for k in kpis:
@@ -518,7 +518,7 @@ def impact(
 
 # -- helpers ----------------------------------------------------------------------------------------
 def _program_series(hub: Hub, kpis: Sequence[str], grain: Grain, start: date, end: date) -> dict[str, list]:
-    rows = [r for r in hub.scorecard(grain, start, end, kpis=list(kpis)) if not r.segment]
+    rows = [r for r in hub.scorecard(grain, start, end, kpis=list(kpis), judged=False) if not r.segment]
     out: dict[str, list] = {k: [] for k in kpis}
     for r in sorted(rows, key=lambda r: r.period_start):
         out[r.kpi].append(r.value)

@@ -131,6 +131,9 @@ E = TypeVar("E", bound=_Entry)
 
 
 def _in_force(entries: Sequence[E], kpi_id: str, segment: Mapping[str, str], on: date) -> E | None:
+    if not entries:
+        return None
+
     def latest(seg: Mapping[str, str]) -> E | None:
         found = [e for e in entries if e.kpi == kpi_id and e.segment == dict(seg) and e.effective_from <= on]
         return max(found, key=lambda e: e.effective_from, default=None)
@@ -151,6 +154,13 @@ class TargetBook:
         self.band_sets: tuple[BandSet, ...] = tuple(sorted(band_sets, key=lambda e: e.key))
         self.catalog = catalog
         self.judgment = judgment if judgment is not None else JudgmentSettings()
+        # Per KPI, so that judging every row of a per-partner scorecard skips the KPIs without entries at once.
+        self._targets_of: dict[str, list[Target]] = {}
+        self._band_sets_of: dict[str, list[BandSet]] = {}
+        for t in self.targets:
+            self._targets_of.setdefault(t.kpi, []).append(t)
+        for b in self.band_sets:
+            self._band_sets_of.setdefault(b.kpi, []).append(b)
 
     def __repr__(self) -> str:
         return f"TargetBook({len(self.targets)} targets, {len(self.band_sets)} band sets)"
@@ -165,7 +175,8 @@ class TargetBook:
 
     def target_for(self, kpi: KPI | str, segment: Mapping[str, str], period_start: date | datetime) -> Target | None:
         """The target in force at `period_start` for the KPI and segment ({} = program), or None."""
-        return _in_force(self.targets, self._kpi(kpi).id, segment, _day(period_start))
+        kpi_id = self._kpi(kpi).id
+        return _in_force(self._targets_of.get(kpi_id, ()), kpi_id, segment, _day(period_start))
 
     def target_steps(self, kpi: KPI | str, segment: Mapping[str, str]) -> list[tuple[date, Target]]:
         """The targets of the KPI and segment over time, as (from, target) steps in date order: what a chart
@@ -184,7 +195,8 @@ class TargetBook:
         self, kpi: KPI | str, segment: Mapping[str, str], period_start: date | datetime
     ) -> BandSet | None:
         """The band set of this book in force at `period_start`, or None (the catalog's bands then apply)."""
-        return _in_force(self.band_sets, self._kpi(kpi).id, segment, _day(period_start))
+        kpi_id = self._kpi(kpi).id
+        return _in_force(self._band_sets_of.get(kpi_id, ()), kpi_id, segment, _day(period_start))
 
     def bands_for(
         self, kpi: KPI | str, segment: Mapping[str, str], period_start: date | datetime

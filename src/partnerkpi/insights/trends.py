@@ -149,7 +149,7 @@ def trends(
     first = periods[0].start
     ext_start = min(shift(first, grain, -PERIODS_PER_YEAR[grain]), shift(first, grain, 1 - window), base.start)
     ext_end = max(periods[-1].end, base.end)
-    rows = hub.scorecard(grain, ext_start.date(), ext_end.date(), by=by, kpis=kpis)
+    rows = hub.scorecard(grain, ext_start.date(), ext_end.date(), by=by, kpis=kpis, judged=False)
     values: dict[tuple[str, tuple, datetime], float | None] = {}
     for row in rows:
         values[(row.kpi, _key(row.segment), row.period_start)] = row.value

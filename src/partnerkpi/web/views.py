@@ -403,9 +403,11 @@ def _marker(kpi: KPI, rows: Sequence[KpiRow], value: float | None) -> tuple[floa
 
 
 def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
-    """The tile of `kpi` from its rows (program rows make the value and sparkline; segments the breakdown)."""
+    """The tile of `kpi` from its rows (program rows make the value and sparkline; segments the breakdown): the
+    latest period in which the KPI has a value, with its status."""
     program = sorted((r for r in rows if r.kpi == kpi.id and not r.segment), key=lambda r: r.period_start)
-    last = program[-1] if program else None
+    # The latest period with a value (its label is on the tile), so a KPI measured in the range is never grey.
+    last = next((r for r in reversed(program) if r.value is not None), program[-1] if program else None)
     value = last.value if last else None
     change = last.change if last else None
     if change is None:
