@@ -20,7 +20,8 @@ def test_scorecard_rows_are_the_spec_rows_with_hand_computed_values(client):
     r = client.get("/api/v1/scorecard", params={**JULY, "by": "type", "kpi": "active_partner_rate"})
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["query"] == {"grain": "month", "from": "2026-07-01", "to": "2026-08-01", "by": "type"}
+    assert body["query"] == {"grain": "month", "from": "2026-07-01", "to": "2026-08-01", "by": "type",
+                             "partial": False, "note": None}
     assert [list(row) for row in body["rows"]] == [SPEC_KEYS] * 3
     program, agency, reseller = body["rows"]
     # 3 of 4 partners active in July = 75 %; June 1 of 4 = 25 %
@@ -50,18 +51,19 @@ def test_scorecard_tiles_carry_display_value_band_and_arrow(client):
 
 
 def test_scorecard_defaults_like_the_cli(client):
-    # The last event is on 2026-07-10: the range ends the day after and starts 6 months back.
+    # The data reaches 2026-07-31: the range ends with July, the last complete month, and starts 6 months back.
     body = client.get("/api/v1/scorecard", params={"kpi": "active_partner_rate"}).json()
-    assert body["query"] == {"grain": "month", "from": "2026-02-01", "to": "2026-07-11", "by": None}
+    assert body["query"] == {"grain": "month", "from": "2026-02-01", "to": "2026-08-01", "by": None,
+                             "partial": False, "note": None}
     assert [r["period"] for r in body["rows"]] == ["2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07"]
     assert [r["value"] for r in body["rows"]] == [0.0, 0.0, 0.0, 0.0, 25.0, 75.0]
 
 
 def test_scorecard_by_quarter(client):
     body = client.get("/api/v1/scorecard", params={"grain": "quarter", "from": "2026-07-01", "to": "2026-10-01",
-                                                  "kpi": "active_partner_rate"}).json()
-    (row,) = body["rows"]
-    assert row["period"] == "2026-Q3" and row["value"] == 75.0
+                                                  "kpi": "active_partner_rate", "partial": 1}).json()
+    (row,) = body["rows"]  # the data reaches into 2026-Q3 only: asked for, it is shown and marked partial
+    assert row["period"] == "2026-Q3" and row["value"] == 75.0 and row["partial"] is True
 
 
 def test_every_catalog_kpi_is_listed(client):
@@ -107,7 +109,8 @@ def test_bad_queries_are_400_with_how_to_fix(client, params, fragment):
 
 
 def test_segments_are_the_partner_traits(client):
-    assert client.get("/api/v1/segments").json() == {"traits": ["type", "tier", "region"]}
+    assert client.get("/api/v1/segments").json() == {"traits": ["type", "tier", "region"],
+                                                     "data_as_of": "2026-08-01T00:00:00Z"}
 
 
 def test_openapi_describes_every_api_path(client):
@@ -125,6 +128,6 @@ def test_openapi_describes_every_api_path(client):
                   "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle"}
     assert page_twins <= {path for path, _ in described}
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
-    assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi"}
+    assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial"}
     assert "ScorecardOut" in doc["components"]["schemas"] and "Row" in doc["components"]["schemas"]
     assert not any(p.startswith("/kpis") or p == "/" for p in doc["paths"])  # pages are not API

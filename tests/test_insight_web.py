@@ -188,6 +188,7 @@ rules:
 def alerts_app(tmp_path):
     fx = four_partners(tmp_path)
     fx.event("Logged In", "2026-07-03 10:00", user="uA")  # July: 1 of 4 partners active = 25 %
+    fx.event("Data Checkpoint", "2026-08-04 12:00")  # the data covers July
     fx.hub().close()
     rules = tmp_path / "alerts.yaml"
     rules.write_text(RULES)
@@ -200,7 +201,8 @@ def alerts_app(tmp_path):
 def test_alert_fires_once_is_acknowledged_through_the_form_and_resolves(alerts_app, tmp_path):
     hub, client = alerts_app
     watch = client.app.state.partnerkpi.watch
-    assert client.get("/api/v1/alerts").json() == {"status": "active", "alerts": []}  # nothing ran yet
+    assert client.get("/api/v1/alerts").json() == {"status": "active", "alerts": [],  # nothing ran yet
+                                                   "data_as_of": "2026-08-05T00:00:00Z"}
     watch()
     watch()  # the condition still holds: no second alert
     (alert,) = client.get("/api/v1/alerts").json()["alerts"]
@@ -295,7 +297,8 @@ def test_targets_page_marks_the_missed_target(review_app):
 
 def test_kpi_json_lists_the_target_in_force_per_period(review_app):
     def targets(kpi: str, start: str, end: str) -> list[tuple[str, float, str | None]]:
-        body = review_app.get(f"/api/v1/kpis/{kpi}", params={"from": start, "to": end}).json()
+        # the data reaches 2026-08-01: August is the running month, shown when asked
+        body = review_app.get(f"/api/v1/kpis/{kpi}", params={"from": start, "to": end, "partial": 1}).json()
         return [(t["period"], t["value"], t["label"]) for t in body["targets"]]
 
     # support: 0.8 from July 2: July (starting July 1) has none yet, August has it
@@ -317,7 +320,9 @@ def test_kpi_json_lists_the_target_in_force_per_period(review_app):
 @pytest.fixture(scope="module")
 def impact_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("impact-web")
-    impact_program(Fixture(root)).hub().close()
+    fx = impact_program(Fixture(root))
+    fx.event("Data Checkpoint", "2026-09-30 12:00")  # the data covers September
+    fx.hub().close()
     hub, client = served(root / "hub.duckdb", datetime(2026, 10, 1))
     with client:
         yield signed_in(client)
@@ -386,6 +391,7 @@ def test_unknown_kpi_bad_status_and_bad_quarter_are_client_errors(review_app):
 # -- lifecycle: the program of test_lifecycle ----------------------------------------------------------------
 def test_lifecycle_twin_and_page(tmp_path):
     fx = build_lifecycle_program(Fixture(tmp_path))
+    fx.event("Data Checkpoint", "2026-10-31 12:00")  # the data covers October
     fx.hub().close()
     hub, client = served(tmp_path / "hub.duckdb", datetime(2026, 11, 20, 12))
     with client:

@@ -169,7 +169,7 @@ def twin_routes(client: TestClient) -> list[str]:
 
 
 def test_every_json_twin_and_every_page_states_the_watermark(tmp_path):
-    db = build_program(tmp_path)  # the last event is on 2026-07-10
+    db = build_program(tmp_path)  # the data reaches 2026-07-31
     params = {"/api/v1/impact": {"kpi": "login_frequency", "on": "active_partner_rate", "grain": "week"}}
     for client in client_for(db):
         routes = twin_routes(client)
@@ -178,19 +178,26 @@ def test_every_json_twin_and_every_page_states_the_watermark(tmp_path):
             url = path.replace("{kpi_id}", "active_partner_rate").replace("{partner_id}", "R1")
             answer = client.get(url, params=params.get(path, {}))
             assert answer.status_code == 200, (url, answer.text)
-            assert answer.json()["data_as_of"] == "2026-07-11T00:00:00Z", url
+            assert answer.json()["data_as_of"] == "2026-08-01T00:00:00Z", url
         page = client.get("/", headers={"accept": "text/html"})
-        assert "Data as of 2026-07-11 (last complete month: 2026-06)" in page.text
+        assert "Data as of 2026-08-01 (last complete month: 2026-07)" in page.text
 
 
 def test_the_scorecard_twin_marks_the_running_period_only_when_asked(tmp_path):
-    db = build_program(tmp_path)
+    db = build_program(tmp_path)  # the data reaches 2026-07-31, a Friday: week 2026-W31 is running
     for client in client_for(db):
-        plain = client.get("/api/v1/scorecard", params={"kpi": "active_partner_rate"}).json()
-        assert [r["period"] for r in plain["rows"] if not r["segment"]][-1] == "2026-06"
+        week = {"kpi": "active_partner_rate", "grain": "week"}
+        plain = client.get("/api/v1/scorecard", params=week).json()
+        assert [r["period"] for r in plain["rows"] if not r["segment"]][-1] == "2026-W30"
         assert not any("partial" in r for r in plain["rows"])
-        asked = client.get("/api/v1/scorecard", params={"kpi": "active_partner_rate", "partial": 1}).json()
+        asked = client.get("/api/v1/scorecard", params={**week, "partial": 1}).json()
         program = [r for r in asked["rows"] if not r["segment"]]
-        assert [(r["period"], r.get("partial")) for r in program][-2:] == [("2026-06", None), ("2026-07", True)]
-        assert asked["categories"][0]["tiles"][0]["period"] == "2026-07 (partial)"
+        assert [(r["period"], r.get("partial")) for r in program][-2:] == [("2026-W30", None), ("2026-W31", True)]
+        assert asked["categories"][0]["tiles"][0]["period"] == "2026-W31 (partial)"
         assert asked["query"]["partial"] is True
+
+
+def test_an_event_dated_in_the_future_does_not_stretch_the_watermark(tmp_path):
+    hub = one_event(tmp_path, "2999-01-01 10:00")
+    assert hub.watermark() == datetime(2026, 12, 6)  # the end of the clock's day
+    assert hub.last_complete("month").label == "2026-11"

@@ -12,7 +12,8 @@ from tests.kpi_fixtures import Fixture
 
 
 def build_program(directory: Path) -> Path:
-    """Three resellers and one agency; June: R1 active; July: R1, R2 and A1 active. Returns the DB path."""
+    """Three resellers and one agency; June: R1 active; July: R1, R2 and A1 active; the data covers July (a
+    checkpoint event on its last day, which no KPI counts). Returns the DB path."""
     fx = Fixture(directory)
     for pid, kind in (("R1", "reseller"), ("R2", "reseller"), ("R3", "reseller"), ("A1", "agency")):
         fx.partner(pid, onboarded="2026-01-01", type=kind)
@@ -20,6 +21,7 @@ def build_program(directory: Path) -> Path:
     fx.event("Logged In", "2026-06-10 09:00", user="uR1")
     for user in ("uR1", "uR2", "uA1"):
         fx.event("Logged In", "2026-07-10 09:00", user=user)
+    fx.event("Data Checkpoint", "2026-07-31 12:00")
     fx.hub().close()
     return directory / "hub.duckdb"
 

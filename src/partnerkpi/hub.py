@@ -194,9 +194,9 @@ class Hub:
 
     def watermark(self) -> datetime | None:
         """The data watermark: the end (the next UTC midnight) of the latest UTC day that holds an event `ts`
-        or a collector arrival, whichever is later; None when there is no data. Data up to 2026-10-31 makes
-        it 2026-11-01 00:00, and October complete. File imports are not arrivals: a file of old events says
-        nothing about how far the data reaches."""
+        or a collector arrival, whichever is later, but no later than the end of the clock's day; None when
+        there is no data. Data up to 2026-10-31 makes it 2026-11-01 00:00, and October complete. File imports
+        are not arrivals: a file of old events says nothing about how far the data reaches."""
         with self.store.con.cursor() as cur:  # a cursor of its own: pages and the scheduler read it from any thread
             latest = cur.execute(
                 "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
@@ -205,7 +205,9 @@ class Hub:
             ).fetchall()[0][0]
         if latest is None:
             return None
-        return datetime(latest.year, latest.month, latest.day) + DAY
+        # A timestamp later than today (a wrong clock, 9999-12-31) cannot make a period complete before it ends.
+        day = min(latest.date(), self.clock().date())
+        return datetime(day.year, day.month, day.day) + DAY
 
     def now(self) -> datetime:
         """The instant every "now" about the data uses (health scores, at-risk and inactive lists, overdue
