@@ -113,12 +113,19 @@ def main() -> None:
     print(f"built-in weights on the tuning seeds {args.tune}: AUC " + ", ".join(f"{a:.3f}" for a, _ in built_in))
     print(f"best of {len(candidates)} candidates: mean AUC {best[0]:.3f}, precision {best[1]:.2f}: "
           + ", ".join(f"{n} {x:.0f}" for n, x in zip(names, best[2], strict=True)))
+    tuned = np.round(best[2])
+    configs = {"built-in": base}
+    if not np.allclose(tuned / tuned.sum(), w0 / w0.sum(), atol=0.005):
+        comps = {n: c.model_copy(update={"weight": float(max(x, 1))})
+                 for (n, c), x in zip(base.components.items(), tuned, strict=True)}
+        configs["tuned"] = base.model_copy(update={"components": comps, "source": "tuned"})
     rows = []
     for seed in args.test:
         with hub_for(seed) as hub:
-            row = {"seed": seed, "config": "built-in", **report(hub, base)}
-        rows.append(row)
-        print(json.dumps(row))
+            for name, config in configs.items():
+                row = {"seed": seed, "config": name, **report(hub, config)}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     out = HERE / "results" / "calibrate_health.jsonl"
     with out.open("a") as f:
         f.write(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "tune": args.tune,

@@ -299,7 +299,8 @@ def build_caps(tmp_path: Path) -> Fixture:
         ("k6", "K", "general", "2026-05-01", None, None),  # not a compliance task
     ]
     for task, partner, kind, due, completed, cancelled in tasks:
-        fx.event("Task Assigned", "2026-04-01", partner=partner, object=task, kind=kind, due_at=iso(due))
+        title = {"title": "Upload the signed DPA"} if task == "k1" else {}
+        fx.event("Task Assigned", "2026-04-01", partner=partner, object=task, kind=kind, due_at=iso(due), **title)
         if completed:
             fx.event("Task Completed", completed, partner=partner, object=task)
         if cancelled:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -227,3 +228,40 @@ def test_peer_position():
     assert peer_position(5, down, "down") == "below median"
     assert peer_position(None, up, "up") is None
     assert peer_position(3, peer_stats([1, 2, 3], "up"), "up") is None  # too few peers: no figures
+
+
+# --- the partner page: titled lists and the health panel's caps (real HTTP through the app) ---------------
+
+
+def test_partner_page_shows_titles_and_the_cap_rows(tmp_path):
+    from tests.test_health import AS_OF, CAPS, build_caps
+    from tests.test_insight_web import served, signed_in
+
+    build_caps(tmp_path).hub().close()
+    config = tmp_path / "health.yaml"
+    config.write_text(CAPS)
+    hub, client = served(tmp_path / "hub.duckdb", AS_OF, health=config)
+    with client:
+        signed_in(client)
+        k = client.get("/api/v1/partners/K").json()
+        # open at July 1: k1 (due May 21), k2 (Jun 1), k3 (Jun 10, cancelled exactly at July 1), k6 (May 1)
+        assert [(t["task"], t["title"], t["kind"], t["days_overdue"]) for t in k["tasks"]] == [
+            ("k6", None, "general", 61), ("k1", "Upload the signed DPA", "compliance", 41),
+            ("k2", None, "compliance", 30), ("k3", None, "compliance", 21)]
+        caps = {c["kind"]: (c["applied"], c["lowered"]) for c in k["health"]["caps"]}
+        assert caps == {"overdue_compliance": (True, True), "unacknowledged_policy": (False, False),
+                        "inactivity": (False, False)}
+        assert k["health"]["level"] == "watch" and k["health"]["score"] == 100
+        page = client.get("/partners/K").text
+        assert re.search(r'data-task="k1"><td>Upload the signed DPA <small><code>k1</code>', page)
+        row = re.search(r'<tr class="cap applied hurting" data-cap="overdue_compliance">.*?</tr>', page, re.S)
+        assert row and "3 compliance tasks overdue by more than 14 days, oldest 41 days" in row.group(0)
+        assert "<b>applied</b>" in row.group(0)
+        assert 'data-cap="inactivity"><td>Activity gate</td><td>active in the last 30 days</td>' in page
+        assert "level capped at watch: 3 compliance tasks overdue, oldest 41 days" in page
+        lp = client.get("/api/v1/partners/L").json()
+        assert [(p["policy"], p["title"], p["days_since_published"]) for p in lp["policies"]] == [
+            ("pol1", "Code of Conduct", 30), ("pol2", None, 14)]
+        assert re.search(r'data-policy="pol1"><td>Code of Conduct <small><code>pol1</code>',
+                         client.get("/partners/L").text)
+    hub.close()

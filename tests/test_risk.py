@@ -109,3 +109,15 @@ def test_cli_health_at_risk_inactive_and_overrides(fx, tmp_path):
     assert result.exit_code != 0 and "no override 1" in str(result.exception)
     result = run(app, ["health", "--db", db, "--as-of", "2026-07-01", "--partner", "D"])
     assert result.exit_code != 0 and "not in the program" in str(result.exception)
+
+
+def test_no_partner_on_the_inactive_list_reads_healthy_with_the_built_in_caps(fx):
+    """The built-in health.yaml caps a partner idle for 30 days (the list's default) at watch."""
+    hub = fx.hub()
+    found = {e.partner_id: e for e in inactive(hub, AS_OF, days=30)}
+    assert sorted(found) == ["B", "C"]
+    assert all(e.level != "healthy" for e in found.values())
+    # C joined June 20 and has done nothing: 11 days, scored well on recency alone, but capped
+    assert found["C"].reasons[0] == "level capped at watch: no activity at all in 11 days"
+    assert found["C"].score >= 70 and found["C"].level == "watch"
+    assert "no activity for 167 days" in found["B"].reasons[0]

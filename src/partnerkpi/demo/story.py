@@ -28,7 +28,7 @@ REVENUE_UPLIFT = 0.15
 CHURN_LEAD_DAYS = 91
 """The days before offboarding in which a churning partner shows its leading indicators."""
 
-ACTIVE_SIZE_EXPONENT = 1.0
+ACTIVE_SIZE_EXPONENT = 1.3
 """How much a partner's user count raises its chance to be active in a month (weight = users ** this)."""
 
 NEW_PARTNER_SHARE = 0.35
@@ -59,8 +59,8 @@ def lerp(pair: tuple[float, float], progress: np.ndarray | float) -> np.ndarray:
 
 
 # Rates per month, as (before the revamp, after it).
-USER_ACTIVE_PROB = (0.80, 0.95)  # a live user of an active partner uses the hub that month
-DORMANT_WAKE = (0.0, 0.6)  # the same, times this, for users that never used the old portal
+USER_ACTIVE_PROB = (0.83, 0.95)  # a live user of an active partner uses the hub that month
+DORMANT_WAKE = (0.0, 0.5)  # the same, times this, for users that never used the old portal
 SESSIONS_PER_USER = (2.0, 4.0)  # extra sessions per active user-month (Poisson mean, at scale 1)
 EVENTS_PER_SESSION = (2.5, 4.5)  # extra events after the login and the first page (Poisson mean)
 GAP_SECONDS = (110.0, 150.0)  # mean gap between two events of a session
