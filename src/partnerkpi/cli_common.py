@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from partnerkpi.errors import StoreError, UsageError
+from partnerkpi.engine.periods import parse_day
+from partnerkpi.errors import StoreError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 
@@ -104,12 +105,7 @@ def _remove_marker(marker: Path) -> None:
 
 
 def _parse_date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} '{text}' is not a date", hint=f"write {option} as YYYY-MM-DD") from None
+    return parse_day(text, option)
 
 
 def _range(hub: Hub, grain: str, start: date | None, end: date | None) -> tuple[date, date]:
