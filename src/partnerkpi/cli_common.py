@@ -19,7 +19,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from partnerkpi.errors import NoDatabaseError, StoreError, UsageError
+from partnerkpi.engine.periods import parse_day
+from partnerkpi.errors import NoDatabaseError, StoreError
 from partnerkpi.hub import Hub
 from partnerkpi.local_server import read_marker, snapshot_from
 from partnerkpi.settings import DEFAULT_DB, Settings
@@ -108,12 +109,7 @@ def csv_text(records: list[dict], fields: list[str] | None = None) -> str:
 
 
 def _parse_date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} '{text}' is not a date", hint=f"write {option} as YYYY-MM-DD") from None
+    return parse_day(text, option)
 
 
 def _range(hub: Hub, grain: str, start: date | None, end: date | None, partial: bool = False

@@ -273,6 +273,9 @@ class Hub:
     ) -> tuple[list[dict], int]:
         """Rejected rows matching the filters (newest import first, then file order), and how many match.
         `text` looks in the reason and the source; `limit=None` returns them all."""
+        if offset < 0 or (limit is not None and limit < 0):
+            raise UsageError("a page of rejected rows starts at offset 0 or later and holds 0 or more rows",
+                             hint="give offset and limit as whole numbers of 0 or more")
         where, args = ["TRUE"], []
         for column, value in (("kind", kind), ("field", field), ("import_id", import_id)):
             if value not in (None, ""):

@@ -8,6 +8,31 @@ from enum import StrEnum
 
 from partnerkpi.errors import UsageError
 
+# The dates a range may span: wide enough for any program, narrow enough that period arithmetic and
+# pandas' nanosecond instants (1677..2262) never overflow.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2200, 1, 1)
+MAX_PERIODS = 1000
+
+
+def check_day(day: date, name: str) -> date:
+    """`day` when it lies in [EARLIEST_DAY, LATEST_DAY], else a UsageError naming the option."""
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise UsageError(f"{name} {day.isoformat()} is outside the dates partnerkpi handles "
+                         f"({EARLIEST_DAY} .. {LATEST_DAY})", hint=f"write {name} as a date between those")
+    return day
+
+
+def parse_day(text: str | None, name: str) -> date | None:
+    """An ISO date (YYYY-MM-DD) typed by a user, None when not given; a UsageError naming `name` otherwise."""
+    if text is None or text == "":
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{name} '{text}' is not a date", hint=f"write {name} as YYYY-MM-DD") from None
+    return check_day(day, name)
+
 
 class Grain(StrEnum):
     """The period grains; the value is the name users type."""
@@ -92,9 +117,14 @@ def periods_between(grain: Grain, start: date, end: date) -> list[Period]:
         raise UsageError(
             f"the range {start} .. {end} is empty", hint="--to must be after --from (--to is exclusive)"
         )
+    check_day(start if not isinstance(start, datetime) else start.date(), "the start")
+    check_day(end if not isinstance(end, datetime) else end.date(), "the end")
     stop = end if isinstance(end, datetime) else _midnight(end)
     out, cursor = [], period_start(start, grain)
     while cursor < stop:
+        if len(out) == MAX_PERIODS:
+            raise UsageError(f"the range {start} .. {end} holds more than {MAX_PERIODS} {grain.value}s",
+                             hint="choose a shorter range or a coarser grain")
         out.append(make_period(cursor, grain))
         cursor = shift(cursor, grain)
     return out

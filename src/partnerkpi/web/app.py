@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -100,6 +101,17 @@ def import_prompt(request: Request, exc: NoDataYet) -> Response:
     return JSONResponse(view.model_dump())
 
 
+def validation_message(exc: RequestValidationError) -> tuple[str, str]:
+    """A request's invalid values as one sentence and a hint, in the words of the project's errors."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("query", "body", "path", "filters"))
+        value = error.get("input")
+        shown = f" '{value}'" if isinstance(value, str | int | float) else ""
+        parts.append(f"{where or 'the request'}{shown}: {error.get('msg', 'invalid').lower()}")
+    return "invalid value: " + "; ".join(parts), "fix the values named and send the request again"
+
+
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown)."""
 
@@ -138,6 +150,13 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         if wants_html(request):
             return error_page(request, exc.http_status, exc.message, exc.hint, headers)
         return JSONResponse({"error": exc.message, "hint": exc.hint}, status_code=exc.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        message, hint = validation_message(exc)
+        if wants_html(request):
+            return error_page(request, 422, message, hint)
+        return JSONResponse({"error": message, "hint": hint}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

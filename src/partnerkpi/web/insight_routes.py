@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel
 
-from partnerkpi.engine.periods import Grain
+from partnerkpi.engine.periods import Grain, parse_day
 from partnerkpi.errors import UsageError
 from partnerkpi.web.auth import Actor, check_csrf, require_actor_api, require_actor_page
 from partnerkpi.web.insight_views import (
@@ -48,12 +48,7 @@ StatusParam = Annotated[str, Query(description="active, resolved or all")]
 
 
 def _around(text: str | None) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"around '{text}' is not a date", hint="write around as YYYY-MM-DD") from None
+    return parse_day(text, "around")
 
 
 def _render(request: Request, name: str, **context) -> HTMLResponse:

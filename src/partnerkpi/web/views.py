@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field, model_serializer
 
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
-from partnerkpi.engine.periods import Grain, label
+from partnerkpi.engine.periods import Grain, label, parse_day
 from partnerkpi.engine.result import KpiRow, iso_z
 from partnerkpi.errors import UsageError
 from partnerkpi.reports.table import format_value
@@ -25,15 +25,6 @@ MOVES_WITH = 5  # the KPIs shown as moving with a KPI, strongest correlation fir
 
 
 # -- queries -----------------------------------------------------------------------------------------
-def _date(text: str | None, name: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{name} '{text}' is not a date", hint=f"write {name} as YYYY-MM-DD") from None
-
-
 def resolve_query(
     data: Reader, grain: str = "month", start: str | None = None, end: str | None = None, by: str | None = None,
     partial: bool = False,
@@ -41,7 +32,7 @@ def resolve_query(
     """The query with the CLI's defaults filled in; empty strings (from HTML forms) mean "not given". The range
     ends where the data does: with the last complete period, or with `partial` the running one."""
     g = Grain.parse(grain or "month")
-    first, last = _date(start, "from"), _date(end, "to")
+    first, last = parse_day(start, "from"), parse_day(end, "to")
     if first is None or last is None:
         default_start, last = data.default_range(g, last, partial=partial)
         first = first or default_start
@@ -319,7 +310,7 @@ class RejectedFilter(BaseModel):
     field: str | None = None
     import_id: int | None = None
     q: str | None = None
-    offset: int = 0
+    offset: int = Field(0, ge=0)
 
 
 class RejectedRowOut(BaseModel):
