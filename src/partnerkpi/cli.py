@@ -185,7 +185,7 @@ def kpis(catalog: CatalogOption = None) -> None:
     cat = load_catalog(tuple(catalog or ()))
     table = Table(title=f"{len(cat)} KPIs", title_justify="left")
     for column in ("id", "name", "category", "unit", "better", "timing"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "better", "timing"), overflow="fold")
     for k in cat:
         better = "higher" if k.direction == "up" else "lower"
         table.add_row(k.id, k.name, CATEGORY_TITLES[k.category], k.unit, better, k.timing or "")
