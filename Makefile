@@ -3,6 +3,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DB ?= partnerkpi.duckdb
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install demo test test-fast bench lint clean
 
@@ -14,8 +16,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# make demo PORT=8001 HOST=0.0.0.0: another port or address (a taken port is reported before any work)
 demo: install
-	$(BIN)/partnerkpi demo --db $(DB)
+	$(BIN)/partnerkpi demo --db $(DB) --host $(HOST) --port $(PORT) --via-make
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -30,4 +33,4 @@ lint: install
 	$(BIN)/ruff check src tests bench
 
 clean:
-	rm -rf $(VENV) partnerkpi.duckdb partnerkpi.duckdb.wal .pytest_cache
+	rm -rf $(VENV) partnerkpi.duckdb partnerkpi.duckdb.wal partnerkpi.duckdb.server .pytest_cache

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,45 @@ def test_a_users_own_kpi_is_validated_loaded_and_computed(tmp_path):
     broken = run("kpis", "--catalog", str(catalog))
     assert broken.returncode == 4
     assert "stickiness" in broken.stderr and "no_such_kpi" in broken.stderr and str(catalog) in broken.stderr
+
+
+def test_a_taken_port_is_reported_before_any_work_with_a_free_one(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("demo", "--db", str(tmp_path / "demo.duckdb"), "--port", str(port), "--via-make",
+                     "--out", str(tmp_path / "demo-data"))
+        plain = run("serve", "--db", str(tmp_path / "demo.duckdb"), "--port", str(port))
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    suggested = int(re.search(rf"port {port} is in use on 127\.0\.0\.1; run `make demo PORT=(\d+)`", message)[1])
+    assert suggested > port
+    assert "partnerkpi serve --port" in " ".join(plain.stderr.split()) and plain.returncode == 2
+    assert list(tmp_path.iterdir()) == []  # no data generated, no database made
+
+
+def test_the_templates_load_as_they_are_and_out_never_overwrites(tmp_path, program):
+    targets = run("targets", "init")
+    assert targets.returncode == 0 and targets.stdout.startswith("# partnerkpi targets")
+    assert "judgment" in targets.stdout
+    rules = tmp_path / "alerts.yaml"
+    assert run("alerts", "init", "--out", str(rules)).returncode == 0
+    again = run("alerts", "init", "--out", str(rules))
+    assert again.returncode == 2 and "exists already" in again.stderr and "--force" in again.stderr
+    from partnerkpi.hub import Hub
+    from partnerkpi.insights.alert_rules import load_rules
+    from partnerkpi.insights.targets import TargetBook
+
+    (tmp_path / "targets.yaml").write_text(targets.stdout)
+    with Hub.open(program, read_only=True) as hub:
+        def entries(book: TargetBook) -> list[tuple]:
+            return [(t.kpi, t.effective_from, t.value) for t in book.targets]
+
+        # the template restates the defaults: loading it changes nothing
+        assert entries(TargetBook.load(tmp_path / "targets.yaml", catalog=hub.catalog)) == entries(
+            TargetBook.load(None, catalog=hub.catalog)) == [
+            ("active_partner_rate", date(2026, 1, 1), 75), ("portal_usage_rate", date(2026, 1, 1), 75)]
+        assert [r.id for r in load_rules(rules, hub).rules] == [r.id for r in load_rules(None, hub).rules]

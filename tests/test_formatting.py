@@ -102,13 +102,14 @@ def test_wide_shows_every_period(rows):
         "KPI", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "change", "band"]
 
 
-@pytest.mark.parametrize("command", [["scorecard"], ["scorecard", "--by", "type"], ["alerts", "list"]],
-                         ids=" ".join)
+@pytest.mark.parametrize("command", [["scorecard"], ["scorecard", "--by", "type"], ["alerts", "list"], ["at-risk"],
+                                     ["inactive", "--days", "30", "--wide"], ["kpis"]], ids=" ".join)
 def test_commands_at_100_columns_print_no_line_longer_and_no_cut_value(tmp_path, command):
     db = build_program(tmp_path)
     env = {**os.environ, "COLUMNS": "100"}
     env.pop("PARTNERKPI_DB", None)
-    result = subprocess.run([sys.executable, "-m", "partnerkpi.cli", *command, "--db", str(db)],
+    where = [] if command == ["kpis"] else ["--db", str(db)]
+    result = subprocess.run([sys.executable, "-m", "partnerkpi.cli", *command, *where],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()

@@ -211,7 +211,7 @@ def kpis(catalog: CatalogOption = None) -> None:
     cat = load_catalog(tuple(catalog or ()))
     table = Table(title=f"{len(cat)} KPIs", title_justify="left")
     for column in ("id", "name", "category", "unit", "better", "timing"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "better", "timing"), overflow="fold")
     for k in cat:
         better = "higher" if k.direction == "up" else "lower"
         table.add_row(k.id, k.name, CATEGORY_TITLES[k.category], k.unit, better, k.timing or "")
@@ -277,13 +277,15 @@ def demo(
     host: Annotated[str, typer.Option(help="Address to serve on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on")] = 8000,
     serve_: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the demo when it is ready")] = True,
+    via_make: Annotated[bool, typer.Option("--via-make", hidden=True, help="Name `make demo PORT=` in hints")
+                        ] = False,
 ) -> None:
     """Generate a realistic partner program, import it, print its scorecard and demo sign-ins, and serve it."""
     from partnerkpi.demo import generate
 
     settings = Settings.from_env(db)
     if serve_:
-        _check_port(host, port)  # before minutes of work, not after
+        _check_port(host, port, "partnerkpi demo", via_make)  # before minutes of work, not after
     target = out_dir or Path(settings.db).resolve().parent / "demo-data"
     files = generate(target, partners=partners, months=months, seed=seed, progress=True)
     with _open(settings) as hub:
@@ -364,7 +366,8 @@ def _url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
 
 
-def _check_port(host: str, port: int) -> None:
+def _bind_error(host: str, port: int) -> OSError | None:
+    """Why `host:port` cannot be listened on (None: it can)."""
     import socket
 
     try:
@@ -373,8 +376,25 @@ def _check_port(host: str, port: int) -> None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(infos[0][4])
     except OSError as exc:
+        return exc
+    return None
+
+
+def _check_port(host: str, port: int, command: str = "partnerkpi serve", via_make: bool = False) -> None:
+    """Fail before any work when the port is taken, naming a free one and the command that uses it."""
+    import errno
+
+    exc = _bind_error(host, port)
+    if exc is None:
+        return
+    if exc.errno != errno.EADDRINUSE:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                         hint="choose another --port, or stop what listens there") from exc
+                         hint="choose another --host or --port") from exc
+    free = next((p for p in range(port + 1, min(port + 100, 65536)) if _bind_error(host, p) is None), None)
+    other = free or port + 1
+    run = f"make demo PORT={other}" if via_make else f"{command} --port {other}"
+    raise UsageError(f"port {port} is in use on {host}; run `{run}`" + ("" if free else " with a free port"),
+                     hint=f"use the free port above, or stop what listens on port {port}") from exc
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -405,7 +425,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 # Insight commands live in their own modules and register themselves on the app.
-for _module in ("cli_review", "cli_health", "cli_impact", "cli_alerts"):
+for _module in ("cli_review", "cli_health", "cli_impact", "cli_alerts", "cli_templates"):
     import_module(f"partnerkpi.{_module}").register(app)
 
 

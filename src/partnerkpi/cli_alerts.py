@@ -31,6 +31,9 @@ class Status(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add the `alerts` command group to the `partnerkpi` app."""
+    from partnerkpi.cli_templates import alerts_init
+
+    alerts_app.command("init")(alerts_init)
     app.add_typer(alerts_app, name="alerts")
 
 

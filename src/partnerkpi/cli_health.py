@@ -29,6 +29,7 @@ AsOfOption = Annotated[str | None, typer.Option(
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="Health-score YAML (components, weights, thresholds, levels); default: the built-in one")]
 FormatOption = Annotated[Format, typer.Option(help="table, json or csv")]
+WideOption = Annotated[bool, typer.Option("--wide", help="Table: also the score's trend and suggested levers")]
 LEVEL_STYLE = {"healthy": "green", "watch": "yellow", "at_risk": "red"}
 LEVERS_SHOWN = 3
 
@@ -108,20 +109,20 @@ def _health_record(h: HealthScore) -> dict[str, Any]:
     return d
 
 
-def _risk_table(title: str, entries: list, days: bool = False) -> Table:
+def _risk_table(title: str, entries: list, days: bool = False, wide: bool = False) -> Table:
+    """Partner, name, (inactive days,) score, level and reasons; `wide` adds the trend and suggested levers."""
     table = Table(title=title, title_justify="left")
-    columns = ["partner", "name", "score", "level", "trend", "reasons", "suggested levers"]
-    if days:
-        columns.insert(2, "inactive days")
+    columns = ["partner", "name", *(["inactive days"] if days else []), "score", "level", "reasons",
+               *(["trend", "suggested levers"] if wide else [])]
     for col in columns:
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("partner", "score", "level"), overflow="fold",
+                         justify="right" if col in ("score", "inactive days") else "left")
     for e in entries:
-        trend = " → ".join(f"{s:.0f}" for _, s in e.trend)
-        row = [e.partner_id, e.name or "", f"{e.score:.1f}", _level(e.level), trend, "; ".join(e.reasons) or "-",
-               "\n".join(f"• {lever}" for lever in e.levers[:LEVERS_SHOWN]) or "-"]
-        if days:
-            row.insert(2, "never" if e.days_inactive is None else f"{e.days_inactive:.0f}")
-        table.add_row(*row)
+        cells = {"partner": e.partner_id, "name": e.name or "", "score": f"{e.score:.1f}", "level": _level(e.level),
+                 "inactive days": "never" if e.days_inactive is None else f"{e.days_inactive:,.0f}",
+                 "reasons": "; ".join(e.reasons) or "-", "trend": " → ".join(f"{s:.0f}" for _, s in e.trend),
+                 "suggested levers": "\n".join(f"• {lever}" for lever in e.levers[:LEVERS_SHOWN]) or "-"}
+        table.add_row(*[cells[c] for c in columns])
     return table
 
 
@@ -155,7 +156,7 @@ def register(app: typer.Typer) -> None:
     @app.command("at-risk")
     def at_risk_(
         db: DbOption = None, as_of: AsOfOption = None, format: FormatOption = Format.table,
-        config: ConfigOption = None,
+        config: ConfigOption = None, wide: WideOption = False,
     ) -> None:
         """Partners at risk, lowest score first, with the reasons, the score's trend and suggested levers."""
         from partnerkpi.insights.risk import at_risk
@@ -164,13 +165,13 @@ def register(app: typer.Typer) -> None:
             at = _as_of(hub, as_of)
             entries = at_risk(hub, at, _config(hub, config))
             _write(format, [e.to_dict() for e in entries],
-                   _risk_table(f"At-risk partners at {at:%Y-%m-%d}: {len(entries)}", entries))
+                   _risk_table(f"At-risk partners at {at:%Y-%m-%d}: {len(entries)}", entries, wide=wide))
 
     @app.command()
     def inactive(
         db: DbOption = None, as_of: AsOfOption = None,
         days: Annotated[int, typer.Option(help="No activity event in this many days before --as-of")] = 30,
-        format: FormatOption = Format.table, config: ConfigOption = None,
+        format: FormatOption = Format.table, config: ConfigOption = None, wide: WideOption = False,
     ) -> None:
         """Partners with no activity in the last --days days, with reasons, trend and suggested levers."""
         from partnerkpi.insights.risk import inactive as find_inactive
@@ -182,7 +183,7 @@ def register(app: typer.Typer) -> None:
             entries = find_inactive(hub, at, days, _config(hub, config))
             _write(format, [e.to_dict() for e in entries],
                    _risk_table(f"Partners inactive for {days} days at {at:%Y-%m-%d}: {len(entries)}", entries,
-                               days=True))
+                               days=True, wide=wide))
 
     @app.command()
     def backtest(db: DbOption = None, format: FormatOption = Format.table, config: ConfigOption = None) -> None:
