@@ -199,6 +199,7 @@ def test_json_twin_reports_bad_input_as_json(client, hub):
 
 
 def test_openapi_lists_the_user_routes_but_not_the_admin_page(client):
+    assert sign_in(client, *ANALYST).status_code == 303
     doc = client.get("/openapi.json").json()
     assert set(doc["paths"]["/api/v1/users"]) == {"get", "post"}
     assert set(doc["paths"]["/api/v1/users/{email}"]) == {"delete"}

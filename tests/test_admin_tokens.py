@@ -109,3 +109,26 @@ def test_only_admins_see_or_make_tokens(client, program):
     assert client.post("/api/v1/tokens", json={"kind": "write_key", "name": "x"}).status_code == 403
     hub = client.app.state.partnerkpi.hub
     assert [t.name for t in Credentials(hub.store).list_tokens()] == []  # nothing was made
+
+
+def test_an_admin_cannot_revoke_the_token_the_request_is_made_with(client):
+    headers = admin_api(client)
+    secret = headers["Authorization"].removeprefix("Bearer ")
+    own = next(t["token_id"] for t in client.get("/api/v1/tokens", headers=headers).json() if t["name"] == "tests")
+    assert secret.startswith(own)
+    for given in (own, secret):
+        r = client.delete(f"/api/v1/tokens/{given}", headers=headers)
+        assert r.status_code == 409
+        assert "authenticated with API token" in r.json()["error"] and "another session" in r.json()["hint"]
+    assert client.get("/api/v1/tokens", headers=headers).status_code == 200  # still works
+    other = admin_api(client)
+    assert client.delete(f"/api/v1/tokens/{own}", headers=other).json()["status"] == "revoked"
+    assert client.get("/api/v1/tokens", headers=headers).status_code == 401
+
+
+def test_the_tokens_page_revokes_the_admins_own_api_token(admin):
+    secret = admin.app.state.partnerkpi.credentials.create_token(ADMIN[0], "mine")
+    page = admin.get("/admin/tokens")
+    r = admin.post("/admin/tokens/revoke", data={"csrf_token": form_token(page.text), "token_id": secret[:15]})
+    assert r.status_code == 303  # a session is another session than the token's
+    assert admin.get("/api/v1/tokens", headers={"Authorization": f"Bearer {secret}"}).status_code == 401

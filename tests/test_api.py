@@ -131,3 +131,20 @@ def test_openapi_describes_every_api_path(client):
     assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial"}
     assert "ScorecardOut" in doc["components"]["schemas"] and "Row" in doc["components"]["schemas"]
     assert not any(p.startswith("/kpis") or p == "/" for p in doc["paths"])  # pages are not API
+
+
+def test_the_openapi_document_needs_a_session_or_a_token_and_docs_are_off(client):
+    from fastapi.testclient import TestClient
+
+    with TestClient(client.app) as anonymous:
+        r = anonymous.get("/openapi.json")
+        assert r.status_code == 401 and "sign in" in r.json()["hint"]
+        assert anonymous.get("/openapi.json", headers={"Authorization": "Bearer pk_api_nope"}).status_code == 401
+        token = client.app.state.partnerkpi.credentials.create_token("ana@example.com", "openapi")
+        signed = anonymous.get("/openapi.json", headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 200 and "/api/v1/scorecard" in signed.json()["paths"]
+        for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+            assert anonymous.get(path, follow_redirects=False).status_code in (303, 401, 404)
+    assert client.get("/openapi.json").status_code == 200  # the signed-in session
+    for path in ("/docs", "/redoc"):  # off: Swagger UI and ReDoc would load their assets from a CDN
+        assert client.get(path).status_code == 404

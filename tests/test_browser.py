@@ -314,3 +314,50 @@ def test_every_kpi_tile_is_coloured_by_its_status(analyst, live_server, errors):
     border = tile.evaluate("el => getComputedStyle(el).borderLeftColor")
     assert border in {"rgb(46, 158, 91)", "rgb(224, 161, 0)", "rgb(214, 69, 65)"}  # green, amber, red
     assert errors == []
+
+
+@pytest.fixture
+def empty_server(tmp_path):
+    """The app over a database that holds only an analyst, served on a free loopback port."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from partnerkpi.hub import Hub
+    from partnerkpi.settings import Settings
+    from partnerkpi.web import create_app
+    from partnerkpi.web.credentials import Credentials
+
+    db = tmp_path / "empty.duckdb"
+    with Hub.open(db) as hub:
+        Credentials(hub.store).add_user(*BROWSER_ANALYST, "analyst")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(Settings(db=str(db))), log_level="warning", ws="none"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    for _ in range(600):
+        if server.started or not thread.is_alive():
+            break
+        thread.join(0.05)
+    assert server.started, "the empty server did not start"
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}", db
+    server.should_exit = True
+    thread.join(timeout=30)
+    sock.close()
+
+
+def test_signing_in_on_an_empty_database_shows_the_import_prompt(page, empty_server, errors):
+    base, db = empty_server
+    sign_in(page, base, BROWSER_ANALYST)
+    prompt = page.locator("#import-prompt")
+    assert prompt.is_visible()
+    text = prompt.inner_text()
+    assert "Import your data" in text and "There are no partners and no events" in text
+    assert f"partnerkpi import --db {db} partners.csv users.csv events.parquet" in text
+    assert f"partnerkpi import --server {base} --token TOKEN" in text and f"{base}/v1/batch" in text
+    page.click("nav a:has-text('Partners')")
+    page.wait_for_url("**/partners")
+    assert page.locator("#import-prompt").is_visible() and page.locator("table.partners").count() == 0
+    assert errors == []

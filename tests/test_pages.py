@@ -109,3 +109,14 @@ def test_the_chart_bundle_is_served_by_the_app(client):
     assert client.get("/static/app.css").status_code == 200
     assert client.get("/static/charts.js").text.count("vegaEmbed") >= 1
     assert client.get("/static/missing.css").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", "/kpis/active_partner_rate", "/kpis/portal_usage_rate", "/partners",
+                                  "/partners/R1", "/at-risk", "/impact", "/lifecycle", "/targets", "/data"])
+def test_no_page_shows_negative_zero_nan_or_a_share_above_100(client, path):
+    html = client.get(path, params={"grain": "month"} if path != "/data" else {}).text
+    text = re.sub(r"<script.*?</script>|<[^>]+>", " ", html, flags=re.S)
+    assert not re.search(r"-0(\.0+)?(?![.\d])", text), re.search(r".{40}-0(\.0+)?(?![.\d]).{20}", text)
+    assert not re.search(r"\b(nan|NaN|inf)\b", text)
+    shares = [float(v.replace(",", "")) for v in re.findall(r"([\d,]+\.\d) %", text)]
+    assert all(v <= 100 for v in shares), shares

@@ -66,10 +66,24 @@ def create(st: AppState, new: NewToken) -> CreatedToken:
     return CreatedToken(kind=new.kind, secret=secret)
 
 
-def revoke(st: AppState, token_id: str) -> TokenOut:
-    """Revoke a token or write key by its id."""
+class RevokingOwnToken(PartnerKPIError):
+    """The token to revoke is the one this request is authenticated with: the caller would lock itself out."""
+
+    http_status = 409
+
+    def __init__(self, token_id: str) -> None:
+        super().__init__(f"this request is authenticated with API token {token_id}",
+                         hint="revoke it from another session: the web page, or a request made with another token")
+
+
+def revoke(st: AppState, token_id: str, in_use: str | None = None) -> TokenOut:
+    """Revoke a token or write key by its id (or its secret, which starts with the id), never `in_use`, the
+    token the request is made with."""
+    given = token_id.strip()
+    if in_use is not None and given.startswith(in_use):
+        raise RevokingOwnToken(in_use)
     with st.write_lock:
-        info = st.credentials.revoke(token_id)
+        info = st.credentials.revoke(given)
     return _out(st, info)
 
 
@@ -123,7 +137,7 @@ def tokens_create(
 def tokens_revoke(request: Request, st: St, actor: Admin, token_id: Annotated[str, Form()] = "") -> Response:
     """Revoke a token or write key."""
     try:
-        revoke(st, token_id)
+        revoke(st, token_id)  # a page request is a session, never an API token
     except PartnerKPIError as exc:
         return _page(request, st, status=400, error=exc)
     return RedirectResponse(f"/admin/tokens?revoked={token_id}", status_code=303)
@@ -144,7 +158,9 @@ def create_token(body: NewToken, st: St, actor: AdminApi) -> CreatedToken:
 
 
 @router.delete("/api/v1/tokens/{token_id}", response_model=TokenOut, tags=["admin"],
-               responses={400: {"description": "No such token"}})
-def revoke_token(token_id: str, st: St, actor: AdminApi) -> TokenOut:
-    """Revoke an API token or write key: it stops working at once."""
-    return revoke(st, token_id)
+               responses={400: {"description": "No such token"},
+                          409: {"description": "The token this request is authenticated with"}})
+def revoke_token(request: Request, token_id: str, st: St, actor: AdminApi) -> TokenOut:
+    """Revoke an API token or write key: it stops working at once. The token the request is made with
+    cannot revoke itself (409): use another token or the /admin/tokens page."""
+    return revoke(st, token_id, getattr(request.state, "token_id", None))

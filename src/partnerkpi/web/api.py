@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
-from partnerkpi.web.partner_views import PartnerOut, PartnersOut, partner_view, partners_view
+from partnerkpi.web.partner_views import PAGE_MAX, PartnerOut, PartnersOut, partner_view, partners_view
 from partnerkpi.web.reader import Reader, api_reader
 from partnerkpi.web.views import (
     CatalogOut,
@@ -82,12 +82,15 @@ def segments(data: Data) -> SegmentsOut:
 def partners(
     data: Data, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     q: Annotated[str, Query(description="Search in id, name and trait values")] = "",
-    sort: Annotated[str, Query(description="partner_id, name, onboarded_at, last_active, status, a trait or "
-                                           "a KPI column")] = "partner_id",
+    sort: Annotated[str, Query(description="partner_id, name, onboarded_at, last_active, status, health "
+                                           "(internal users), a trait or a KPI column")] = "partner_id",
     order: Annotated[str, Query(description="asc or desc (missing values last either way)")] = "asc",
+    page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="The page, 50 partners a page; past the last page "
+                                                              "answers 400")] = 1,
 ) -> PartnersOut:
-    """The partners (a partner user: their own), their traits, last activity and key KPIs of the latest period."""
-    return partners_view(data, resolve_query(data, grain, from_, to), q, sort, order)
+    """The partners (a partner user: their own), their traits, last activity, key KPIs of the latest period
+    and (internal users) health level; one page with `total`, `page` and `pages`."""
+    return partners_view(data, resolve_query(data, grain, from_, to), q, sort, order, page)
 
 
 @router.get("/partners/{partner_id}", response_model=PartnerOut, responses={404: {"description": "No such partner"}})

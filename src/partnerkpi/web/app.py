@@ -10,7 +10,7 @@ from functools import cached_property
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -140,6 +140,9 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         description="KPIs of a partner hub: scorecards, KPI stories, partners, data quality, and a "
         "Segment-compatible collector.",
         lifespan=lifespan,
+        openapi_url=None,  # served below to signed-in callers only
+        docs_url=None,  # Swagger UI and ReDoc load their assets from a CDN: off (no third-party hosts)
+        redoc_url=None,
     )
 
     @app.exception_handler(PartnerKPIError)
@@ -182,6 +185,12 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(insight_routes.api)
     app.include_router(insight_routes.pages)
     app.include_router(pages.router)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth.require_actor_api)])
+    def openapi(request: Request) -> JSONResponse:
+        """The OpenAPI document of the JSON API, for a session or a Bearer API token (anonymous: 401)."""
+        return JSONResponse(request.app.openapi())
+
     return app
 
 

@@ -28,7 +28,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.web.app import AppState, state
-from partnerkpi.web.credentials import Principal
+from partnerkpi.web.credentials import ID_CHARS, PREFIXES, Principal
 
 SESSION_COOKIE = "pk_session"
 SIGNIN_CSRF_COOKIE = "pk_signin_csrf"
@@ -226,6 +226,7 @@ def require_actor_api(
         principal = st.credentials.verify_api_token(secret.strip())
         if principal is None:
             raise NotAuthenticated()
+        request.state.token_id = token_in_use(secret.strip())
         return Actor.of(principal)
     if session is None:
         raise NotAuthenticated()
@@ -233,6 +234,11 @@ def require_actor_api(
         raise Forbidden("a cookie-authenticated request that changes state needs the CSRF token",
                         hint=f"send the {CSRF_HEADER} header, or use an API token")
     return session.actor
+
+
+def token_in_use(secret: str) -> str:
+    """The public id of an API token, from its secret (the id is the secret's start)."""
+    return secret[: len(PREFIXES["api"]) + ID_CHARS]
 
 
 def require_actor_page(request: Request, session: Annotated[Session | None, Depends(current_session)]) -> Actor:

@@ -12,10 +12,10 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
-from partnerkpi.reports.table import format_value
 from partnerkpi.web.charts import kpi_chart, partner_chart, sparkline
 from partnerkpi.web.empty import NoDataYet, empty_view
-from partnerkpi.web.partner_views import partner_view, partners_view
+from partnerkpi.web.numbers import display_number
+from partnerkpi.web.partner_views import PAGE_MAX, partner_view, partners_view
 from partnerkpi.web.reader import Reader, page_reader
 from partnerkpi.web.views import (
     KpiOut,
@@ -41,7 +41,7 @@ GRAINS = ("week", "month", "quarter", "year")
 def templates() -> Jinja2Templates:
     """The page templates (built on first use, not at import)."""
     made = Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
-    made.env.filters["fmt"] = format_value  # {{ value | fmt(unit) }}: a KPI value as the scorecard shows it
+    made.env.filters["fmt"] = display_number  # {{ value | fmt(unit) }}: the one way a page shows a number
     made.env.globals["data_banner"] = data_banner  # base.html: "Data as of ..." for signed-in users
     return made
 
@@ -96,12 +96,14 @@ def kpi_page(
 def partners_page(
     request: Request, data: Data, grain: str = "month", from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None, q: str = "", sort: str = "partner_id", order: str = "asc",
+    page: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 1,
 ) -> HTMLResponse:
-    """The partners: searchable, sortable, with traits, last activity and key KPIs."""
-    view = partners_view(data, resolve_query(data, grain, from_, to), q, sort, order)
+    """The partners, 50 a page: searchable, sortable, with traits, health, last activity and key KPIs."""
+    view = partners_view(data, resolve_query(data, grain, from_, to), q, sort, order, page)
     base = {"grain": view.query.grain, "from": view.query.from_, "to": view.query.to, **({"q": q} if q else {})}
-    return _render(request, "partners.html", view=view, base=urlencode(base),
-                   qs=urlencode({**base, "sort": sort, "order": order}), page="partners")
+    sorted_by = urlencode({**base, "sort": sort, "order": order})
+    return _render(request, "partners.html", view=view, base=urlencode(base), sorted_by=sorted_by,
+                   qs=f"{sorted_by}&page={view.page}", page="partners")
 
 
 @router.get("/partners/{partner_id}", response_class=HTMLResponse)

@@ -17,7 +17,7 @@ from partnerkpi.engine.partner import peer_position
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import PER_PARTNER
-from partnerkpi.reports.table import format_value
+from partnerkpi.web.numbers import display_number
 from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
 from partnerkpi.web.views import QueryOut, Row, Tile, Twin, query_out, tile
 
@@ -27,6 +27,9 @@ LIST_KPIS = (
     "support_requests_per_partner",
 )
 FIXED_SORTS = ("partner_id", "name", "onboarded_at", "last_active", "status")
+HEALTH_SORT = "health"  # internal users only: level (worst first when ascending), then score
+PAGE_SIZE = 50
+PAGE_MAX = 100_000  # a page number above this is refused by the query's validation (422)
 DEFAULT_PEERS_BY = "type"
 
 
@@ -58,11 +61,14 @@ class PartnerListRow(BaseModel):
     onboarded_at: datetime | None
     offboarded_at: datetime | None
     last_active: datetime | None
+    health: str | None  # the health level (internal users only; None for a partner's own users)
+    health_score: float | None
     kpis: dict[str, PartnerCell]
 
 
 class PartnersOut(Twin):
-    """The partner list: the resolved query, search and sort, KPI columns of the latest period, the rows."""
+    """The partner list: the resolved query, search and sort, KPI columns of the latest period, and one
+    page of the rows (`total` partners match the search, in `pages` pages of `page_size`)."""
 
     query: QueryOut
     period: str | None
@@ -71,7 +77,11 @@ class PartnersOut(Twin):
     order: Literal["asc", "desc"]
     traits: list[str]
     columns: list[ListKpi]
+    health_levels: list[str] | None  # the health levels, best first (None: health is not shown)
     total: int
+    page: int
+    pages: int
+    page_size: int
     partners: list[PartnerListRow]
 
 
@@ -84,10 +94,12 @@ def _latest_by_partner(rows: Sequence[KpiRow]) -> tuple[str | None, dict[tuple[s
     return next(r.period for r in rows if r.period_start == last), chosen
 
 
-def _sort_value(sort: str, traits: Sequence[str]) -> Any:
+def _sort_value(sort: str, traits: Sequence[str], level_rank: dict[str, int]) -> Any:
     """The value a partner is sorted by (None: it goes last, whichever the order)."""
 
     def value(p: PartnerListRow) -> Any:
+        if sort == HEALTH_SORT:
+            return None if p.health is None else (level_rank.get(p.health, 0), p.health_score)
         if sort in FIXED_SORTS:
             v = getattr(p, sort)
         elif sort in traits:
@@ -100,11 +112,14 @@ def _sort_value(sort: str, traits: Sequence[str]) -> Any:
 
 
 def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "partner_id",
-                  order: str = "asc") -> PartnersOut:
-    """Partners the actor may see, searched (id, name, trait values) and sorted (nulls last either way)."""
+                  order: str = "asc", page: int = 1) -> PartnersOut:
+    """One page (of PAGE_SIZE) of the partners the actor may see, searched (id, name, trait values) and
+    sorted (nulls last either way); internal users also see and sort by each partner's health level."""
     columns = [data.kpi(k) for k in LIST_KPIS if k in {x.id for x in data.kpis()}]
     traits = data.traits()
-    allowed = (*FIXED_SORTS, *traits, *(k.id for k in columns))
+    health = data.insights.health_scores()
+    levels = [lv.name for lv in data.insights.health_config().levels] if health is not None else None
+    allowed = (*FIXED_SORTS, *((HEALTH_SORT,) if health is not None else ()), *traits, *(k.id for k in columns))
     if sort not in allowed:
         raise UsageError(f"cannot sort partners by '{sort}'", hint=f"sort by one of: {', '.join(allowed)}")
     if order not in ("asc", "desc"):
@@ -124,20 +139,28 @@ def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "par
             row = latest.get((pid, kpi.id))
             value = row.value if row else None
             band = next((b for b in kpi.bands if row and b.name == row.band), None)
-            cells[kpi.id] = PartnerCell(value=value, display=format_value(value, kpi.unit),
+            cells[kpi.id] = PartnerCell(value=value, display=display_number(value, kpi.unit),
                                         band_color=band.color if band else None)
+        score = (health or {}).get(pid)
         out.append(PartnerListRow(
             partner_id=pid, name=p.get("name"), traits=trait_values,
             status="offboarded" if p.get("offboarded_at") else "active", onboarded_at=p.get("onboarded_at"),
-            offboarded_at=p.get("offboarded_at"), last_active=last_active.get(pid), kpis=cells,
+            offboarded_at=p.get("offboarded_at"), last_active=last_active.get(pid),
+            health=score.level if score else None, health_score=score.score if score else None, kpis=cells,
         ))
-    value = _sort_value(sort, traits)
+    # ascending health puts the worst level first: levels are listed best first
+    value = _sort_value(sort, traits, {name: -i for i, name in enumerate(levels or [])})
     ordered = sorted((p for p in out if value(p) is not None), key=value, reverse=order == "desc")
     ordered += [p for p in out if value(p) is None]  # by id (the reader's order), last either way
+    pages = max(1, -(-len(ordered) // PAGE_SIZE))
+    if page > pages:
+        raise UsageError(f"page {page} is past the last page ({pages})",
+                         hint=f"ask for a page from 1 to {pages}; {len(ordered)} partners match")
     return PartnersOut(
         query=query_out(query), period=period, q=q, sort=sort, order=order, traits=traits,
         columns=[ListKpi(id=k.id, name=k.name, unit=k.unit, direction=k.direction) for k in columns],
-        total=len(ordered), partners=ordered,
+        health_levels=levels, total=len(ordered), page=page, pages=pages, page_size=PAGE_SIZE,
+        partners=ordered[(page - 1) * PAGE_SIZE: page * PAGE_SIZE],
     )
 
 
@@ -234,7 +257,7 @@ class PartnerOut(Twin):
 def _peer_figure(kpi: KPI, t: Tile, stats: Any) -> PeerFigure:
     return PeerFigure(
         n=stats.n, median=stats.median, top_quartile=stats.top_quartile,
-        median_display=format_value(stats.median, kpi.unit), top_quartile_display=format_value(stats.top_quartile,
+        median_display=display_number(stats.median, kpi.unit), top_quartile_display=display_number(stats.top_quartile,
                                                                                                 kpi.unit),
         position=peer_position(t.value, stats, kpi.direction),
     )

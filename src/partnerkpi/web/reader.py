@@ -289,11 +289,15 @@ class Insights:
         """A partner's health score for internal users; None for the partner's own users (the score is the
         program team's judgment, with overrides, so it stays internal)."""
         self.reader.partner(partner_id)
+        return (self.health_scores() or {}).get(partner_id)
+
+    def health_scores(self) -> dict[str, HealthScore] | None:
+        """Every partner's health score by id for internal users; None for a partner's own users."""
         if self.reader.scope is not None:
             return None
         as_of, config = self.as_of(), self.health_config()
         scores = self.reader._cached(("health", as_of), lambda: health_scores(self.hub, as_of, config))
-        return next((h for h in scores if h.partner_id == partner_id), None)
+        return {h.partner_id: h for h in scores}
 
     def override(self, partner_id: str, *, level: str, reason: str, expires_at: date, by: str) -> Override:
         """Override a partner's health level with a reason until `expires_at` (internal users only)."""

@@ -18,7 +18,7 @@ from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
 from partnerkpi.engine.periods import Grain, label, parse_day
 from partnerkpi.engine.result import KpiRow, iso_z
 from partnerkpi.errors import UsageError
-from partnerkpi.reports.table import format_value
+from partnerkpi.web.numbers import display_number
 from partnerkpi.web.reader import RangeQuery, Reader
 
 MOVES_WITH = 5  # the KPIs shown as moving with a KPI, strongest correlation first
@@ -416,17 +416,18 @@ def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
                 b = _band(kpi, r.band)
                 segments.append(SegmentValue(
                     segment=r.segment, label=_segment_label(r.segment), value=r.value,
-                    display=format_value(r.value, kpi.unit), band=r.band, band_color=b.color if b else None,
+                    display=display_number(r.value, kpi.unit), band=r.band, band_color=b.color if b else None,
                     status=r.status, status_basis=r.status_basis, status_note=r.status_note,
                 ))
     return Tile(
         kpi=kpi.id, name=kpi.name, category=kpi.category, unit=kpi.unit, direction=kpi.direction,
         timing=kpi.timing, period=last.period if last else None, value=value,
-        display=format_value(value, kpi.unit), band=band.name if band else None,
+        display=display_number(value, kpi.unit), band=band.name if band else None,
         band_color=band.color if band else None, status=last.status if last else None,
         status_basis=last.status_basis if last else None, status_note=last.status_note if last else None,
         change=change,
-        change_display="" if change is None else f"{change:+.1f}", arrow=arrow, improved=improved,
+        change_display="" if change is None else display_number(change, kpi.unit, signed=True), arrow=arrow,
+        improved=improved,
         benchmarks=list(kpi.benchmarks), benchmark_marker=bench_at, value_marker=value_at,
         segments=sorted(segments, key=lambda s: s.label), spark=[r.value for r in program],
     )
