@@ -20,8 +20,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from partnerkpi.clock import FixedClock
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.hub import Hub
+
+# The fixtures' programs are received "now" = this instant, after every instant they hold (some reach into
+# 2027), so that no event counts as dated in the future.
+RECEIVED = datetime(2030, 1, 1)
 
 JULY = date(2026, 7, 1)
 AUGUST = date(2026, 8, 1)
@@ -145,7 +150,7 @@ class Fixture:
     def hub(self) -> Hub:
         """The Hub with every file imported (partners, then users, then events); built once."""
         if self._hub is None:
-            hub = Hub.open(self.dir / "hub.duckdb", catalog_paths=self.catalog_paths)
+            hub = Hub.open(self.dir / "hub.duckdb", catalog_paths=self.catalog_paths, clock=FixedClock(RECEIVED))
             for kind, path in self.write().items():
                 (summary,) = hub.import_files([path], kind=kind)
                 self.summaries[kind] = summary
