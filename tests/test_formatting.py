@@ -115,3 +115,25 @@ def test_commands_at_100_columns_print_no_line_longer_and_no_cut_value(tmp_path,
     assert result.stdout.strip()
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
     assert "…" not in result.stdout
+
+
+def test_csv_keeps_fields_a_row_gains_after_the_spec_columns(rows):
+    """A row field beyond §6's (the status another part adds) is written after them, not refused."""
+    import dataclasses
+
+    from partnerkpi.reports import rows_to_csv
+    from partnerkpi.reports.formats import CSV_COLUMNS
+
+    scorecard, _ = rows
+    row = next(r for r in scorecard if r.kpi == "active_partner_rate" and r.period == "2026-07" and not r.segment)
+
+    @dataclasses.dataclass(frozen=True)
+    class WithStatus:
+        row: object
+
+        def to_json(self) -> dict:
+            return {**self.row.to_json(), "status": "good"}
+
+    header, line = rows_to_csv([WithStatus(row)]).strip().splitlines()
+    assert header.split(",") == [*CSV_COLUMNS, "status"]
+    assert line.startswith("active_partner_rate,2026-07,") and line.endswith(",good")

@@ -227,7 +227,7 @@ def explain(
 ) -> None:
     """All 12 attributes of a KPI, with its latest value, band and trend when there is data."""
     from partnerkpi.catalog import load_catalog
-    from partnerkpi.reports import format_value, trend_arrow
+    from partnerkpi.reports import format_change, format_value, trend_arrow
 
     settings = Settings.from_env(db, tuple(catalog or ()))
     kpi = load_catalog(settings.catalog_paths).get(kpi_id)
@@ -241,7 +241,8 @@ def explain(
             line = f"[bold]{format_value(last.value, kpi.unit)}[/] in {last.period}"
             line += f" (band: {last.band})" if last.band else ""
             line += f", {last.status} ({last.status_note})" if last.status else ""
-            out.print(Panel(f"{line}  {trend_arrow(kpi, last.change)}\n{history}", title="Latest"))
+            change = f" {format_change(last.change, kpi.unit, last.value)}" if last.change is not None else ""
+            out.print(Panel(f"{line}  {trend_arrow(kpi, last.change)}{change}\n{history}", title="Latest"))
     out.print(Panel(_explain_text(kpi), title=f"{kpi.name} ({kpi.id})", title_align="left"))
 
 

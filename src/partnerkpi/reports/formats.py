@@ -21,12 +21,15 @@ def rows_to_json(rows: Sequence[KpiRow], indent: int | None = None) -> str:
 
 
 def rows_to_csv(rows: Sequence[KpiRow]) -> str:
-    """The rows as CSV with the §6 columns; `segment` is written as trait=value (empty for the program)."""
+    """The rows as CSV with the §6 columns, then any further fields of the rows; `segment` is written as
+    trait=value (empty for the program)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    records = [row.to_json() for row in rows]
+    # fields a row gains beyond §6's (e.g. its status) follow them, in the row's order
+    extra = [k for k in (records[0] if records else {}) if k not in CSV_COLUMNS]
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS + extra, lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        record = row.to_json()
+    for record in records:
         record["segment"] = ";".join(f"{k}={v}" for k, v in record["segment"].items())
         writer.writerow({k: "" if v is None else v for k, v in record.items()})
     return out.getvalue()
