@@ -148,6 +148,7 @@ def test_a_users_own_kpi_is_validated_loaded_and_computed(tmp_path):
     fx.event("Webinar Signed Up", "2026-07-02 10:00", user="ua")
     fx.event("Webinar Signed Up", "2026-07-09 10:00", user="ua")
     fx.event("Webinar Signed Up", "2026-07-16 10:00", user="ua")
+    fx.event("Data Checkpoint", "2026-07-31 12:00")  # the data covers July
     fx.hub().close()
     catalog = tmp_path / "ours.yaml"
     catalog.write_text(USER_KPI)

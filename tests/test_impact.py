@@ -108,6 +108,7 @@ def build_program(fx: Fixture) -> Fixture:
         for m, amount in amounts.items():
             fx.event("Deal Closed", f"2026-{m}-15", partner=p, object=f"deal-{p}-{m}", amount=amount)
     fx.event("Logged In", "2026-09-20", user="r1")
+    fx.event("Data Checkpoint", "2026-09-30 12:00")  # the data covers September (no KPI counts this event)
     return fx
 
 
@@ -233,7 +234,7 @@ def test_cli_impact_without_a_date_splits_the_range_in_halves(cli_db):
                     "--format", "json")
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
-    # the data's range: June (first activity) .. September 21 (the day after the last event): 4 months
+    # the data's range: June (first activity) .. September, the last complete month: 4 months
     rvf = body["risers_vs_fallers"]
     assert (rvf["before"], rvf["after"]) == ({"start": "2026-06-01", "end": "2026-08-01"},
                                              {"start": "2026-08-01", "end": "2026-10-01"})

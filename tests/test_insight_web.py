@@ -320,9 +320,7 @@ def test_kpi_json_lists_the_target_in_force_per_period(review_app):
 @pytest.fixture(scope="module")
 def impact_app(tmp_path_factory):
     root = tmp_path_factory.mktemp("impact-web")
-    fx = impact_program(Fixture(root))
-    fx.event("Data Checkpoint", "2026-09-30 12:00")  # the data covers September
-    fx.hub().close()
+    impact_program(Fixture(root)).hub().close()
     hub, client = served(root / "hub.duckdb", datetime(2026, 10, 1))
     with client:
         yield signed_in(client)

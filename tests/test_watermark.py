@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
-from partnerkpi.clock import FixedClock, utc_now
+from partnerkpi.clock import FixedClock
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import default_as_of
@@ -92,8 +92,9 @@ def test_a_collector_arrival_later_than_every_event_moves_the_watermark(tmp_path
                 "context": {"groupId": "A"}, "messageId": "m1"}  # an old event, arriving on 3 November
         answer = client.post("/v1/track", json=body, headers={"Authorization": f"Basic {auth}"})
         assert answer.status_code == 200, answer.text
-    today = utc_now().date()  # the importer stamps an arrival with the real clock
-    assert hub.watermark() == datetime(today.year, today.month, today.day) + timedelta(days=1)
+    # the arrival's day counts, not the event's (the importer stamps it with the real clock, today, and the
+    # watermark never passes the end of the hub clock's day, 3 November)
+    assert hub.watermark() == datetime(2026, 11, 4)
     hub.close()
 
 
@@ -195,6 +196,8 @@ def test_the_scorecard_twin_marks_the_running_period_only_when_asked(tmp_path):
         assert [(r["period"], r.get("partial")) for r in program][-2:] == [("2026-W30", None), ("2026-W31", True)]
         assert asked["categories"][0]["tiles"][0]["period"] == "2026-W31 (partial)"
         assert asked["query"]["partial"] is True
+        cut = client.get("/", params={"grain": "month", "from": "2026-06-01", "to": "2026-10-01"})
+        assert "the range ends with the last complete month, 2026-07, not at 2026-10-01" in cut.text
 
 
 def test_an_event_dated_in_the_future_does_not_stretch_the_watermark(tmp_path):

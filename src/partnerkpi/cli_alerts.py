@@ -55,11 +55,14 @@ def run(
     rules: Annotated[Path | None, typer.Option(
         help="Alert rules YAML (default: $PARTNERKPI_ALERTS, else the built-in rules)")] = None,
     now: Annotated[str | None, typer.Option(
-        help="Evaluate as of this instant (default: now); rules judge the last complete period before it")] = None,
+        help="Evaluate as of this instant (default: now); rules judge the last complete period the data covers "
+             "before it, and the data is stale when it is too far past the data's end")] = None,
     catalog: CatalogOption = None,
 ) -> None:
     """Evaluate the rules once: store new firings and resolves, deliver them, retry failed deliveries.
-    The at-risk rule uses the health score ($PARTNERKPI_HEALTH, else the built-in configuration)."""
+    The at-risk rule uses the health score ($PARTNERKPI_HEALTH, else the built-in configuration); the
+    stale_data rule fires when no data arrived for $PARTNERKPI_FEED_CADENCE + $PARTNERKPI_STALE_GRACE days
+    (default 1 + 2)."""
     settings = Settings.from_env(db, tuple(catalog or ()))
     if rules is not None:
         settings = dataclasses.replace(settings, alerts=rules)
