@@ -228,8 +228,11 @@ def test_override_in_force_then_expired(fx):
     add_override(hub, "B", score=55, reason="call booked", expires_at=datetime(2026, 7, 2), config=cfg)
     b = by_id(health_scores(hub, AS_OF, cfg))["B"]
     assert (b.score, b.level, b.override.override_id) == (55.0, "watch", 2)
-    # at the expiry instant (exclusive) and after it, the override is ignored
-    later = by_id(health_scores(hub, datetime(2026, 8, 1), cfg))["B"]
+    # expiry is a wall-calendar date: judged at the clock, whatever instant the data is scored at
+    hub.clock = FixedClock(datetime(2026, 7, 2))  # override 2 expires now (exclusive): override 1 is left
+    assert by_id(health_scores(hub, AS_OF, cfg))["B"].override.override_id == 1
+    hub.clock = FixedClock(datetime(2026, 8, 1))  # at the expiry instant (exclusive) and after it: ignored
+    later = by_id(health_scores(hub, AS_OF, cfg))["B"]
     assert later.override is None and later.level == later.computed_level
     assert [o.override_id for o in list_overrides(hub, at=datetime(2026, 7, 5))] == [1]
     assert list_overrides(hub, at=datetime(2026, 8, 1)) == []

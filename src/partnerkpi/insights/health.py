@@ -476,7 +476,8 @@ def health_scores(
     df = engine.execute(joined.order_by("partner_id"))
     titles = (policy_titles(table, engine.execute)
               if any(c.kind == "unacknowledged_policy" for c in config.caps) else {})
-    in_force = active_overrides(hub, as_of) if overrides else {}
+    # An override's expiry is a date on the wall calendar, not in the data: judged at the clock, not at as_of.
+    in_force = active_overrides(hub, utc_instant(hub.clock())) if overrides else {}
     out = []
     for row in df.to_dict("records"):
         onboarded = _py(row["onboarded_at"])
