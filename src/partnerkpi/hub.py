@@ -20,7 +20,7 @@ from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
 from partnerkpi.engine.derived import DERIVED, data_fingerprint, last_activity
-from partnerkpi.engine.periods import Grain, period_start, periods_between, shift
+from partnerkpi.engine.periods import LATEST_DAY, Grain, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
@@ -153,7 +153,9 @@ class Hub:
         g = grain if isinstance(grain, Grain) else Grain.parse(grain)
         if end is None:
             last = self.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
-            end = (last.date() if last else self.clock().date()) + timedelta(days=1)
+            day = last.date() if last else self.clock().date()
+            # a stored instant past the dates ranges may span (from before imports had bounds) is ignored
+            end = min(day, LATEST_DAY - timedelta(days=1)) + timedelta(days=1)
         return shift(period_start(end - timedelta(days=1), g), g, 1 - periods).date(), end
 
     # -- data quality -------------------------------------------------------------------------------
