@@ -22,6 +22,7 @@ from typing import Any
 
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.hub import Hub
+from partnerkpi.settings import LONGEST_SKEW, TimeBounds
 
 JULY = date(2026, 7, 1)
 AUGUST = date(2026, 8, 1)
@@ -144,7 +145,8 @@ class Fixture:
     def hub(self) -> Hub:
         """The Hub with every file imported (partners, then users, then events); built once."""
         if self._hub is None:
-            hub = Hub.open(self.dir / "hub.duckdb")
+            # fixtures may date events after today (2027 weeks, years): allow the longest clock skew
+            hub = Hub.open(self.dir / "hub.duckdb", bounds=TimeBounds(skew=LONGEST_SKEW))
             for kind, path in self.write().items():
                 (summary,) = hub.import_files([path], kind=kind)
                 self.summaries[kind] = summary
