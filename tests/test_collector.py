@@ -270,3 +270,32 @@ def test_gzip_bodies_and_concurrent_requests_all_commit(served):
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, range(6))) == {200}
     assert served.rows("SELECT count(*), count(DISTINCT event_id) FROM events") == [(121, 121)]
+
+
+def test_times_past_the_receiving_instant_and_conflicting_message_ids_are_kept_aside(served):
+    received = utc_now()
+    batch = [
+        {"type": "identify", "userId": "u1", "traits": {"partner_id": "p1"}, "messageId": "i1",
+         "timestamp": "2026-01-01T00:00:00Z"},
+        {"type": "group", "userId": "u1", "groupId": "p1", "messageId": "g1", "timestamp": "2026-01-01T00:00:00Z"},
+        *({"type": "track", "userId": "u1", "event": "Logged In", "messageId": mid, "timestamp": ts}
+          for mid, ts in (("far", "9999-12-31T00:00:00Z"), ("old", "0001-01-01T00:00:00Z"),
+                          ("ok", "2026-07-01T00:00:00Z"))),
+    ]
+    assert served.post("/v1/batch", {"batch": batch}).status_code == 200
+    again = [{"type": "track", "userId": "u1", "event": "Logged In", "messageId": "ok",
+              "timestamp": "2026-07-01T00:00:00Z"},  # a resend: a duplicate
+             {"type": "track", "userId": "u1", "event": "Logged Out", "messageId": "ok",
+              "timestamp": "2026-07-01T00:00:00Z"}]  # another event under the same id: a conflict
+    assert served.post("/v1/batch", {"batch": again}).status_code == 200
+    assert served.rows("SELECT event_id FROM events ORDER BY event_id") == [("ok",)]
+    kept = served.rows("SELECT field, reason FROM rejected_rows ORDER BY import_id, row_number")
+    assert [f for f, _ in kept] == ["timestamp", "timestamp", "event"]
+    far = kept[0][1]
+    assert far.startswith("timestamp 9999-12-31T00:00:00Z is later than the moment it was received (")
+    shown = datetime.fromisoformat(far.split("received (")[1][:20].removesuffix("Z"))
+    assert abs(shown - received) < timedelta(minutes=5)  # the request's receivedAt, not the message's claim
+    assert kept[1][1].startswith("timestamp 0001-01-01T00:00:00Z is before 2000-01-01")
+    assert kept[2][1].startswith("messageId 'ok' repeats the event stored by import ")
+    assert "event 'Logged Out' here, 'Logged In' there" in kept[2][1]
+    assert served.rows("SELECT duplicates, rejected FROM imports ORDER BY import_id DESC LIMIT 1") == [(1, 1)]

@@ -70,3 +70,16 @@ def test_an_empty_store_has_nothing_to_heal(tmp_path):
     with Hub.open(tmp_path / "new.duckdb") as hub:
         assert hub.stale_rollups() == []
         assert "derived_state" not in hub.store.tables()
+
+
+def test_a_year_9999_row_stored_before_bounds_existed_breaks_no_open(tmp_path):
+    db = _program(tmp_path)
+    with Hub.open(db) as hub:  # as an older version left it: the row committed, its refresh failed
+        hub.store.con.execute("INSERT INTO events (seq, event_id, ts, event, user_id, partner_id, properties) "
+                              "VALUES (99, 'far', TIMESTAMP '9999-12-31 00:00:00', 'Logged In', 'ub', 'B', '{}')")
+    with Hub.open(db) as hub:
+        assert hub.stale_rollups() == []
+        start, end = hub.default_range("month")
+        assert end == date(2200, 1, 1)
+        rows = hub.scorecard("month", date(2026, 7, 1), date(2026, 8, 1), kpis=["active_partner_rate"])
+        assert rows[0].value == 50.0

@@ -72,6 +72,7 @@ IMPORT_COLUMNS: dict[str, str] = {
     "accepted": "BIGINT",
     "duplicates": "BIGINT",
     "rejected": "BIGINT",
+    "ignored_columns": "VARCHAR",  # the file's columns that no field takes, comma-separated (NULL: none)
 }
 
 
@@ -156,10 +157,11 @@ class Store:
         self.con.execute(_ddl("events", event_columns(self.plan)))
         self.con.execute(_ddl("rejected_rows", REJECTED_COLUMNS))
         self.con.execute(_ddl("imports", IMPORT_COLUMNS))
-        have = set(self.columns("events"))
-        for col, sql_type in event_columns(self.plan).items():
-            if col not in have:
-                self.con.execute(f'ALTER TABLE events ADD COLUMN "{col}" {sql_type}')
+        for table, columns in (("events", event_columns(self.plan)), ("imports", IMPORT_COLUMNS)):
+            have = set(self.columns(table))
+            for col, sql_type in columns.items():
+                if col not in have:  # a plan that gained properties, a store made by an earlier version
+                    self.con.execute(f'ALTER TABLE {table} ADD COLUMN "{col}" {sql_type}')
 
     def columns(self, table: str) -> list[str]:
         """Column names of a table, in order."""

@@ -78,7 +78,8 @@ def _refresh_keys(store: Store, events: ir.Table, name: str, after: int) -> None
     lo, hi = con.execute(
         "SELECT date_trunc('day', min(ts)), date_trunc('day', max(ts)) FROM events WHERE seq > ?", [after]
     ).fetchall()[0]
-    days: tuple[datetime, datetime] | None = (lo, hi) if lo is not None else None
+    # a day past 9999-12-30 has no next day to bound the scope with (a row stored before imports had bounds)
+    days: tuple[datetime, datetime] | None = (lo, hi) if lo is not None and hi < datetime(9999, 12, 30) else None
     keys, scope = affected_events(events, name, after, days)
     column = REFRESH_KEYS[name][1]
     scoped = _scoped(store, events, scope)

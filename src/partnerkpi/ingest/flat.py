@@ -93,7 +93,7 @@ def flat_canon(source: Source, kind: str, mapping: Mapping, plan: TrackingPlan,
                partner_columns: list[str]) -> tuple[Canon, Layout]:
     """The canonical relation of a flat file of partners, users or events."""
     lay = layout(source, kind, mapping, partner_columns)
-    cols = [f"_row, {NO_PRE}"]
+    cols = [f"_row, {line_checks(source)}"]
     for f, typ in FIELDS[kind].items():
         src = lay.fields.get(f)
         if typ == TIME:
@@ -116,3 +116,18 @@ def flat_canon(source: Source, kind: str, mapping: Mapping, plan: TrackingPlan,
     sql = f"SELECT {', '.join(cols)} FROM {source.relation}"
     present = [f for f in FIELDS[kind] if f in lay.fields]
     return Canon(kind, sql, names, present, traits), lay
+
+
+def line_checks(source: Source) -> str:
+    """The early rejections of a flat file: a JSON Lines line that holds no object, or the last line of a
+    file cut mid-object (nothing for CSV and Parquet)."""
+    if source.fmt != "jsonl":
+        return NO_PRE
+    cut = f"_row = {int(source.cut_row)}" if source.cut_row is not None else "false"
+    bad = ("'the line is not a JSON object; write one object per line, e.g. {\"event_id\": \"e1\", ...}, "
+           "or remove the line'")
+    truncated = ("'the file ends inside this line, before its JSON object closes: the file was cut off "
+                 "(during copy or export); copy or export it again'")
+    return (f"CASE WHEN _j IS NULL THEN CASE WHEN {cut} THEN 'truncated_line' ELSE 'invalid_json_line' END END "
+            f"AS _pre_code, NULL::VARCHAR AS _pre_field, CASE WHEN _j IS NULL THEN CASE WHEN {cut} THEN {truncated} "
+            f"ELSE {bad} END END AS _pre_reason, NULL::TIMESTAMP AS _recv")

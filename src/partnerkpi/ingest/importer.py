@@ -121,7 +121,7 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
         for trait in new_traits:  # DDL stays outside the data transaction
             store.add_trait(trait)
         phases.phase("check and write")
-        import_id, outcome = _write(store, source, kind, flows, fp, Window(started, bounds), clock)
+        import_id, outcome = _write(store, source, kind, flows, fp, Window(started, bounds), clock, ignored)
     finally:
         _cleanup(con, source)
     rejected = sum(outcome.rejected.values())
@@ -146,7 +146,7 @@ def _flows(store: Store, source: Source, kind: str, maps: Mapping) -> tuple[list
 
 
 def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str, window: Window,
-           clock: Clock) -> tuple[int, Outcome]:
+           clock: Clock, ignored: list[str]) -> tuple[int, Outcome]:
     """Apply the flows, keep the rejected rows and log the import, all in one transaction."""
     con = store.con
     con.begin()
@@ -166,9 +166,9 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
         store_rejections(con, source, import_id=import_id, kind=kind, rejected_at=finished)
         con.execute(
             "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
-            "accepted, duplicates, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "accepted, duplicates, rejected, ignored_columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [import_id, source.path, kind, fp, window.now, finished, outcome.rows, outcome.accepted,
-             outcome.duplicates, sum(outcome.rejected.values())],
+             outcome.duplicates, sum(outcome.rejected.values()), ", ".join(ignored) or None],
         )
         con.commit()
     except BaseException as exc:

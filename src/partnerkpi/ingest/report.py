@@ -47,7 +47,10 @@ class Phases:
 def _reasons(s: ImportSummary) -> str:
     if s.skipped_same_file:
         return f"already imported (import {s.import_id}); nothing added"
-    return ", ".join(f"{code} {n}" for code, n in s.rejected_by_reason.items())
+    text = ", ".join(f"{code} {n}" for code, n in s.rejected_by_reason.items())
+    if s.ignored_columns:  # said, not dropped silently: a misspelt column would otherwise vanish
+        text += ("; " if text else "") + f"columns not imported: {', '.join(s.ignored_columns)}"
+    return text
 
 
 def summary_table(summaries: Sequence[ImportSummary]) -> Table:

@@ -107,6 +107,29 @@ def _open_binary(path: str) -> IO[bytes]:
     return gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
 
 
+def truncated_gzip(path: str) -> InputFileError:
+    """The error of a .gz file whose stream stops before its end marker."""
+    size = os.path.getsize(path)
+    return InputFileError(f"the file is truncated: the gzip stream ends early (after {size:,} bytes); "
+                          "it was probably cut during copy", file=path,
+                          hint="copy the file again (or compress it again) and import it")
+
+
+def check_gzip(path: str) -> None:
+    """Read a .gz file through to its end marker, so a cut file fails before anything is read from it."""
+    if not path.lower().endswith(".gz"):
+        return
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except EOFError as exc:
+        raise truncated_gzip(path) from exc
+    except (OSError, gzip.BadGzipFile) as exc:
+        raise InputFileError(f"this is not a gzip file: {exc}", file=path,
+                             hint="compress the file with gzip, or import it without the .gz ending") from exc
+
+
 def _fail_unreadable(path: str, exc: OSError) -> InputFileError:
     return InputFileError(f"cannot read the file: {exc.strerror or exc}", file=path,
                           hint="check the path and that the file is readable")
@@ -121,6 +144,7 @@ class Source:
     relation: str
     columns: dict[str, str]
     temp_tables: list[str] = field(default_factory=list)
+    cut_row: int | None = None  # JSON Lines: the last line, when the file ends inside it (no newline)
 
     def _col(self, name: str) -> str:
         return f"json_extract(_j, {json_path(name)})" if self.fmt == "jsonl" else ident(name)
@@ -253,6 +277,7 @@ def _csv_error(path: str, exc: duckdb.Error) -> InputFileError:
 
 def open_csv(con: duckdb.DuckDBPyConnection, path: str, table: str) -> Source:
     """Read a CSV file whole (all text) into a temporary table."""
+    check_gzip(path)
     delim, names = _csv_header(path)
     seen: dict[str, str] = {}
     for n in names:
@@ -274,7 +299,8 @@ def open_csv(con: duckdb.DuckDBPyConnection, path: str, table: str) -> Source:
     return Source(path, "csv", relation, dict.fromkeys(names, "VARCHAR"), [table])
 
 
-def _lines(path: str) -> Iterator[tuple[list[int], list[str]]]:
+def _lines(path: str, ending: list[bytes]) -> Iterator[tuple[list[int], list[str]]]:
+    """Batches of (line numbers, texts) of the non-blank lines; `ending` gets the last line's raw bytes."""
     rows: list[int] = []
     texts: list[str] = []
     try:
@@ -282,6 +308,7 @@ def _lines(path: str) -> Iterator[tuple[list[int], list[str]]]:
             for n, raw in enumerate(fh, 1):
                 if not raw.strip():
                     continue
+                ending[:] = [raw]
                 try:
                     text = raw.decode("utf-8").rstrip("\r\n")
                 except UnicodeDecodeError as exc:
@@ -292,18 +319,22 @@ def _lines(path: str) -> Iterator[tuple[list[int], list[str]]]:
                 if len(rows) >= LINE_BATCH:
                     yield rows, texts
                     rows, texts = [], []
-    except (OSError, EOFError) as exc:
+    except EOFError as exc:
+        raise truncated_gzip(path) from exc
+    except OSError as exc:
         raise InputFileError(f"cannot read the file: {exc}", file=path,
                              hint="check the path and that the file is complete") from exc
     if rows:
         yield rows, texts
 
 
-def load_lines(con: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
-    """Load a JSON Lines file into a temporary table (_row, _line, _j); _j is NULL unless a JSON object."""
+def load_lines(con: duckdb.DuckDBPyConnection, path: str, table: str) -> int | None:
+    """Load a JSON Lines file into a temporary table (_row, _line, _j); _j is NULL unless a JSON object.
+    Returns the last line's number when the file ends inside it (cut mid-object), else None."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} (_row BIGINT, _line VARCHAR, _j VARCHAR)")
     view = f"{table}_batch"
-    for rows, texts in _lines(path):
+    ending: list[bytes] = []
+    for rows, texts in _lines(path, ending):
         con.register(view, pa.table({"_row": pa.array(rows, pa.int64()), "_line": pa.array(texts, pa.string())}))
         try:
             con.execute(
@@ -316,19 +347,23 @@ def load_lines(con: duckdb.DuckDBPyConnection, path: str, table: str) -> None:
     if bad[0][1] is not None and bad[0][0]:
         raise InputFileError("this is not a JSON Lines file: no line holds a JSON object", file=path, row=bad[0][1],
                              hint="write one JSON object per line, e.g. {\"event_id\": \"e1\", ...}")
+    if not ending or ending[0].endswith(b"\n"):
+        return None
+    last = con.execute(f"SELECT max(_row), arg_max(_j IS NULL, _row) FROM {table}").fetchall()[0]
+    return last[0] if last[1] else None
 
 
 def open_jsonl(con: duckdb.DuckDBPyConnection, path: str, table: str, *, keys: bool = True) -> Source:
     """Read a JSON Lines file whole into a temporary table; its columns are the keys found in any line."""
-    load_lines(con, path, table)
+    cut = load_lines(con, path, table)
     if not keys:
-        return Source(path, "jsonl", f"(SELECT _row, _line, _j FROM {table})", {}, [table])
+        return Source(path, "jsonl", f"(SELECT _row, _line, _j FROM {table})", {}, [table], cut)
     found = [r[0] for r in con.execute(
         f"SELECT k FROM (SELECT unnest(json_keys(_j)) AS k, generate_subscripts(json_keys(_j), 1) AS i, _row "
         f"FROM {table}) GROUP BY k ORDER BY min(_row * 1000000 + i)"
     ).fetchall()]
     relation = f"(SELECT _row, _line, _j FROM {table})"
-    return Source(path, "jsonl", relation, dict.fromkeys(found, "JSON"), [table])
+    return Source(path, "jsonl", relation, dict.fromkeys(found, "JSON"), [table], cut)
 
 
 def open_parquet(con: duckdb.DuckDBPyConnection, path: str, table: str | None) -> Source:

@@ -121,7 +121,12 @@ def _iso(instant: datetime) -> str:
 
 
 def _dump(message: Any) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON) has no UTF-8: keep it escaped
+        text = json.dumps(message, separators=(",", ":"))
+    return text
 
 
 def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:

@@ -290,6 +290,7 @@ class ImportOut(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    ignored_columns: str | None = None  # the columns no field took, comma-separated
 
 
 class CoverageOut(BaseModel):
