@@ -288,7 +288,8 @@ def test_cli_json_and_csv_carry_status_and_basis(history, tmp_path):
     targets = tmp_path / "mine.yaml"
     targets.write_text("judgment: {tolerance_pct: 50}\n")
     base = [sys.executable, "-m", "partnerkpi.cli", "scorecard", "--db", str(history.dir / "hub.duckdb"),
-            "--from", "2026-07-01", "--to", "2026-08-01", "--kpi", "login_frequency", "--by", "type"]
+            "--from", "2026-07-01", "--to", "2026-08-01", "--kpi", "login_frequency", "--by", "type",
+            "--partial"]  # the fixture's data ends in mid-July: July is the running period
     history.hub().close()  # the CLI opens the file itself (the fixture's teardown closes the reopened hub)
     try:
         done = subprocess.run([*base, "--format", "json"], capture_output=True, text=True, check=False)

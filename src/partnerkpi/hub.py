@@ -383,7 +383,14 @@ class Hub:
         return before, after
 
     def _data_span(self) -> tuple[datetime | None, datetime | None]:
-        return tuple(self.store.con.execute("SELECT min(ts), max(ts) FROM events").fetchall()[0])  # type: ignore[return-value]
+        """From the first activity event (when partners started using the hub: grants or policies back-filled
+        from before carry no measurement of it) to the last event of any kind."""
+        activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
+        with self.store.con.cursor() as cur:
+            first, last = cur.execute(
+                "SELECT min(ts) FILTER (WHERE list_contains(?, event) OR (user_id IS NOT NULL AND NOT "
+                "list_contains(?, event))), max(ts) FROM events", [activity, known]).fetchall()[0]
+        return first, last
 
     def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook) -> list[KpiRow]:
         """The rows of `periods`, each judged (KPI-SPEC v2 §6); `rows` run from the data's first period, and
