@@ -125,9 +125,10 @@ def test_one_event_in_year_9999_breaks_nothing(tmp_path):
     hub = fx.hub()
     assert fx.summaries["events"].rejected_by_reason == {"ts_in_future": 1}
     start, end = hub.default_range("month")
-    assert end == datetime(2026, 7, 4).date()
-    rows = hub.scorecard("month", start, end, kpis=["active_partner_rate"])
-    assert [r.value for r in rows][-1] == 100.0
+    assert end == datetime(2026, 7, 1).date()  # the data reaches 2026-07-03: June is the last complete month
+    assert hub.watermark() == datetime(2026, 7, 4)
+    rows = hub.scorecard("month", end, datetime(2026, 8, 1).date(), kpis=["active_partner_rate"])
+    assert [r.value for r in rows] == [100.0]
 
 
 def test_identical_repeats_are_duplicates_and_different_ones_conflicts(people, tmp_path):

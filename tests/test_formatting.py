@@ -86,10 +86,11 @@ def test_the_default_table_fits_100_columns_and_cuts_nothing(rows):
     assert max(len(line) for line in lines) <= 100
     assert not any("…" in line for line in lines)
     headers = next(line for line in lines if "KPI" in line)
-    assert [h.strip() for h in headers.strip("┃ ").split("┃")] == ["KPI", "period", "value", "change", "band"]
+    assert [h.strip() for h in headers.strip("┃ ").split("┃")] == ["KPI", "period", "value", "change", "band", "status"]
     # July 2026: 3 of 4 partners active, up from 1 of 4 in June
     usage = next(line for line in lines if "Partner Portal Usage Rate" in line)
-    assert [c.strip() for c in usage.strip("│ ").split("│")][1:] == ["2026-07", "75.0 %", "▲ +50.0 pp", "strong"]
+    cells = [c.strip() for c in usage.strip("│ ").split("│")][1:]
+    assert cells == ["2026-07", "75.0 %", "▲ +50.0 pp", "strong", "good"]  # 75 meets the default target of 75
     assert {line.strip() for line in lines if line.startswith(("Whole", "type"))} == {
         "Whole program", "type = reseller", "type = agency"}
 
@@ -99,7 +100,7 @@ def test_wide_shows_every_period(rows):
     lines = _lines(scorecard_tables(scorecard, catalog, wide=True), width=200)
     headers = next(line for line in lines if "KPI" in line)
     assert [h.strip() for h in headers.strip("┃ ").split("┃")] == [
-        "KPI", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "change", "band"]
+        "KPI", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "change", "band", "status"]
 
 
 @pytest.mark.parametrize("command", [["scorecard"], ["scorecard", "--by", "type"], ["alerts", "list"], ["at-risk"],
@@ -128,12 +129,12 @@ def test_csv_keeps_fields_a_row_gains_after_the_spec_columns(rows):
     row = next(r for r in scorecard if r.kpi == "active_partner_rate" and r.period == "2026-07" and not r.segment)
 
     @dataclasses.dataclass(frozen=True)
-    class WithStatus:
+    class Flagged:
         row: object
 
         def to_json(self) -> dict:
-            return {**self.row.to_json(), "status": "good"}
+            return {**self.row.to_json(), "partial": True}
 
-    header, line = rows_to_csv([WithStatus(row)]).strip().splitlines()
-    assert header.split(",") == [*CSV_COLUMNS, "status"]
-    assert line.startswith("active_partner_rate,2026-07,") and line.endswith(",good")
+    header, line = rows_to_csv([Flagged(row)]).strip().splitlines()
+    assert header.split(",") == [*CSV_COLUMNS, "partial"]
+    assert line.startswith("active_partner_rate,2026-07,") and line.endswith(",True")

@@ -52,6 +52,7 @@ def db(tmp_path_factory):
     # A required policy: BRAVO acknowledged it, ALPHA did not.
     fx.event("Policy Published", "2026-07-02 08:00", object="pol-1", required=True)
     fx.event("Policy Acknowledged", "2026-07-03 08:00", user="u-P-BRAVO", object="pol-1")
+    fx.event("Data Checkpoint", "2026-07-31 12:00")  # the data covers July (no KPI counts this event)
     hub = fx.hub()
     creds = Credentials(hub.store)
     creds.add_user(*PARTNER_USER, "partner", ME)
