@@ -138,3 +138,22 @@ def test_csv_keeps_fields_a_row_gains_after_the_spec_columns(rows):
     header, line = rows_to_csv([Flagged(row)]).strip().splitlines()
     assert header.split(",") == [*CSV_COLUMNS, "partial"]
     assert line.startswith("active_partner_rate,2026-07,") and line.endswith(",True")
+
+
+def test_a_change_that_rounds_to_nothing_shows_no_arrow():
+    from datetime import datetime
+
+    from partnerkpi.catalog import load_catalog
+    from partnerkpi.engine.result import KpiRow
+
+    def line(value: float, change: float) -> str:
+        row = KpiRow(kpi="partner_churn_rate", period="2026-10", period_start=datetime(2026, 10, 1),
+                     period_end=datetime(2026, 11, 1), value=value, unit="%", previous=value - change, change=change)
+        console = Console(file=io.StringIO(), width=100, color_system=None)
+        for table in scorecard_tables([row], load_catalog()):
+            console.print(table)
+        return next(x for x in console.file.getvalue().splitlines() if "Partner Churn" in x)
+
+    # 0.4 % after 0.44 %: a change of -0.04 pp shows as 0.0 at one decimal, so "=", not a falling arrow
+    assert "= 0.0 pp" in line(0.4, -0.04) and "▼" not in line(0.4, -0.04)
+    assert "▼ -0.1 pp" in line(0.4, -0.06)  # -0.06 rounds to -0.1: a real fall

@@ -46,8 +46,11 @@ def _status(kpi: KPI, row: KpiRow, currency: str | None) -> Text:
 def _change(kpi: KPI, row: KpiRow, currency: str | None) -> Text:
     if row.change is None:
         return Text("")
+    text = format_change(row.change, kpi.unit, row.value, currency)
+    if not any(c in "123456789" for c in text):  # rounds to no change at the value's precision
+        return Text("= " + text, style="dim")
     arrow = trend_arrow(kpi, row.change)
-    return arrow + Text(" " + format_change(row.change, kpi.unit, row.value, currency), style=arrow.style)
+    return arrow + Text(" " + text, style=arrow.style)
 
 
 # The summary's columns after the KPI's name: (header, justify, cell).

@@ -402,9 +402,10 @@ def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
     last = next((r for r in reversed(program) if r.value is not None), program[-1] if program else None)
     value = last.value if last else None
     change = last.change if last else None
+    change_display = "" if change is None else display_number(change, kpi.unit, signed=True)
     if change is None:
         arrow, improved = "·", None
-    elif abs(change) < 1e-9:
+    elif not any(c in "123456789" for c in change_display):  # rounds to no change at the shown precision
         arrow, improved = "=", None
     else:
         arrow, improved = ("▲" if change > 0 else "▼"), (change > 0) == (kpi.direction == "up")
@@ -427,7 +428,7 @@ def tile(kpi: KPI, rows: Sequence[KpiRow]) -> Tile:
         band_color=band.color if band else None, status=last.status if last else None,
         status_basis=last.status_basis if last else None, status_note=last.status_note if last else None,
         change=change,
-        change_display="" if change is None else display_number(change, kpi.unit, signed=True), arrow=arrow,
+        change_display=change_display, arrow=arrow,
         improved=improved,
         benchmarks=list(kpi.benchmarks), benchmark_marker=bench_at, value_marker=value_at,
         segments=sorted(segments, key=lambda s: s.label), spark=[r.value for r in program],
