@@ -78,7 +78,7 @@ INSERT INTO events (seq, event_id, ts, event, partner_id, user_id, object_id, pr
 """
 IMPORTS = """
 INSERT INTO imports VALUES
-  (1, 'events.csv', 'events', 'abc', '2026-07-01 00:00:00', '2026-07-01 00:00:02.25', 14, 13, 0, 1)
+  (1, 'events.csv', 'events', 'abc', '2026-07-01 00:00:00', '2026-07-01 00:00:02.25', 14, 13, 0, 1, 'note')
 """
 REJECTED = """
 INSERT INTO rejected_rows VALUES

@@ -280,7 +280,9 @@ def test_staff_see_the_health_score_on_the_partner_page(analyst, live_server, de
     twin = _api(page, live_server, f"/api/v1/partners/{demo_partner}")
     health = page.locator("#health")
     assert f"{twin['health']['score']:.0f}" in health.locator("h2").inner_text()
-    assert health.locator("tbody tr").count() == len(twin["health"]["components"]) == 7
+    # a row per component (7) and per cap (3: overdue compliance, unacknowledged policy, inactivity)
+    rows = len(twin["health"]["components"]) + len(twin["health"]["caps"])
+    assert health.locator("tbody tr").count() == rows == 10
     assert errors == []
 
 

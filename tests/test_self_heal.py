@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 
 from typer.testing import CliRunner
 
 from partnerkpi.catalog.plan import load_plan
 from partnerkpi.cli import app
+from partnerkpi.clock import FixedClock
 from partnerkpi.hub import Hub
 from partnerkpi.ingest import import_files
 from partnerkpi.store import Store
@@ -77,9 +78,11 @@ def test_a_year_9999_row_stored_before_bounds_existed_breaks_no_open(tmp_path):
     with Hub.open(db) as hub:  # as an older version left it: the row committed, its refresh failed
         hub.store.con.execute("INSERT INTO events (seq, event_id, ts, event, user_id, partner_id, properties) "
                               "VALUES (99, 'far', TIMESTAMP '9999-12-31 00:00:00', 'Logged In', 'ub', 'B', '{}')")
-    with Hub.open(db) as hub:
+    with Hub.open(db, clock=FixedClock(datetime(2026, 8, 15, 12))) as hub:
         assert hub.stale_rollups() == []
+        # the watermark stops at the end of the clock's day: July is the last complete month
+        assert hub.watermark() == datetime(2026, 8, 16)
         start, end = hub.default_range("month")
-        assert end == date(2200, 1, 1)
+        assert end == date(2026, 8, 1)
         rows = hub.scorecard("month", date(2026, 7, 1), date(2026, 8, 1), kpis=["active_partner_rate"])
         assert rows[0].value == 50.0

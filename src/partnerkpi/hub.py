@@ -384,13 +384,14 @@ class Hub:
 
     def _data_span(self) -> tuple[datetime | None, datetime | None]:
         """From the first activity event (when partners started using the hub: grants or policies back-filled
-        from before carry no measurement of it) to the last event of any kind."""
+        from before carry no measurement of it) to the last event of any kind, at most the watermark."""
         activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
         with self.store.con.cursor() as cur:
             first, last = cur.execute(
                 "SELECT min(ts) FILTER (WHERE list_contains(?, event) OR (user_id IS NOT NULL AND NOT "
                 "list_contains(?, event))), max(ts) FROM events", [activity, known]).fetchall()[0]
-        return first, last
+        mark = self.watermark()  # a stored instant past it (9999-12-31 from before imports had bounds) ends there
+        return first, (min(last, mark) if last is not None and mark is not None else last)
 
     def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook) -> list[KpiRow]:
         """The rows of `periods`, each judged (KPI-SPEC v2 §6); `rows` run from the data's first period, and
