@@ -78,12 +78,13 @@ def baselines(rows: Iterable[KpiRow], settings: JudgmentSettings) -> dict[Series
     first `baseline_periods` periods that measured something, else of the first periods with any value."""
     series: dict[SeriesKey, dict] = defaultdict(dict)
     for row in rows:
-        series[series_key(row)].setdefault(row.period_start, row)
+        if row.value is not None:
+            series[series_key(row)].setdefault(row.period_start, row)
     out = {}
     for key, by_start in series.items():
         ordered = [by_start[s] for s in sorted(by_start)]
         window = settings.baseline_periods_for(key[0])
-        chosen = [r for r in ordered if _measured(r)][:window] or [r for r in ordered if r.value is not None][:window]
+        chosen = [r for r in ordered if _measured(r)][:window] or ordered[:window]
         if chosen:
             out[key] = Baseline(float(statistics.median(r.value for r in chosen)),  # type: ignore[misc]
                                 tuple(r.period for r in chosen))
