@@ -10,6 +10,11 @@ tuning seeds only, by their mean AUC (ties: mean precision of the at-risk flag).
 the built-in config (and with the best weights found, when they differ) on the test seeds: AUC, precision
 and recall of the at-risk flag, the same for the naive rule "no login in 30 days", and the score's recall at
 the naive rule's budget. Results are appended to bench/results/calibrate_health.jsonl.
+
+The built-in weights came from the tuning seeds only: a small grid over the weights and three variants of
+the points and windows (steeper recency, a 45/90-day login trend, a gentler support curve), kept when both
+tuning seeds gained. The random search above overfits (few churners: its best vector flags almost no one on
+other seeds), so it is a check, not the source of the weights; `--candidates 0` reports the built-in config.
 """
 
 from __future__ import annotations
