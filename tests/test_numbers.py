@@ -41,3 +41,22 @@ def test_the_pages_use_it_as_their_fmt_filter():
     from partnerkpi.web.pages import templates
 
     assert templates().env.filters["fmt"] is display_number
+
+
+def test_a_tile_whose_change_rounds_to_nothing_shows_no_arrow():
+    from datetime import datetime
+
+    from partnerkpi.catalog import load_catalog
+    from partnerkpi.engine.result import KpiRow
+    from partnerkpi.web.views import tile
+
+    churn = load_catalog().get("partner_churn_rate")
+
+    def shown(change: float) -> tuple[str, str, bool | None]:
+        row = KpiRow(kpi=churn.id, period="2026-10", period_start=datetime(2026, 10, 1),
+                     period_end=datetime(2026, 11, 1), value=0.4, unit="%", previous=0.4 - change, change=change)
+        t = tile(churn, [row])
+        return t.arrow, t.change_display, t.improved
+
+    assert shown(-0.04) == ("=", "0.0 pts", None)  # 0.44 % -> 0.40 %: no change at one decimal
+    assert shown(-0.06) == ("▼", "-0.1 pts", True)  # a real fall of churn: an improvement
