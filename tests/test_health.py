@@ -130,6 +130,22 @@ def test_components_scores_contributions_and_reasons(fx):
     assert a.reason_text == "; ".join(a.reasons)
 
 
+def test_a_breached_cap_is_not_said_twice_by_its_component(fx):
+    with_caps = CONFIG + """caps:
+  - {kind: overdue_compliance, grace_days: 14, max_level: watch}
+"""
+    a = by_id(health_scores(fx.hub(), AS_OF, config(with_caps)))["A"]
+    # t5 (16 days) and t7 (30 days) are past the 14-day grace; A is at watch (48) already, so the cap lowers
+    # nothing and says the breach; the overdue component would say "2 overdue compliance tasks" again
+    assert a.level == "watch" and a.caps[0].applied and not a.caps[0].lowered
+    assert a.reasons == (
+        a.caps[0].reason,
+        "logins down 75 % over 30 days (1 in the last 30 days vs 4 per 30 days before)",
+        "1 of 4 tasks due in the last 90 days done on time (25 %)",
+    )
+    assert "2 compliance tasks overdue, oldest 30 days" in a.caps[0].reason
+
+
 def test_no_data_is_neutral_and_said(fx):
     scores = by_id(health_scores(fx.hub(), AS_OF, config()))
     b = scores["B"]

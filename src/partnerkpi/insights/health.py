@@ -538,8 +538,16 @@ def _score_partner(
         level = override.level if override.level is not None else config.level_of(score)
     h = HealthScore(partner_id, name, traits, as_of, score, level, computed, computed_level, tuple(comps),
                     (), override, tuple(settled))
-    reasons = [c.reason for c in settled if c.reason] + [c.reason for c in h.hurting if c.reason]
+    # A breached cap already names what the component of the same measure would say in other words.
+    said = {CAP_REPEATS.get(cap.kind) for cap in settled if cap.reason}
+    repeated = {name for name, c in config.components.items() if c.measure in said}
+    reasons = [c.reason for c in settled if c.reason] + [
+        c.reason for c in h.hurting if c.reason and c.name not in repeated]
     return replace(h, reasons=tuple(dict.fromkeys(reasons)))  # a breach and a component can say the same
+
+
+# The component measure whose reason a breached cap of each kind repeats.
+CAP_REPEATS = {"overdue_compliance": "overdue_compliance", "inactivity": "days_since_activity"}
 
 
 # -- activity, for the inactive list -------------------------------------------------------------------
