@@ -361,19 +361,21 @@ class Hub:
         ) as bar:
             task = bar.add_task(f"computing {len(chosen)} KPIs x {len(periods)} periods", total=len(chosen))
             book = book or self.book
-            before, after = self._history(grain, periods, max(
+            span = self._data_span() if judged else (None, None)
+            before, after = self._history(grain, periods, span, max(
                 [book.judgment.baseline_periods, *(book.judgment.baseline_periods_for(k.id) for k in chosen)]),
             ) if judged else ([], [])
             rows = self.engine.compute(chosen, grain, [*before, *periods, *after], by,
                                        on_kpi=lambda _: bar.advance(task))
-        return self._judged(rows, periods, book) if judged else rows
+        return self._judged(rows, periods, book, span[1]) if judged else rows
 
-    def _history(self, grain: Grain, periods: Sequence[Period], window: int) -> tuple[list[Period], list[Period]]:
+    def _history(self, grain: Grain, periods: Sequence[Period], span: tuple[datetime | None, datetime | None],
+                 window: int) -> tuple[list[Period], list[Period]]:
         """The periods to compute beside `periods` for the baselines: from the one holding the data's first
         event up to `periods`, and after them up to `window` periods from that first one (never past the last
         event). They run in the same compute, which costs about the same as the range alone for the program
         and trait segments (the engine groups by period in one scan)."""
-        first, last = self._data_span()
+        first, last = span
         if first is None or last is None:
             return [], []
         begin = period_start(first, grain)
@@ -393,12 +395,12 @@ class Hub:
         mark = self.watermark()  # a stored instant past it (9999-12-31 from before imports had bounds) ends there
         return first, (min(last, mark) if last is not None and mark is not None else last)
 
-    def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook) -> list[KpiRow]:
+    def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook, last: datetime | None
+                ) -> list[KpiRow]:
         """The rows of `periods`, each judged (KPI-SPEC v2 §6); `rows` run from the data's first period, and
         periods that start after the last event take no part in a baseline."""
         from partnerkpi.insights.judgment import baselines, judge_rows
 
-        last = self._data_span()[1]
         found = baselines([r for r in rows if last is not None and r.period_start <= last], book.judgment)
         start, end = periods[0].start, periods[-1].end
         return judge_rows([r for r in rows if start <= r.period_start < end], book, found)
