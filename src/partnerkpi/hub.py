@@ -134,7 +134,7 @@ class Hub:
         """The rollups whose fingerprint does not match the data (none on a store that never had any)."""
         backend = duckdb_backend(self.store)
         fresh = self._fresh_derived(backend)
-        if "derived_state" not in self.store.tables():
+        if not self.store.derived.exists():
             has_events = self.store.con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()
             return list(DERIVED) if has_events[0][0] else []
         return [name for name in DERIVED if name not in fresh]
@@ -148,11 +148,9 @@ class Hub:
         return stale
 
     def _fresh_derived(self, backend: Backend) -> set[str]:
-        if "derived_state" not in self.store.tables():
+        if not self.store.derived.exists():
             return set()
-        fingerprint = data_fingerprint(backend.table("events"), backend.execute, self.plan)
-        rows = self.store.con.execute("SELECT name FROM derived_state WHERE fingerprint = ?", [fingerprint])
-        return {r[0] for r in rows.fetchall()}
+        return self.store.derived.fresh(data_fingerprint(backend.table("events"), backend.execute, self.plan))
 
     # -- KPIs ---------------------------------------------------------------------------------------
     @property
@@ -257,9 +255,7 @@ class Hub:
     # -- data quality -------------------------------------------------------------------------------
     def imports(self) -> list[dict]:
         """Every import, newest first: source, kind, when, rows read, accepted, duplicates, rejected."""
-        cur = self.store.con.execute("SELECT * FROM imports ORDER BY import_id DESC")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        return self.store.imports.newest_first()
 
     def rejected(
         self,
@@ -314,6 +310,17 @@ class Hub:
             out.append({"event": name, "in_plan": False, "activity": None, "count": n,
                         "first_seen": first, "last_seen": last})
         return out
+
+    def has_partner(self, partner_id: str) -> bool:
+        """True when the store holds a partner with this id."""
+        with self.store.con.cursor() as cur:
+            found = cur.execute("SELECT count(*) FROM partners WHERE partner_id = ?", [partner_id]).fetchall()
+        return bool(found[0][0])
+
+    def partner_names(self) -> dict[str, str]:
+        """Partner id -> its name ('' when it has none), for messages."""
+        with self.store.con.cursor() as cur:  # a cursor of its own: the alert scheduler calls it on its thread
+            return dict(cur.execute("SELECT partner_id, coalesce(name, '') FROM partners").fetchall())
 
     def partners(self) -> list[dict]:
         """Every partner with its id, name, onboarding and offboarding instants and traits, by id."""

@@ -31,8 +31,8 @@ def refresh(store: Store, *, full: bool = False, on_table: Callable[[str], None]
     events = backend.table("events")
     fingerprint = data_fingerprint(events, backend.execute, store.plan)
     con = store.con
-    con.execute("CREATE TABLE IF NOT EXISTS derived_state (name VARCHAR, fingerprint VARCHAR)")
-    known = dict(con.execute("SELECT name, fingerprint FROM derived_state").fetchall())
+    store.derived.create()
+    known = store.derived.fingerprints()
     tables = store.tables()
 
     def count_after(seq: int) -> int:
@@ -54,8 +54,7 @@ def refresh(store: Store, *, full: bool = False, on_table: Callable[[str], None]
                 _refresh_sessions(store, events, after)
             else:
                 _refresh_keys(store, events, name, after)
-            con.execute("DELETE FROM derived_state WHERE name = ?", [name])
-            con.execute("INSERT INTO derived_state VALUES (?, ?)", [name, fingerprint])
+            store.derived.mark(name, fingerprint)
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -105,7 +105,7 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
     phases.phase("fingerprint")
     fp = fingerprint(path, kind, maps)
     con = store.con
-    prev = con.execute("SELECT min(import_id) FROM imports WHERE fingerprint = ?", [fp]).fetchall()[0][0]
+    prev = store.imports.previous(fp)
     if prev is not None:
         phases.finish("already imported")
         return ImportSummary(path, kind, skipped_same_file=True, import_id=prev, seconds=time.perf_counter() - t0)
@@ -151,7 +151,7 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
     con = store.con
     con.begin()
     try:
-        import_id = con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
+        import_id = store.imports.next_id()
         begin_rejections(con)
         outcome = Outcome()
         for canon in flows:
@@ -164,11 +164,10 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
                 outcome.add(Outcome(rows=rows, rejected=reject_rows(con, checked_sql(canon, []), [])))
         finished = clock()
         store_rejections(con, source, import_id=import_id, kind=kind, rejected_at=finished)
-        con.execute(
-            "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
-            "accepted, duplicates, rejected, ignored_columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [import_id, source.path, kind, fp, window.now, finished, outcome.rows, outcome.accepted,
-             outcome.duplicates, sum(outcome.rejected.values()), ", ".join(ignored) or None],
+        store.imports.record(
+            import_id, source=source.path, kind=kind, fingerprint=fp, started_at=window.now, finished_at=finished,
+            rows_read=outcome.rows, accepted=outcome.accepted, duplicates=outcome.duplicates,
+            rejected=sum(outcome.rejected.values()), ignored_columns=", ".join(ignored) or None,
         )
         con.commit()
     except BaseException as exc:

@@ -100,12 +100,8 @@ def _send_email(channel: EmailChannel, alert: Alert, event: str) -> None:
 def _deliver(hub: Hub, rules: RuleSet) -> tuple[int, int]:
     """Send every delivery that has not succeeded yet (fired before resolved); returns (ok, failed)."""
     store = hub.store
-    with store.con.cursor() as cur:
-        pending = cur.execute(
-            "SELECT alert_id, channel, event FROM alert_deliveries WHERE status <> 'ok' "
-            "ORDER BY alert_id, channel, event = 'resolved'").fetchall()
-    alerts = {a.alert_id: a for a in _alerts(store, "alert_id IN (SELECT unnest(?))",
-                                             [sorted({p[0] for p in pending})])} if pending else {}
+    pending = store.alerts.pending_deliveries()
+    alerts = {a.alert_id: a for a in _alerts(store, ids=sorted({p[0] for p in pending}))} if pending else {}
     ok = failed = 0
     fired_failed: set[tuple[int, str]] = set()
     for alert_id, name, event in pending:
@@ -122,12 +118,7 @@ def _deliver(hub: Hub, rules: RuleSet) -> tuple[int, int]:
         except DeliveryError as exc:
             error = str(exc)
             log.warning("alert #%s: %s delivery to %s failed: %s", alert_id, event, name, error)
-        when = hub.clock()
-        with store.con.cursor() as cur:
-            cur.execute(
-                "UPDATE alert_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, "
-                "delivered_at = ?, error = ? WHERE alert_id = ? AND channel = ? AND event = ?",
-                ["failed" if error else "ok", when, None if error else when, error, alert_id, name, event])
+        store.alerts.record_attempt(alert_id, name, event, hub.clock(), error)
         if error:
             failed += 1
             if event == "fired":

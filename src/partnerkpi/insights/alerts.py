@@ -50,25 +50,13 @@ from partnerkpi.insights.alert_rules import (
 if TYPE_CHECKING:
     from partnerkpi.hub import Hub
     from partnerkpi.store import Store
+    from partnerkpi.store.alerts import NewFiring
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str]  # (rule id, scope key, kpi)
+Key = tuple[str, str, str]  # (rule id, scope key, kpi): the identity of a firing
 AtRiskProvider = Callable[["Hub", datetime], dict[str, str]]
 DEFAULT_STALE_AFTER = timedelta(days=3)  # the settings' default feed cadence (1 day) plus grace (2 days)
-
-SCHEMA = (
-    "CREATE SEQUENCE IF NOT EXISTS alert_ids START 1",
-    "CREATE TABLE IF NOT EXISTS alerts (alert_id BIGINT PRIMARY KEY DEFAULT nextval('alert_ids'), "
-    "rule_id VARCHAR NOT NULL, scope_key VARCHAR NOT NULL, kpi VARCHAR NOT NULL, fired_at TIMESTAMP NOT NULL, "
-    "resolved_at TIMESTAMP, period VARCHAR, value DOUBLE, message VARCHAR NOT NULL, severity VARCHAR NOT NULL, "
-    "acknowledged_by VARCHAR, acknowledged_at TIMESTAMP)",
-    "CREATE TABLE IF NOT EXISTS alert_deliveries (alert_id BIGINT NOT NULL, channel VARCHAR NOT NULL, "
-    "event VARCHAR NOT NULL, status VARCHAR NOT NULL, attempts INTEGER NOT NULL, last_attempt_at TIMESTAMP, "
-    "delivered_at TIMESTAMP, error VARCHAR, PRIMARY KEY (alert_id, channel, event))",
-)
-ALERT_COLUMNS = ("alert_id, rule_id, scope_key, kpi, fired_at, resolved_at, period, value, message, severity, "
-                 "acknowledged_by, acknowledged_at")
 
 
 # -- evaluation (pure on the KPI rows) ------------------------------------------------------------------
@@ -206,8 +194,7 @@ def evaluate(
     rule_list = rules.rules if isinstance(rules, RuleSet) else tuple(rules)
     names: dict[str, str] = {}  # partner names make the messages readable
     if any(r.scope == "partner" for r in rule_list):
-        with hub.store.con.cursor() as cur:  # a cursor of its own: the scheduler runs this on its thread
-            names = dict(cur.execute("SELECT partner_id, coalesce(name, '') FROM partners").fetchall())
+        names = hub.partner_names()
     groups: dict[tuple[Grain, str | None], list[Rule]] = defaultdict(list)
     covered = hub.watermark() is not None  # without data no period is covered: nothing to judge
     for rule in rule_list:
@@ -279,22 +266,12 @@ class Alert:
 
 
 def ensure_schema(store: Store) -> None:
-    """Create the alert tables when missing (DDL in its own transaction)."""
-    with store.con.cursor() as cur:
-        for ddl in SCHEMA:
-            cur.execute(ddl)
+    """Create the alert tables when missing (a store opened before alerts existed)."""
+    store.alerts.create()
 
 
-def _has_tables(store: Store) -> bool:
-    return {"alerts", "alert_deliveries"} <= store.tables()
-
-
-def _alerts(store: Store, where: str = "TRUE", params: Sequence[object] = ()) -> list[Alert]:
-    if not _has_tables(store):
-        return []
-    with store.con.cursor() as cur:
-        rows = cur.execute(f"SELECT {ALERT_COLUMNS} FROM alerts WHERE {where} ORDER BY alert_id", list(params))
-        return [Alert(*r) for r in rows.fetchall()]
+def _alerts(store: Store, status: str = "all", ids: Sequence[int] | None = None) -> list[Alert]:
+    return [Alert(*r) for r in store.alerts.rows(status, ids)]
 
 
 def _apply(
@@ -302,38 +279,17 @@ def _apply(
 ) -> tuple[list[Alert], list[Alert]]:
     """Store new firings and resolves, with their pending deliveries, in one transaction."""
     channels = {r.id: r.channels for r in rules.rules}
-    fired_ids, resolved_ids = [], []
-    with store.con.cursor() as cur:
-        cur.begin()
-        try:
-            active = {(r, s, k): a for a, r, s, k in cur.execute(
-                "SELECT alert_id, rule_id, scope_key, kpi FROM alerts WHERE resolved_at IS NULL").fetchall()}
-            for key, alert_id in active.items():
-                if key[0] in evaluated and key not in conditions:
-                    cur.execute("UPDATE alerts SET resolved_at = ? WHERE alert_id = ?", [now, alert_id])
-                    _queue(cur, alert_id, channels.get(key[0], ()), "resolved")
-                    resolved_ids.append(alert_id)
-            for key, c in conditions.items():
-                if key not in active:
-                    (alert_id,) = cur.execute(
-                        "INSERT INTO alerts (rule_id, scope_key, kpi, fired_at, period, value, message, severity) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING alert_id",
-                        [c.rule_id, c.scope_key, c.kpi, now, c.period, c.value, c.message, c.severity],
-                    ).fetchone()
-                    _queue(cur, alert_id, channels.get(c.rule_id, ()), "fired")
-                    fired_ids.append(alert_id)
-            cur.commit()
-        except BaseException:
-            cur.rollback()
-            raise
-    by_id = {a.alert_id: a for a in _alerts(store, "alert_id IN (SELECT unnest(?))", [fired_ids + resolved_ids])}
+
+    def decide(active: dict[Key, int]) -> tuple[list[tuple[int, Sequence[str]]], list[tuple[NewFiring, Sequence[str]]]]:
+        resolve = [(alert_id, channels.get(key[0], ())) for key, alert_id in active.items()
+                   if key[0] in evaluated and key not in conditions]
+        fire = [((c.rule_id, c.scope_key, c.kpi, c.period, c.value, c.message, c.severity),
+                 channels.get(c.rule_id, ())) for key, c in conditions.items() if key not in active]
+        return resolve, fire
+
+    fired_ids, resolved_ids = store.alerts.apply(decide, now)
+    by_id = {a.alert_id: a for a in _alerts(store, ids=fired_ids + resolved_ids)}
     return [by_id[i] for i in fired_ids], [by_id[i] for i in resolved_ids]
-
-
-def _queue(cur: Any, alert_id: int, channels: Sequence[str], event: str) -> None:
-    for channel in channels:
-        cur.execute("INSERT INTO alert_deliveries (alert_id, channel, event, status, attempts) "
-                    "VALUES (?, ?, ?, 'pending', 0)", [alert_id, channel, event])
 
 
 # -- entry points ----------------------------------------------------------------------------------------
@@ -387,38 +343,28 @@ def run_alerts(
         evaluated = {r.id for r in rules.rules} - set(skipped)
         fired, resolved = _apply(hub.store, rules, conditions, evaluated, now)
         ok, failed = _deliver(hub, rules)
-        active = len(_alerts(hub.store, "resolved_at IS NULL"))
+        active = len(_alerts(hub.store, "active"))
     return AlertRun(now, tuple(fired), tuple(resolved), active, ok, failed, skipped)
 
 
 def list_alerts(hub: Hub, status: Literal["active", "resolved", "all"] = "active") -> list[Alert]:
     """Alerts for the dashboard, newest first."""
-    where = {"active": "resolved_at IS NULL", "resolved": "resolved_at IS NOT NULL", "all": "TRUE"}.get(status)
-    if where is None:
+    if status not in ("active", "resolved", "all"):
         raise UsageError(f"unknown alert status '{status}'", hint="use active, resolved or all")
-    return sorted(_alerts(hub.store, where), key=lambda a: a.alert_id, reverse=True)
+    return sorted(_alerts(hub.store, status), key=lambda a: a.alert_id, reverse=True)
 
 
 def list_deliveries(hub: Hub, alert_id: int | None = None) -> list[dict[str, Any]]:
     """Delivery attempts (status pending, ok or failed, with the last error), by alert."""
-    if not _has_tables(hub.store):
-        return []
-    where, params = ("WHERE alert_id = ?", [alert_id]) if alert_id is not None else ("", [])
-    with hub.store.con.cursor() as cur:
-        res = cur.execute(f"SELECT * FROM alert_deliveries {where} ORDER BY alert_id, channel, event", params)
-        names = [d[0] for d in res.description]
-        return [dict(zip(names, row, strict=True)) for row in res.fetchall()]
+    return hub.store.alerts.deliveries(alert_id)
 
 
 def acknowledge(hub: Hub, alert_id: int, by: str) -> Alert:
     """Mark an alert as seen by `by` (the first acknowledgement stays)."""
-    found = _alerts(hub.store, "alert_id = ?", [alert_id])
-    if not found:
+    if not _alerts(hub.store, ids=[alert_id]):
         raise UsageError(f"there is no alert #{alert_id}", hint="list them with `partnerkpi alerts list --status all`")
-    with hub.store.con.cursor() as cur:
-        cur.execute("UPDATE alerts SET acknowledged_by = COALESCE(acknowledged_by, ?), "
-                    "acknowledged_at = COALESCE(acknowledged_at, ?) WHERE alert_id = ?", [by, hub.clock(), alert_id])
-    return _alerts(hub.store, "alert_id = ?", [alert_id])[0]
+    hub.store.alerts.acknowledge(alert_id, by, hub.clock())
+    return _alerts(hub.store, ids=[alert_id])[0]
 
 
 class AlertScheduler:

@@ -28,19 +28,6 @@ class Override:
         return at < self.expires_at
 
 
-OVERRIDES_TABLE = "health_overrides"
-_OVERRIDE_COLUMNS = (
-    "override_id BIGINT, partner_id VARCHAR, level VARCHAR, score DOUBLE, reason VARCHAR, "
-    "expires_at TIMESTAMP, created_by VARCHAR, created_at TIMESTAMP"
-)
-_SELECT = (f"SELECT override_id, partner_id, level, score, reason, expires_at, created_by, created_at "
-           f"FROM {OVERRIDES_TABLE}")
-
-
-def _has_overrides(hub: Any) -> bool:
-    return OVERRIDES_TABLE in hub.store.tables()
-
-
 def add_override(
     hub: Any,
     partner_id: str,
@@ -66,36 +53,27 @@ def add_override(
         raise UsageError("an override needs a reason", hint="say why, e.g. --reason 'renewal signed on 3 Oct'")
     if expires <= now:
         raise UsageError(f"the expiry {_iso(expires)} is not in the future", hint="give a later --expires date")
-    con = hub.store.con
-    if not con.execute("SELECT count(*) FROM partners WHERE partner_id = ?", [partner_id]).fetchall()[0][0]:
+    if not hub.has_partner(partner_id):
         raise UsageError(f"unknown partner '{partner_id}'", hint="see the partner ids with `partnerkpi health`")
-    con.execute(f"CREATE TABLE IF NOT EXISTS {OVERRIDES_TABLE} ({_OVERRIDE_COLUMNS})")
-    new_id = con.execute(f"SELECT coalesce(max(override_id), 0) + 1 FROM {OVERRIDES_TABLE}").fetchall()[0][0]
-    o = Override(int(new_id), partner_id, level, None if score is None else float(score), reason.strip(), expires,
+    tables = hub.store.overrides
+    tables.create()  # a store opened before overrides existed
+    o = Override(tables.next_id(), partner_id, level, None if score is None else float(score), reason.strip(), expires,
                  created_by, now)
-    con.execute(f"INSERT INTO {OVERRIDES_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [o.override_id, o.partner_id, o.level, o.score, o.reason, o.expires_at, o.created_by, o.created_at])
+    tables.insert((o.override_id, o.partner_id, o.level, o.score, o.reason, o.expires_at, o.created_by,
+                   o.created_at))
     return o
 
 
 def list_overrides(hub: Any, *, at: date | datetime | None = None, include_expired: bool = False) -> list[Override]:
     """The overrides in force at `at` (default: the hub's clock), newest first; all with `include_expired`."""
-    if not _has_overrides(hub):
-        return []
-    rows = hub.store.con.execute(f"{_SELECT} ORDER BY created_at DESC, override_id DESC").fetchall()
-    found = [Override(*r) for r in rows]
+    found = [Override(*r) for r in hub.store.overrides.newest_first()]
     when = utc_instant(at if at is not None else hub.clock())
     return found if include_expired else [o for o in found if o.in_force(when)]
 
 
 def remove_override(hub: Any, override_id: int) -> bool:
     """Delete an override; False when there is no such override."""
-    if not _has_overrides(hub):
-        return False
-    con = hub.store.con
-    found = con.execute(f"SELECT count(*) FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id]).fetchall()
-    con.execute(f"DELETE FROM {OVERRIDES_TABLE} WHERE override_id = ?", [override_id])
-    return bool(found[0][0])
+    return hub.store.overrides.delete(override_id)
 
 
 def active_overrides(hub: Any, at: datetime) -> dict[str, Override]:

@@ -215,20 +215,17 @@ def commit_request(hub: Hub, parsed: Parsed, received_at: datetime) -> list[Impo
 
 def _store_refused(hub: Hub, path: Path, refused: list[Refused], received_at: datetime) -> None:
     """One import entry for the refused messages, with each kept in rejected_rows (line = spool line)."""
-    con = hub.store.con
+    con, log = hub.store.con, hub.store.imports
     source = os.fspath(path)
     fp = fingerprint(source, "segment", load_mapping(None))
     con.begin()
     try:
-        import_id = con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
+        import_id = log.next_id()
         now = hub.clock()
-        con.executemany(
-            "INSERT INTO rejected_rows (import_id, source, kind, row_number, field, reason, raw, rejected_at) "
-            "VALUES (?, ?, 'segment', ?, ?, ?, ?, ?)",
-            [[import_id, source, line, r.field, r.reason, r.raw, now] for line, r in enumerate(refused, 1)])
-        con.execute("INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
-                    "accepted, duplicates, rejected) VALUES (?, ?, 'segment', ?, ?, ?, ?, 0, 0, ?)",
-                    [import_id, source, fp, received_at, now, len(refused), len(refused)])
+        log.reject([(import_id, source, "segment", line, r.field, r.reason, r.raw, now)
+                    for line, r in enumerate(refused, 1)])
+        log.record(import_id, source=source, kind="segment", fingerprint=fp, started_at=received_at, finished_at=now,
+                   rows_read=len(refused), accepted=0, duplicates=0, rejected=len(refused))
         con.commit()
     except BaseException:
         con.rollback()

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import duckdb
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -29,15 +27,6 @@ TokenKind = Literal["api", "write_key"]
 PREFIXES: dict[str, str] = {"api": "pk_api_", "write_key": "pk_wk_"}
 ID_CHARS = 8  # random characters of the secret that also form its public id
 MIN_PASSWORD = 8
-
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS principals (email VARCHAR PRIMARY KEY, password_hash VARCHAR NOT NULL, "
-    "role VARCHAR NOT NULL, partner_id VARCHAR, created_at TIMESTAMP NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS credentials (token_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, "
-    "name VARCHAR, email VARCHAR, secret_sha256 VARCHAR NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL, "
-    "expires_at TIMESTAMP, revoked_at TIMESTAMP, last_used_at TIMESTAMP)",
-)
-
 
 @dataclass(frozen=True)
 class Principal:
@@ -105,23 +94,14 @@ def _normal_email(email: str) -> str:
 
 
 class Credentials:
-    """Users, API tokens and write keys in the hub's store (tables created when missing)."""
-
-    _touch_lock = threading.Lock()
+    """Users, API tokens and write keys in the hub's store (`store.credentials` holds the tables)."""
 
     def __init__(self, store: Store, clock: Clock = utc_now, hasher: PasswordHasher | None = None) -> None:
         self.store = store
+        self.tables = store.credentials
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
-        if not store.read_only:
-            with store.con.cursor() as cur:
-                for ddl in SCHEMA:
-                    cur.execute(ddl)
-
-    def _rows(self, sql: str, params: list[object] | None = None) -> list[tuple]:
-        with self.store.con.cursor() as cur:
-            return cur.execute(sql, params or []).fetchall()
 
     # -- users ----------------------------------------------------------------------------------------
     def add_user(self, email: str, password: str, role: str, partner_id: str | None = None) -> Principal:
@@ -132,7 +112,7 @@ class Credentials:
         if role == "partner":
             if not partner_id:
                 raise UsageError("a partner user needs a partner", hint="pass --partner PARTNER_ID")
-            if not self._rows("SELECT 1 FROM partners WHERE partner_id = ?", [partner_id]):
+            if not self.tables.has_partner(partner_id):
                 raise UsageError(f"partner '{partner_id}' does not exist", hint="import the partner first "
                                  "(a partners file or a Segment group call), or check the id")
         elif partner_id:
@@ -141,30 +121,22 @@ class Credentials:
         if len(password) < MIN_PASSWORD:
             raise UsageError(f"the password is shorter than {MIN_PASSWORD} characters",
                              hint=f"choose a password of at least {MIN_PASSWORD} characters")
-        if self._rows("SELECT 1 FROM principals WHERE email = ?", [email]):
+        if self.tables.has_user(email):
             raise UsageError(f"a user with email {email} exists already",
                              hint=f"remove it first (`partnerkpi users remove {email}`) or use another email")
-        with self.store.con.cursor() as cur:
-            cur.execute("INSERT INTO principals VALUES (?, ?, ?, ?, ?)",
-                        [email, self.hasher.hash(password), role, partner_id, self.clock()])
+        self.tables.add_user(email, self.hasher.hash(password), role, partner_id, self.clock())
         return Principal(email, role, partner_id)
 
     def list_users(self) -> list[User]:
         """Every user, by email."""
-        rows = self._rows("SELECT email, role, partner_id, created_at FROM principals ORDER BY email")
-        return [User(*r) for r in rows]
+        return [User(*r) for r in self.tables.users()]
 
     def remove_user(self, email: str) -> None:
         """Remove a user and revoke their API tokens."""
         email = _normal_email(email)
-        if not self._rows("SELECT 1 FROM principals WHERE email = ?", [email]):
+        if not self.tables.has_user(email):
             raise UsageError(f"there is no user {email}", hint="list the users with `partnerkpi users list`")
-        with self.store.con.cursor() as cur:
-            cur.begin()
-            cur.execute("UPDATE credentials SET revoked_at = ? WHERE email = ? AND revoked_at IS NULL",
-                        [self.clock(), email])
-            cur.execute("DELETE FROM principals WHERE email = ?", [email])
-            cur.commit()
+        self.tables.remove_user(email, self.clock())
 
     def verify_password(self, email: str, password: str) -> Principal | None:
         """The principal when the password is right; None for a wrong password or an unknown email."""
@@ -172,21 +144,19 @@ class Credentials:
             email = _normal_email(email)
         except UsageError:
             email = ""
-        rows = self._rows("SELECT password_hash, role, partner_id FROM principals WHERE email = ?", [email])
-        if not rows and self._dummy_hash is None:
+        row = self.tables.login(email)
+        if row is None and self._dummy_hash is None:
             self._dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
-        stored = rows[0][0] if rows else self._dummy_hash  # same work for an unknown email
+        stored = row[0] if row else self._dummy_hash  # same work for an unknown email
         try:
             self.hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if not rows:
+        if row is None:
             return None
         if self.hasher.check_needs_rehash(stored):
-            with self.store.con.cursor() as cur:
-                cur.execute("UPDATE principals SET password_hash = ? WHERE email = ?",
-                            [self.hasher.hash(password), email])
-        return Principal(email, rows[0][1], rows[0][2])
+            self.tables.set_password_hash(email, self.hasher.hash(password))
+        return Principal(email, row[1], row[2])
 
     # -- tokens and write keys ------------------------------------------------------------------------
     def _create(self, kind: TokenKind, name: str | None, email: str | None, expires_days: int | None) -> str:
@@ -197,17 +167,15 @@ class Credentials:
         while True:
             secret = PREFIXES[kind] + secrets.token_urlsafe(32)
             token_id = secret[: len(PREFIXES[kind]) + ID_CHARS]
-            if not self._rows("SELECT 1 FROM credentials WHERE token_id = ?", [token_id]):
+            if not self.tables.has_token(token_id):
                 break
-        with self.store.con.cursor() as cur:
-            cur.execute("INSERT INTO credentials (token_id, kind, name, email, secret_sha256, created_at, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)", [token_id, kind, name, email, _sha256(secret), now, expires])
+        self.tables.add_token(token_id, kind, name, email, _sha256(secret), now, expires)
         return secret
 
     def create_token(self, email: str, name: str | None = None, expires_days: int | None = None) -> str:
         """A new API token for a user; the secret is returned once and never stored."""
         email = _normal_email(email)
-        if not self._rows("SELECT 1 FROM principals WHERE email = ?", [email]):
+        if not self.tables.has_user(email):
             raise UsageError(f"there is no user {email}",
                              hint="add the user first with `partnerkpi users add EMAIL --role ...`")
         return self._create("api", name, email, expires_days)
@@ -221,24 +189,17 @@ class Credentials:
     def revoke(self, token_id_or_secret: str, kind: TokenKind | None = None) -> TokenInfo:
         """Revoke a token or write key (only of `kind` when given) by its id; the secret itself works too."""
         given = token_id_or_secret.strip()
-        rows = self._rows("SELECT token_id FROM credentials WHERE (token_id = ? OR secret_sha256 = ?) "
-                          "AND kind = COALESCE(?, kind)", [given, _sha256(given), kind])
-        if not rows:
+        token_id = self.tables.find_token(given, _sha256(given), kind)
+        if token_id is None:
             what = {"api": "API token", "write_key": "write key"}.get(kind or "", "token or write key")
             raise UsageError(f"no {what} has the id '{given}'",
                              hint="list them with `partnerkpi tokens list` or `partnerkpi keys list`")
-        token_id = rows[0][0]
-        with self.store.con.cursor() as cur:
-            cur.execute("UPDATE credentials SET revoked_at = COALESCE(revoked_at, ?) WHERE token_id = ?",
-                        [self.clock(), token_id])
+        self.tables.revoke(token_id, self.clock())
         return self._info(token_id)
 
     def list_tokens(self, kind: TokenKind | None = None) -> list[TokenInfo]:
         """API tokens and/or write keys, oldest first."""
-        where = "WHERE kind = ?" if kind else ""
-        rows = self._rows("SELECT token_id, kind, name, email, created_at, expires_at, revoked_at, last_used_at "
-                          f"FROM credentials {where} ORDER BY created_at, token_id", [kind] if kind else [])
-        return [TokenInfo(*r) for r in rows]
+        return [TokenInfo(*r) for r in self.tables.tokens(kind)]
 
     def _info(self, token_id: str) -> TokenInfo:
         return next(t for t in self.list_tokens() if t.token_id == token_id)
@@ -247,22 +208,11 @@ class Credentials:
         if not secret.startswith(PREFIXES[kind]):
             return None
         now = self.clock()
-        rows = self._rows(
-            "SELECT c.token_id, c.name, p.email, p.role, p.partner_id FROM credentials c "
-            "LEFT JOIN principals p ON p.email = c.email WHERE c.secret_sha256 = ? AND c.kind = ? "
-            "AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > ?)",
-            [_sha256(secret), kind, now])
-        if not rows:
+        row = self.tables.live_token(_sha256(secret), kind, now)
+        if row is None:
             return None
-        self._touch(rows[0][0], now)
-        return rows[0]
-
-    def _touch(self, token_id: str, now: datetime) -> None:
-        with self._touch_lock, self.store.con.cursor() as cur:
-            try:
-                cur.execute("UPDATE credentials SET last_used_at = ? WHERE token_id = ?", [now, token_id])
-            except duckdb.TransactionException:  # best effort: a concurrent use updates it anyway
-                pass
+        self.tables.touch(row[0], now)
+        return row
 
     def verify_api_token(self, secret: str) -> Principal | None:
         """The token's principal; None for an unknown, revoked or expired token, or a removed user."""

@@ -1,8 +1,8 @@
-"""The canonical store (KPI-SPEC §2): partners, users, events, rejected rows and the import log.
+"""The store: one DuckDB file (by default) holding the canonical tables and the product's own tables.
 
-One DuckDB file by default. The schema is created on first open. Timestamps are stored as naive
-TIMESTAMP columns holding UTC instants. Each typed property of the tracking plan has its own column
-`p_<name>` beside the raw JSON, so every backend reads them without JSON functions.
+The schema is created on first open. Each subject's tables sit behind a small class on the store
+(`store.imports`, `store.credentials`, `store.alerts`, ...): other modules ask it, they do not write SQL
+against the product's tables themselves.
 """
 
 from __future__ import annotations
@@ -13,85 +13,21 @@ from pathlib import Path
 
 import duckdb
 
-from partnerkpi.catalog.plan import PropertyType, TrackingPlan
+from partnerkpi.catalog.plan import TrackingPlan
 from partnerkpi.errors import StoreError
-
-# Fixed columns of the entity tables; any further column of a partners file is a trait (VARCHAR).
-PARTNER_COLUMNS: dict[str, str] = {
-    "partner_id": "VARCHAR",
-    "name": "VARCHAR",
-    "type": "VARCHAR",
-    "tier": "VARCHAR",
-    "region": "VARCHAR",
-    "onboarded_at": "TIMESTAMP",
-    "offboarded_at": "TIMESTAMP",
-}
-USER_COLUMNS: dict[str, str] = {
-    "user_id": "VARCHAR",
-    "partner_id": "VARCHAR",
-    "email": "VARCHAR",
-    "role": "VARCHAR",
-    "created_at": "TIMESTAMP",
-    "deactivated_at": "TIMESTAMP",
-}
-EVENT_COLUMNS: dict[str, str] = {
-    "seq": "BIGINT",  # arrival order across all imports: breaks ties of equal ts ("first" = earliest ts, then seq)
-    "event_id": "VARCHAR",
-    "ts": "TIMESTAMP",
-    "event": "VARCHAR",
-    "partner_id": "VARCHAR",
-    "user_id": "VARCHAR",
-    "object_id": "VARCHAR",
-    "properties": "VARCHAR",  # the raw JSON object, as text
-    "import_id": "BIGINT",
-}
-PROPERTY_SQL_TYPES: dict[PropertyType, str] = {
-    "string": "VARCHAR",
-    "number": "DOUBLE",
-    "bool": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
-}
-REJECTED_COLUMNS: dict[str, str] = {
-    "import_id": "BIGINT",
-    "source": "VARCHAR",  # the file (or collector request) the row came from
-    "kind": "VARCHAR",  # partners | users | events | segment
-    "row_number": "BIGINT",  # 1-based data row (CSV: the header is row 0), or the line of a JSONL file
-    "field": "VARCHAR",
-    "reason": "VARCHAR",  # what is wrong and how to fix it
-    "raw": "VARCHAR",  # the row as it came, as JSON text
-    "rejected_at": "TIMESTAMP",
-}
-IMPORT_COLUMNS: dict[str, str] = {
-    "import_id": "BIGINT",
-    "source": "VARCHAR",
-    "kind": "VARCHAR",
-    "fingerprint": "VARCHAR",  # sha256 of the file and the mapping: the same import twice adds nothing
-    "started_at": "TIMESTAMP",
-    "finished_at": "TIMESTAMP",
-    "rows_read": "BIGINT",
-    "accepted": "BIGINT",
-    "duplicates": "BIGINT",
-    "rejected": "BIGINT",
-    "ignored_columns": "VARCHAR",  # the file's columns that no field takes, comma-separated (NULL: none)
-}
-
-
-def property_column(name: str) -> str:
-    """The typed column that holds plan property `name`."""
-    return f"p_{name}"
-
-
-def event_columns(plan: TrackingPlan) -> dict[str, str]:
-    """All columns of `events` for a plan: the fixed ones, then one typed column per plan property."""
-    cols = dict(EVENT_COLUMNS)
-    for prop, kind in plan.typed_properties.items():
-        cols[property_column(prop)] = PROPERTY_SQL_TYPES[kind]
-    return cols
-
-
-def _ddl(table: str, columns: dict[str, str]) -> str:
-    body = ", ".join(f'"{c}" {t}' for c, t in columns.items())
-    return f'CREATE TABLE IF NOT EXISTS "{table}" ({body})'
+from partnerkpi.store.alerts import AlertTables
+from partnerkpi.store.canonical import (
+    IMPORT_COLUMNS,
+    PARTNER_COLUMNS,
+    REJECTED_COLUMNS,
+    USER_COLUMNS,
+    create_table_sql,
+    event_columns,
+)
+from partnerkpi.store.credentials import CredentialTables
+from partnerkpi.store.derived import DerivedTables
+from partnerkpi.store.imports import ImportTables
+from partnerkpi.store.overrides import OverrideTables
 
 
 @dataclass
@@ -103,6 +39,11 @@ class Store:
     read_only: bool = False
     memory_limit: str | None = None  # DuckDB's cap (e.g. "2GB"); past it, big work spills to disk
     con: duckdb.DuckDBPyConnection = field(init=False, repr=False)
+    imports: ImportTables = field(init=False, repr=False)
+    credentials: CredentialTables = field(init=False, repr=False)
+    alerts: AlertTables = field(init=False, repr=False)
+    overrides: OverrideTables = field(init=False, repr=False)
+    derived: DerivedTables = field(init=False, repr=False)
 
     @classmethod
     def open(
@@ -130,6 +71,11 @@ class Store:
                     hint="stop the other process (e.g. a running `partnerkpi serve`) or send the work to it",
                 ) from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+        self.imports = ImportTables(self.con)
+        self.credentials = CredentialTables(self.con)
+        self.alerts = AlertTables(self.con)
+        self.overrides = OverrideTables(self.con)
+        self.derived = DerivedTables(self.con)
         self.use_utc()
         self.con.execute("SET enable_progress_bar = false")  # ours (Rich) show progress; DuckDB's would interleave
         if self.memory_limit:
@@ -151,12 +97,16 @@ class Store:
             pass
 
     def ensure_schema(self) -> None:
-        """Create missing tables and add typed property columns the plan gained since."""
-        self.con.execute(_ddl("partners", PARTNER_COLUMNS))
-        self.con.execute(_ddl("users", USER_COLUMNS))
-        self.con.execute(_ddl("events", event_columns(self.plan)))
-        self.con.execute(_ddl("rejected_rows", REJECTED_COLUMNS))
-        self.con.execute(_ddl("imports", IMPORT_COLUMNS))
+        """Create missing tables and add typed property columns the plan gained since. `derived_state` is the
+        one exception: the first refresh creates it (a store that never had rollups has nothing to heal)."""
+        self.con.execute(create_table_sql("partners", PARTNER_COLUMNS))
+        self.con.execute(create_table_sql("users", USER_COLUMNS))
+        self.con.execute(create_table_sql("events", event_columns(self.plan)))
+        self.con.execute(create_table_sql("rejected_rows", REJECTED_COLUMNS))
+        self.con.execute(create_table_sql("imports", IMPORT_COLUMNS))
+        self.credentials.create()
+        self.alerts.create()
+        self.overrides.create()
         for table, columns in (("events", event_columns(self.plan)), ("imports", IMPORT_COLUMNS)):
             have = set(self.columns(table))
             for col, sql_type in columns.items():
@@ -191,4 +141,5 @@ class Store:
         return {t: self.con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in tables}
 
     def close(self) -> None:
+        """Close the connection."""
         self.con.close()

@@ -1,0 +1,52 @@
+"""The import log: one row per file import or collector batch (columns in `canonical.IMPORT_COLUMNS`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+INSERT_IMPORT = (
+    "INSERT INTO imports (import_id, source, kind, fingerprint, started_at, finished_at, rows_read, "
+    "accepted, duplicates, rejected, ignored_columns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+INSERT_REJECTED = (
+    "INSERT INTO rejected_rows (import_id, source, kind, row_number, field, reason, raw, rejected_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class ImportTables:
+    """Reads and writes of `imports` (and the rejected rows an import keeps itself) on the store's connection;
+    writes join the caller's open transaction."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def previous(self, fingerprint: str) -> int | None:
+        """The first import of the same file and mapping, or None."""
+        return self.con.execute("SELECT min(import_id) FROM imports WHERE fingerprint = ?",
+                                [fingerprint]).fetchall()[0][0]
+
+    def next_id(self) -> int:
+        """The id the next import gets (call inside the import's transaction)."""
+        return self.con.execute("SELECT COALESCE(max(import_id), 0) + 1 FROM imports").fetchall()[0][0]
+
+    def record(self, import_id: int, *, source: str, kind: str, fingerprint: str, started_at: datetime,
+               finished_at: datetime, rows_read: int, accepted: int, duplicates: int, rejected: int,
+               ignored_columns: str | None = None) -> None:
+        """Log one import."""
+        self.con.execute(INSERT_IMPORT, [import_id, source, kind, fingerprint, started_at, finished_at, rows_read,
+                                         accepted, duplicates, rejected, ignored_columns])
+
+    def reject(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Keep rejected rows given whole: (import_id, source, kind, row_number, field, reason, raw, rejected_at)."""
+        self.con.executemany(INSERT_REJECTED, [list(r) for r in rows])
+
+    def newest_first(self) -> list[dict[str, Any]]:
+        """Every import, newest first, as column -> value."""
+        cur = self.con.execute("SELECT * FROM imports ORDER BY import_id DESC")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
