@@ -44,11 +44,11 @@ BROWSER_ADMIN = ("root@demo.test", "admin-pass1")
 def demo_db(tmp_path_factory) -> Path:
     """A small demo program (40 partners, 6 months) imported into a DuckDB file, with an analyst and a
     partner user of the first reseller still in the program."""
+    from partnerkpi.credentials import Credentials
     from partnerkpi.demo import generate
     from partnerkpi.hub import Hub
     from partnerkpi.insights.watch import run_watch
     from partnerkpi.settings import Settings
-    from partnerkpi.web.credentials import Credentials
 
     directory = tmp_path_factory.mktemp("demo")
     files = generate(directory / "files", partners=40, months=6)

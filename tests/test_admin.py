@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
-from partnerkpi.web.credentials import Credentials
 from tests.web_fixtures import ADMIN, ANALYST, PARTNER_A1, PARTNER_R1, add_users, build_program, form_token, sign_in
 
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

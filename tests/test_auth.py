@@ -14,11 +14,11 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 
 from partnerkpi.clock import FixedClock
+from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import auth, create_app
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page, require_admin
-from partnerkpi.web.credentials import Credentials
 from tests.web_fixtures import build_program, form_token, sign_in
 
 ANALYST = ("ana@example.com", "analyst-pass")

@@ -326,10 +326,10 @@ def empty_server(tmp_path):
 
     import uvicorn
 
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
     from partnerkpi.settings import Settings
     from partnerkpi.web import create_app
-    from partnerkpi.web.credentials import Credentials
 
     db = tmp_path / "empty.duckdb"
     with Hub.open(db) as hub:

@@ -18,10 +18,10 @@ import uvicorn
 from markupsafe import escape
 
 from partnerkpi.clock import utc_now
+from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
-from partnerkpi.web.credentials import Credentials
 from tests.web_fixtures import ANALYST, sign_in
 
 

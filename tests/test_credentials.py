@@ -10,8 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from partnerkpi.clock import FixedClock
+from partnerkpi.credentials import Credentials, Principal, WriteKey
 from partnerkpi.errors import UsageError
-from partnerkpi.web.credentials import Credentials, Principal, WriteKey
 
 
 @pytest.fixture

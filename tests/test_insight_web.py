@@ -14,10 +14,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from partnerkpi.clock import FixedClock
+from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
-from partnerkpi.web.credentials import Credentials
 from tests.kpi_fixtures import Fixture
 from tests.test_alerts import AUG_5, add_events, four_partners
 from tests.test_health import AS_OF, CONFIG

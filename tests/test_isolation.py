@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from partnerkpi.clock import FixedClock
+from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import admin, admin_tokens, api, create_app, imports, insight_routes
-from partnerkpi.web.credentials import Credentials
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import ANALYST, sign_in
 

@@ -91,8 +91,8 @@ def test_the_page_shows_health_and_links_to_the_next_page_keeping_sort_and_searc
 
 
 def test_partner_users_see_no_health_and_cannot_sort_by_it(db):
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
-    from partnerkpi.web.credentials import Credentials
 
     with Hub.open(db) as hub:
         Credentials(hub.store).add_user(PARTNER_R1[0], PARTNER_R1[1], "partner", "P07")

@@ -52,8 +52,8 @@ def write(path: Path, text: str) -> Path:
 
 def tokens(db: Path) -> tuple[str, str]:
     """The users of the tiny program, and an API token for its admin and one for its analyst."""
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
-    from partnerkpi.web.credentials import Credentials
 
     add_users(db)
     with Hub.open(db) as hub:
@@ -281,8 +281,8 @@ def test_the_openapi_document_describes_the_upload(app_client):
 
 # -- the demo's sign-in -------------------------------------------------------------------------------
 def test_demo_prints_sign_ins_that_work_and_new_passwords_each_run(tmp_path):
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
-    from partnerkpi.web.credentials import Credentials
 
     db = tmp_path / "demo.duckdb"
 

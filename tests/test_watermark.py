@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from partnerkpi.clock import FixedClock
+from partnerkpi.credentials import Credentials
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import default_as_of
@@ -18,7 +19,6 @@ from partnerkpi.insights.review import quarter_review
 from partnerkpi.insights.risk import inactive
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
-from partnerkpi.web.credentials import Credentials
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import build_program, client_for
 

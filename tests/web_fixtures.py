@@ -29,10 +29,10 @@ def build_program(directory: Path) -> Path:
 def client_for(db: Path, user: tuple[str, str] | None = None) -> Iterator[TestClient]:
     """A TestClient (lifespan on) of create_app over the DB file, signed in as `user` (by default an
     analyst, added when missing)."""
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
     from partnerkpi.settings import Settings
     from partnerkpi.web import create_app
-    from partnerkpi.web.credentials import Credentials
 
     if user is None:
         user = ANALYST
@@ -54,8 +54,8 @@ PARTNER_A1 = ("alex@a1.example", "partner-pass")
 
 def add_users(db: Path) -> None:
     """An analyst, an admin, and a partner user for each of R1 and A1."""
+    from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
-    from partnerkpi.web.credentials import Credentials
 
     with Hub.open(db) as hub:
         creds = Credentials(hub.store)

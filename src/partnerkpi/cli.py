@@ -314,7 +314,7 @@ DEMO_DOMAIN = "demo.partnerkpi"
 def _demo_accounts(hub: Hub) -> tuple[list[tuple[str, str, str, str | None]], str]:
     """Fresh demo users (admin, analyst, a reseller's partner user) with new random passwords, and a new API
     token of the admin; earlier demo users go, with their tokens. Returns (role, email, password, partner)."""
-    from partnerkpi.web.credentials import Credentials
+    from partnerkpi.credentials import Credentials
 
     row = hub.store.con.execute(
         "SELECT partner_id FROM partners WHERE type IS NOT NULL "

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from partnerkpi.web.credentials import Credentials, TokenInfo
+    from partnerkpi.credentials import Credentials, TokenInfo
 
 DbOption = Annotated[
     str | None, typer.Option("--db", help="DuckDB file (default: $PARTNERKPI_DB, else ./partnerkpi.duckdb)")
@@ -31,7 +31,7 @@ class RoleChoice(StrEnum):
 @contextmanager
 def _credentials(db: str | None) -> Iterator[Credentials]:
     from partnerkpi.cli_common import _hub
-    from partnerkpi.web.credentials import Credentials
+    from partnerkpi.credentials import Credentials
 
     with _hub(db) as hub:
         yield Credentials(hub.store, clock=hub.clock)

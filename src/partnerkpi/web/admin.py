@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
+from partnerkpi.credentials import ROLES, User
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.app import AppState, state
 from partnerkpi.web.auth import Actor, check_csrf, require_admin, require_admin_api, sessions
-from partnerkpi.web.credentials import ROLES, User
 
 router = APIRouter()
 

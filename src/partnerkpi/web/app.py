@@ -16,11 +16,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from partnerkpi.credentials import Credentials
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
-from partnerkpi.web.credentials import Credentials
 from partnerkpi.web.empty import NoDataYet, empty_view
 
 CACHE_ENTRIES = 16

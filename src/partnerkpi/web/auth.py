@@ -26,9 +26,9 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from partnerkpi.credentials import ID_CHARS, PREFIXES, Principal
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.web.app import AppState, state
-from partnerkpi.web.credentials import ID_CHARS, PREFIXES, Principal
 
 SESSION_COOKIE = "pk_session"
 SIGNIN_CSRF_COOKIE = "pk_signin_csrf"
