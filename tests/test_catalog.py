@@ -8,7 +8,7 @@ import pytest
 
 from partnerkpi.catalog import Catalog, load_catalog
 from partnerkpi.catalog.docs import render_markdown
-from partnerkpi.catalog.kinds import KINDS, REGULAR_KINDS, SPECIAL_KINDS, params_of
+from partnerkpi.catalog.kind_specs import KINDS, REGULAR_KINDS, SPECIAL_KINDS, params_of
 from partnerkpi.catalog.model import KPI
 from partnerkpi.errors import CatalogError, UnknownKPIError
 

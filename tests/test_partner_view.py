@@ -1,4 +1,4 @@
-"""A partner's own view (engine/partner.py): open tasks, unacknowledged policies, peer figures, by hand."""
+"""A partner's own view (engine/partner_reads.py): open tasks, unacknowledged policies, peer figures, by hand."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from partnerkpi.engine.partner import (
+from partnerkpi.engine.partner_reads import (
     PeerStats,
     open_tasks,
     peer_position,

@@ -152,7 +152,7 @@ def test_health_review_inactive_and_overdue_ages_use_the_watermark(tmp_path):
     assert default_as_of(hub) == datetime(2026, 7, 1)
     assert quarter_review(hub).quarter == "2026-Q2"  # not 2026-Q3, which the data does not reach
     assert inactive(hub, hub.now(), days=30) == []  # 1 day idle at the watermark, not 158 by the clock
-    from partnerkpi.engine.partner import open_tasks
+    from partnerkpi.engine.partner_reads import open_tasks
 
     engine = hub.engine
     (task,) = open_tasks(engine.table, engine.execute, "A", hub.now())

@@ -1,7 +1,7 @@
 """The KPI catalog: the built-in KPIs plus the user's own KPI files, checked all at once.
 
 A catalog file is YAML: a list of KPI entries, or a mapping with the key `kpis` holding that list.
-Each entry follows `partnerkpi.catalog.model.KPI`; its `compute` uses a kind of `catalog.kinds`.
+Each entry follows `partnerkpi.catalog.model.KPI`; its `compute` uses a kind of `catalog.kind_specs`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from partnerkpi.catalog.kinds import check_compute
+from partnerkpi.catalog.kind_specs import check_compute
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.errors import CatalogError, UnknownKPIError

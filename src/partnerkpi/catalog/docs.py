@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from partnerkpi.catalog import Catalog, load_catalog
-from partnerkpi.catalog.kinds import KINDS, PARAM_TYPE_DOCS
+from partnerkpi.catalog.kind_specs import KINDS, PARAM_TYPE_DOCS
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, CATEGORY_TITLES, KPI, Band
 
 DEFAULT_PATH = Path("docs") / "kpis.md"

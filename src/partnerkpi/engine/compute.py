@@ -14,13 +14,13 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-import partnerkpi.engine.special  # noqa: F401  (registers the special kinds)
-from partnerkpi.catalog.kinds import params_of
+import partnerkpi.engine.special_kinds  # noqa: F401  (registers the special kinds)
+from partnerkpi.catalog.kind_specs import params_of
 from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan
 from partnerkpi.engine.context import PROGRAM, Context, Partial, Ratio, Total
-from partnerkpi.engine.kinds import BUILDERS
 from partnerkpi.engine.periods import Grain, Period, make_period, shift
+from partnerkpi.engine.regular_kinds import BUILDERS
 from partnerkpi.engine.result import KpiRow
 
 Execute = Callable[[ir.Expr], pd.DataFrame]

@@ -29,7 +29,7 @@ import ibis.expr.types as ir
 from pydantic import BaseModel, ConfigDict, Field
 
 from partnerkpi.engine.derived import first_per, last_activity
-from partnerkpi.engine.partner import policy_titles
+from partnerkpi.engine.partner_reads import policy_titles
 
 if TYPE_CHECKING:
     from partnerkpi.insights.health import Context

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
-from partnerkpi.engine.partner import peer_position
+from partnerkpi.engine.partner_reads import peer_position
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import PER_PARTNER

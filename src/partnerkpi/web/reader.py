@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from partnerkpi.catalog.model import KPI
-from partnerkpi.engine.partner import PeerStats, open_tasks, peer_stats, unacknowledged_policies
+from partnerkpi.engine.partner_reads import PeerStats, open_tasks, peer_stats, unacknowledged_policies
 from partnerkpi.engine.periods import Grain
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import PartnerKPIError, UsageError

@@ -1,6 +1,6 @@
 """The regular KPI kinds: each compiles a catalog entry's `compute` parameters into ibis expressions.
 
-These are the kinds users may use in their own KPI files. The odd KPIs live in `special.py`.
+These are the kinds users may use in their own KPI files. The odd KPIs live in `special_kinds.py`.
 """
 
 from __future__ import annotations

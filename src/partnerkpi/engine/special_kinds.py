@@ -18,7 +18,7 @@ from partnerkpi.engine.context import (
     in_population,
     us_in,
 )
-from partnerkpi.engine.kinds import kind, named_per_partner, sum_by
+from partnerkpi.engine.regular_kinds import kind, named_per_partner, sum_by
 
 
 def counted(t: ir.Table) -> Total:
