@@ -1,4 +1,4 @@
-"""The health score (insights/health.py), computed by hand on a tiny program."""
+"""The health score (insights/health/), computed by hand on a tiny program."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from partnerkpi.clock import FixedClock
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.health import (
     HealthConfigError,
+    add_override,
     health_scores,
     history_start,
+    list_overrides,
     load_config,
     parse_config,
+    remove_override,
     score_of,
 )
-from partnerkpi.insights.overrides import add_override, list_overrides, remove_override
 from tests.kpi_fixtures import Fixture, iso
 
 AS_OF = datetime(2026, 7, 1)

@@ -20,9 +20,17 @@ from rich.table import Table
 from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _reader, out
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
-from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
-from partnerkpi.insights.health_caps import CapResult
-from partnerkpi.insights.overrides import add_override, list_overrides, remove_override
+from partnerkpi.insights.health import (
+    CapResult,
+    HealthConfig,
+    HealthScore,
+    add_override,
+    default_as_of,
+    health_scores,
+    list_overrides,
+    load_config,
+    remove_override,
+)
 
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="Score at this day's midnight UTC (YYYY-MM-DD); default: after the last event")]

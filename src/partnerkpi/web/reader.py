@@ -25,10 +25,19 @@ from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.alerts import Alert, acknowledge, list_alerts, list_deliveries
 from partnerkpi.insights.backtest import BacktestResult, backtest
-from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config
+from partnerkpi.insights.health import (
+    HealthConfig,
+    HealthScore,
+    Override,
+    add_override,
+    default_as_of,
+    health_scores,
+    list_overrides,
+    load_config,
+    remove_override,
+)
 from partnerkpi.insights.impact import CoMovement, ImpactReport, activity_range, co_movement, impact
 from partnerkpi.insights.lifecycle import Lifecycle, Stickiness, lifecycle, stickiness
-from partnerkpi.insights.overrides import Override, add_override, list_overrides, remove_override
 from partnerkpi.insights.review import QuarterReview, quarter_review
 from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets

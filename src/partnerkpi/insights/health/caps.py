@@ -32,7 +32,7 @@ from partnerkpi.engine.derived import first_per, last_activity
 from partnerkpi.engine.partner_reads import policy_titles
 
 if TYPE_CHECKING:
-    from partnerkpi.insights.health import Context
+    from partnerkpi.insights.health.measures import Context
 
 __all__ = ["CAP_QUERIES", "CapConfig", "CapResult", "judge", "policy_titles"]
 

@@ -1,5 +1,5 @@
 """Manual overrides of a partner's health: a level or a score with a reason until an expiry, kept in the
-`health_overrides` table of the hub's DuckDB file; `health_scores` applies the one in force."""
+`health_overrides` table (`store.overrides`); `score.health_scores` applies the one in force."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import date, datetime
 from typing import Any
 
 from partnerkpi.errors import UsageError
-from partnerkpi.insights.health import HealthConfig, _iso, load_config, utc_instant
+from partnerkpi.insights.health.config import HealthConfig, load_config
+from partnerkpi.insights.health.measures import iso_instant, utc_instant
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def add_override(
     if not reason or not reason.strip():
         raise UsageError("an override needs a reason", hint="say why, e.g. --reason 'renewal signed on 3 Oct'")
     if expires <= now:
-        raise UsageError(f"the expiry {_iso(expires)} is not in the future", hint="give a later --expires date")
+        raise UsageError(f"the expiry {iso_instant(expires)} is not in the future", hint="give a later --expires date")
     if not hub.has_partner(partner_id):
         raise UsageError(f"unknown partner '{partner_id}'", hint="see the partner ids with `partnerkpi health`")
     tables = hub.store.overrides
