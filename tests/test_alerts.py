@@ -22,13 +22,14 @@ from partnerkpi.clock import FixedClock
 from partnerkpi.engine.periods import Grain
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
-from partnerkpi.insights.alert_rules import AlertRulesError, load_rules
 from partnerkpi.insights.alerts import (
+    AlertRulesError,
     AlertScheduler,
     current_period,
     evaluate,
     list_alerts,
     list_deliveries,
+    load_rules,
     run_alerts,
 )
 from tests.kpi_fixtures import Fixture, iso

@@ -193,7 +193,7 @@ def test_the_templates_load_as_they_are_and_out_never_overwrites(tmp_path, progr
     again = run("alerts", "init", "--out", str(rules))
     assert again.returncode == 2 and "exists already" in again.stderr and "--force" in again.stderr
     from partnerkpi.hub import Hub
-    from partnerkpi.insights.alert_rules import load_rules
+    from partnerkpi.insights.alerts import load_rules
     from partnerkpi.insights.targets import TargetBook
 
     (tmp_path / "targets.yaml").write_text(targets.stdout)

@@ -19,7 +19,7 @@ from partnerkpi.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from partnerkpi.hub import Hub
 
-DEFAULT_RULES = Path(__file__).parent / "defaults" / "alerts.yaml"
+DEFAULT_RULES = Path(__file__).parent.parent / "defaults" / "alerts.yaml"
 Severity = Literal["info", "warning", "critical"]
 
 

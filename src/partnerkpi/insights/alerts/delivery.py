@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from partnerkpi.engine.result import iso_z
-from partnerkpi.insights.alerts import _alerts, _scope_label
+from partnerkpi.insights.alerts.evaluate import scope_label
+from partnerkpi.insights.alerts.state import alerts_in
 
 if TYPE_CHECKING:
     from partnerkpi.hub import Hub
-    from partnerkpi.insights.alert_rules import EmailChannel, RuleSet, WebhookChannel
-    from partnerkpi.insights.alerts import Alert
+    from partnerkpi.insights.alerts.rules import EmailChannel, RuleSet, WebhookChannel
+    from partnerkpi.insights.alerts.state import Alert
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class DeliveryError(Exception):
 
 def _texts(alert: Alert, event: str) -> tuple[str, str]:
     """(subject, plain-text body) of a fired or resolved message."""
-    scope = _scope_label(alert.scope_key, {}) if alert.scope_key else "whole program"
+    scope = scope_label(alert.scope_key, {}) if alert.scope_key else "whole program"
     head = "RESOLVED" if event == "resolved" else alert.severity.upper()
     subject = f"[partnerkpi] {head}: {alert.rule_id} ({scope})"
     lines = [
@@ -97,11 +98,11 @@ def _send_email(channel: EmailChannel, alert: Alert, event: str) -> None:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _deliver(hub: Hub, rules: RuleSet) -> tuple[int, int]:
+def deliver_pending(hub: Hub, rules: RuleSet) -> tuple[int, int]:
     """Send every delivery that has not succeeded yet (fired before resolved); returns (ok, failed)."""
     store = hub.store
     pending = store.alerts.pending_deliveries()
-    alerts = {a.alert_id: a for a in _alerts(store, ids=sorted({p[0] for p in pending}))} if pending else {}
+    alerts = {a.alert_id: a for a in alerts_in(store, ids=sorted({p[0] for p in pending}))} if pending else {}
     ok = failed = 0
     fired_failed: set[tuple[int, str]] = set()
     for alert_id, name, event in pending:
