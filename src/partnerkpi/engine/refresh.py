@@ -49,7 +49,7 @@ def refresh(store: Store, *, full: bool = False, on_table: Callable[[str], None]
         con.execute("BEGIN")
         try:
             if after is None:
-                con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {_sql(build(events, store.plan))}')
+                store.derived.rebuild(name, _sql(build(events, store.plan)))
             elif name == "derived_sessions":
                 _refresh_sessions(store, events, after)
             else:

@@ -1,4 +1,5 @@
-"""`derived_state`: the data fingerprint each materialized rollup was built from."""
+"""The materialized rollups (`derived_*`, built from SQL the engine compiles) and `derived_state`, the data
+fingerprint each was built from."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class DerivedTables:
         """The rollups built from data with `fingerprint`."""
         return {r[0] for r in self.con.execute(f"SELECT name FROM {TABLE} WHERE fingerprint = ?",
                                                [fingerprint]).fetchall()}
+
+    def rebuild(self, name: str, select_sql: str) -> None:
+        """Replace rollup `name` by the rows of `select_sql` (inside the caller's transaction)."""
+        self.con.execute(f'CREATE OR REPLACE TABLE "{name}" AS {select_sql}')
 
     def mark(self, name: str, fingerprint: str) -> None:
         """Record that rollup `name` now matches `fingerprint` (inside the rebuild's transaction)."""
