@@ -272,25 +272,8 @@ class Hub:
         if offset < 0 or (limit is not None and limit < 0):
             raise UsageError("a page of rejected rows starts at offset 0 or later and holds 0 or more rows",
                              hint="give offset and limit as whole numbers of 0 or more")
-        where, args = ["TRUE"], []
-        for column, value in (("kind", kind), ("field", field), ("import_id", import_id)):
-            if value not in (None, ""):
-                where.append(f"{column} = ?")
-                args.append(value)
-        if text:
-            where.append("(reason ILIKE ? OR source ILIKE ?)")
-            args += [f"%{text}%", f"%{text}%"]
-        condition = " AND ".join(where)
-        con = self.store.con
-        total = con.execute(f"SELECT count(*) FROM rejected_rows WHERE {condition}", args).fetchall()[0][0]
-        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        cur = con.execute(
-            f"SELECT import_id, source, kind, row_number, field, reason, raw, rejected_at FROM rejected_rows "
-            f"WHERE {condition} ORDER BY import_id DESC, row_number{page}",
-            args,
-        )
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], total
+        return self.store.imports.rejected(kind=kind, field=field, import_id=import_id, text=text, limit=limit,
+                                           offset=offset)
 
     def plan_coverage(self) -> list[dict]:
         """Each tracking-plan event with how often and when it was seen (0 and None: never), then the
@@ -310,6 +293,11 @@ class Hub:
             out.append({"event": name, "in_plan": False, "activity": None, "count": n,
                         "first_seen": first, "last_seen": last})
         return out
+
+    def last_event_at(self) -> datetime | None:
+        """The latest stored event `ts` (None without events); unlike `watermark` not cut at the clock."""
+        with self.store.con.cursor() as cur:
+            return cur.execute("SELECT max(ts) FROM events").fetchall()[0][0]
 
     def has_partner(self, partner_id: str) -> bool:
         """True when the store holds a partner with this id."""

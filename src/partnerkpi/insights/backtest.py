@@ -165,14 +165,12 @@ def backtest(hub: Any, config: HealthConfig | None = None, ends: Sequence[date |
     """Score the partners at each quarter end of the history (or `ends`) and compare with who churned in
     the next quarter; the same for the naive rule."""
     config = config or load_config(catalog=hub.catalog)
-    con = hub.store.con
-    first, last = history_start(hub), con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    first, last = history_start(hub), hub.last_event_at()
     if ends is None:
         if first is None:
             return BacktestResult((), _empty(), _empty(), config.source)
         ends = quarter_ends(first, datetime(last.year, last.month, last.day) + timedelta(days=1))
-    offboarded = {pid: off for pid, off in con.execute(
-        "SELECT partner_id, offboarded_at FROM partners WHERE offboarded_at IS NOT NULL").fetchall()}
+    offboarded = {p["partner_id"]: p["offboarded_at"] for p in hub.partners() if p["offboarded_at"] is not None}
     logins = _login_partners(hub, [utc_instant(q) for q in ends])
     quarters, pooled = [], {"model": ([], [], [], []), "naive": ([], [], [], [])}
     budget_hits = 0

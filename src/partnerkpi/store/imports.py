@@ -50,3 +50,26 @@ class ImportTables:
         cur = self.con.execute("SELECT * FROM imports ORDER BY import_id DESC")
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def rejected(self, *, kind: str | None = None, field: str | None = None, import_id: int | None = None,
+                 text: str | None = None, limit: int | None = 200, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Rejected rows matching the filters (newest import first, then file order), and how many match;
+        `text` looks in the reason and the source."""
+        where, args = ["TRUE"], []
+        for column, value in (("kind", kind), ("field", field), ("import_id", import_id)):
+            if value not in (None, ""):
+                where.append(f"{column} = ?")
+                args.append(value)
+        if text:
+            where.append("(reason ILIKE ? OR source ILIKE ?)")
+            args += [f"%{text}%", f"%{text}%"]
+        condition = " AND ".join(where)
+        total = self.con.execute(f"SELECT count(*) FROM rejected_rows WHERE {condition}", args).fetchall()[0][0]
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        cur = self.con.execute(
+            f"SELECT import_id, source, kind, row_number, field, reason, raw, rejected_at FROM rejected_rows "
+            f"WHERE {condition} ORDER BY import_id DESC, row_number{page}",
+            args,
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], total
