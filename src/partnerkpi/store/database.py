@@ -32,7 +32,8 @@ from partnerkpi.store.overrides import OverrideTables
 
 @dataclass
 class Store:
-    """A DuckDB file holding the canonical tables. `Store.open(path)` creates the schema when new."""
+    """A DuckDB file holding the canonical tables and the product's own, each subject behind its attribute
+    (`imports`, `credentials`, `alerts`, `overrides`, `derived`). `Store.open(path)` creates the schema."""
 
     path: str
     plan: TrackingPlan
