@@ -144,6 +144,7 @@ def scope_key(segment: dict[str, str]) -> str:
 
 
 def scope_label(key: str, names: dict[str, str]) -> str:
+    """A scope key in words: "whole program", "partner P1 (Acme)", or the key itself for a segment."""
     if not key:
         return "whole program"
     if key.startswith(f"{PER_PARTNER}="):

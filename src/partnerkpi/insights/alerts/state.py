@@ -54,6 +54,7 @@ def ensure_schema(store: Store) -> None:
 
 
 def alerts_in(store: Store, status: str = "all", ids: Sequence[int] | None = None) -> list[Alert]:
+    """Stored alerts with `status` (active, resolved, all), only `ids` when given, by id."""
     return [Alert(*r) for r in store.alerts.rows(status, ids)]
 
 
