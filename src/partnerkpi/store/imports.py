@@ -45,6 +45,24 @@ class ImportTables:
         """Keep rejected rows given whole: (import_id, source, kind, row_number, field, reason, raw, rejected_at)."""
         self.con.executemany(INSERT_REJECTED, [list(r) for r in rows])
 
+    def log_refused(self, source: str, kind: str, fingerprint: str, started_at: datetime, finished_at: datetime,
+                    refused: Sequence[tuple[str | None, str, str]]) -> int:
+        """In a transaction of its own: one import that accepted nothing, keeping each refused (field, reason,
+        raw) as a rejected row numbered from 1; returns its id."""
+        self.con.begin()
+        try:
+            import_id = self.next_id()
+            self.reject([(import_id, source, kind, line, field, reason, raw, finished_at)
+                         for line, (field, reason, raw) in enumerate(refused, 1)])
+            self.record(import_id, source=source, kind=kind, fingerprint=fingerprint, started_at=started_at,
+                        finished_at=finished_at, rows_read=len(refused), accepted=0, duplicates=0,
+                        rejected=len(refused))
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+        return import_id
+
     def newest_first(self) -> list[dict[str, Any]]:
         """Every import, newest first, as column -> value."""
         cur = self.con.execute("SELECT * FROM imports ORDER BY import_id DESC")

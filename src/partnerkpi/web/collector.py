@@ -215,21 +215,10 @@ def commit_request(hub: Hub, parsed: Parsed, received_at: datetime) -> list[Impo
 
 def _store_refused(hub: Hub, path: Path, refused: list[Refused], received_at: datetime) -> None:
     """One import entry for the refused messages, with each kept in rejected_rows (line = spool line)."""
-    con, log = hub.store.con, hub.store.imports
     source = os.fspath(path)
     fp = fingerprint(source, "segment", load_mapping(None))
-    con.begin()
-    try:
-        import_id = log.next_id()
-        now = hub.clock()
-        log.reject([(import_id, source, "segment", line, r.field, r.reason, r.raw, now)
-                    for line, r in enumerate(refused, 1)])
-        log.record(import_id, source=source, kind="segment", fingerprint=fp, started_at=received_at, finished_at=now,
-                   rows_read=len(refused), accepted=0, duplicates=0, rejected=len(refused))
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+    hub.store.imports.log_refused(source, "segment", fp, received_at, hub.clock(),
+                                  [(r.field, r.reason, r.raw) for r in refused])
 
 
 async def collect(call: str, request: Request, app_state: AppState) -> JSONResponse:
