@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from partnerkpi.cli_common import CatalogOption, DbOption, Format, _open, _reader, csv_text, out
+from partnerkpi.cli.common import CatalogOption, DbOption, Format, _open, _reader, csv_text, out
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.alerts import list_alerts
 from partnerkpi.insights.watch import run_watch
@@ -31,7 +31,7 @@ class Status(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add the `alerts` command group to the `partnerkpi` app."""
-    from partnerkpi.cli_templates import alerts_init
+    from partnerkpi.cli.templates import alerts_init
 
     alerts_app.command("init")(alerts_init)
     app.add_typer(alerts_app, name="alerts")

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _reader, out
+from partnerkpi.cli.common import DbOption, Format, _hub, _parse_date, _reader, out
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import HealthConfig, HealthScore, default_as_of, health_scores, load_config

@@ -1,6 +1,6 @@
 """What every `partnerkpi` command shares: the consoles, the common options, opening the hub (and saying
-which server owns a locked file), dates and ranges. The command modules (cli, cli_review, cli_health,
-cli_impact, cli_alerts) import from here, so none of them imports another."""
+which server owns a locked file), dates and ranges. Every command module of
+`partnerkpi.cli` imports from here."""
 
 from __future__ import annotations
 
