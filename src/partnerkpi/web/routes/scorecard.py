@@ -1,0 +1,66 @@
+"""The scorecard: KPI tiles by category for a range, grain and segment (`/`), and its JSON twin; the
+segmenting traits."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from partnerkpi.web.charts import sparkline
+from partnerkpi.web.deps import ApiData, ByParam, FromParam, GrainParam, PageData, PartialParam, ToParam, render
+from partnerkpi.web.views import (
+    KpiOut,
+    ScorecardOut,
+    SegmentsOut,
+    TwinRoute,
+    resolve_query,
+    rows_of,
+    scorecard_view,
+    segments_view,
+)
+
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+pages = APIRouter(include_in_schema=False)
+
+
+def query_string(view: ScorecardOut | KpiOut) -> str:
+    """The resolved query as a query string, so links and the JSON twin show the same range."""
+    q = view.query
+    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {}),
+                      **({"partial": 1} if q.partial else {})})
+
+
+@pages.get("/", response_class=HTMLResponse)
+def scorecard_page(
+    request: Request, data: PageData, grain: str = "month", from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None, by: str | None = None, partial: bool = False,
+) -> HTMLResponse:
+    """The scorecard: KPI tiles by category, with pickers for grain, range and segment."""
+    view = scorecard_view(data, resolve_query(data, grain, from_, to, by, partial))
+    rows = rows_of(view)
+    sparks = {kpi.id: sparkline([r for r in rows if r["kpi"] == kpi.id]) for kpi in data.kpis()}
+    return render(request, "scorecard.html", view=view, sparks=sparks, qs=query_string(view), page="scorecard")
+
+
+@api.get("/scorecard", response_model=ScorecardOut)
+def scorecard(
+    data: ApiData,
+    grain: GrainParam = "month",
+    from_: FromParam = None,
+    to: ToParam = None,
+    by: ByParam = None,
+    kpi: Annotated[list[str] | None, Query(description="Only these KPI ids (repeatable)")] = None,
+    partial: PartialParam = False,
+) -> ScorecardOut:
+    """KPI rows for every period of the range the data covers, for the program and per segment, with the
+    scorecard tiles."""
+    return scorecard_view(data, resolve_query(data, grain, from_, to, by, partial), kpis=kpi or None)
+
+
+@api.get("/segments", response_model=SegmentsOut)
+def segments(data: ApiData) -> SegmentsOut:
+    """The partner traits a scorecard can be segmented by."""
+    return segments_view(data)
