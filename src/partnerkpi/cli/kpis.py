@@ -12,7 +12,21 @@ import typer
 from rich.panel import Panel
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES
-from partnerkpi.cli.common import CatalogOption, DbOption, Format, TargetsOption, _parse_date, _range, _reader, err, out
+from partnerkpi.cli.common import (
+    CatalogOption,
+    DbOption,
+    ExportFormat,
+    OutOption,
+    TargetsOption,
+    _parse_date,
+    _range,
+    _reader,
+    err,
+    out,
+    wants_file,
+    write_export,
+)
+from partnerkpi.reports import exports
 from partnerkpi.settings import Settings
 
 
@@ -23,7 +37,8 @@ def scorecard(
     to: Annotated[str | None, typer.Option("--to", help="End day, exclusive; default: after the last event")] = None,
     by: Annotated[str | None, typer.Option(help="Segment by a partner trait (type, tier, region, ...)")] = None,
     kpi: Annotated[list[str] | None, typer.Option("--kpi", help="Only these KPI ids (repeatable)")] = None,
-    format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
+    format: Annotated[ExportFormat, typer.Option(help="table, json, csv, xlsx or parquet")] = ExportFormat.table,
+    out_path: OutOption = None,
     partial: Annotated[bool, typer.Option(
         "--partial", help="Also show the running period the data reaches into, marked partial")] = False,
     wide: Annotated[bool, typer.Option("--wide", help="Table: every period as a column (default: the latest)")
@@ -33,7 +48,8 @@ def scorecard(
 ) -> None:
     """KPI rows for every period of a range, for the program and per segment, each with its status. The table
     shows each KPI's latest period (value, change, band, status); --wide shows every period; json and csv hold
-    every row. Only periods the data covers completely, unless --partial."""
+    every row, as does a csv, xlsx or parquet file with --out (one KPI's series: --kpi ID).
+    Only periods the data covers completely, unless --partial."""
     from partnerkpi.reports import rows_to_csv, scorecard_tables
 
     with _reader(db, catalog, targets=targets) as hub:
@@ -44,12 +60,15 @@ def scorecard(
         rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
         running = hub.running_period(grain) if partial else None
         is_partial = lambda r: running is not None and r.period_start == running.start  # noqa: E731
-        if format is Format.json:
-            records = [{**r.to_json(), **({"partial": True} if is_partial(r) else {})} for r in rows]
+        records = [{**r.to_json(), **({"partial": True} if is_partial(r) else {})} for r in rows]
+        if wants_file(format, out_path):
+            write_export(exports.table("scorecard", records), format, out_path)
+            return
+        if format is ExportFormat.json:
             sys.stdout.write(json.dumps(records, allow_nan=False) + "\n")
             return
         shown = [dataclasses.replace(r, period=f"{r.period} (partial)") if is_partial(r) else r for r in rows]
-        if format is Format.csv:
+        if format is ExportFormat.csv:
             sys.stdout.write(rows_to_csv(shown))
         else:
             for table in scorecard_tables(shown, hub.catalog, wide=wide):

@@ -6,14 +6,17 @@ the page templates, and the query parameters several routes take.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel
 
+from partnerkpi.reports.exports import MEDIA_TYPES, Table, export, filename
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page, require_admin, require_admin_api
 from partnerkpi.web.numbers import display_number
 from partnerkpi.web.reader import Insights, Reader
@@ -84,3 +87,24 @@ ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-D
 ByParam = Annotated[str | None, Query(description="Segment by a partner trait (see /api/v1/segments)")]
 PartialParam = Annotated[bool, Query(description="Also the running period the data reaches into, its rows marked "
                                                  "partial (default: complete periods only)")]
+
+
+# -- exports: ?format= on a JSON twin ------------------------------------------------------------------
+ExportParam = Annotated[Literal["csv", "xlsx", "parquet"] | None, Query(
+    alias="format", description="Download the rows as a csv, xlsx or parquet file instead of the JSON")]
+
+
+def download(data: Table, format: str) -> Response:
+    """An export as a file download (`Content-Disposition: attachment`)."""
+    return Response(export(data, format), media_type=MEDIA_TYPES[format],
+                    headers={"Content-Disposition": f'attachment; filename="{filename(data, format)}"'})
+
+
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media_type: {} for media_type in MEDIA_TYPES.values()},
+          "description": "The JSON twin, or with ?format= the rows as a file"}}
+
+
+def records(rows: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """Response models as the JSON API writes them (the rows an export holds)."""
+    return [row.model_dump(mode="json") for row in rows]

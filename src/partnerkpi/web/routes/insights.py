@@ -6,19 +6,35 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from partnerkpi.engine.periods import Grain, parse_day
 from partnerkpi.errors import UsageError
+from partnerkpi.reports.exports import table
 from partnerkpi.web.auth import check_csrf
-from partnerkpi.web.deps import ApiActor, ApiData, ByParam, FromParam, GrainParam, PageActor, PageData, ToParam, render
+from partnerkpi.web.deps import (
+    EXPORT_RESPONSES,
+    ApiActor,
+    ApiData,
+    ByParam,
+    ExportParam,
+    FromParam,
+    GrainParam,
+    PageActor,
+    PageData,
+    ToParam,
+    download,
+    records,
+    render,
+)
 from partnerkpi.web.insight_views import (
     AlertOut,
     AlertsOut,
     AtRiskOut,
     ImpactOut,
     LifecycleOut,
+    RiskOut,
     TargetsOut,
     alerts_view,
     at_risk_view,
@@ -48,10 +64,16 @@ def _around(text: str | None) -> date | None:
     return parse_day(text, "around")
 
 
-@api.get("/at-risk", response_model=AtRiskOut)
-def at_risk(data: ApiData, days: DaysParam = 30) -> AtRiskOut:
-    """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers."""
-    return at_risk_view(data, days)
+@api.get("/at-risk", response_model=AtRiskOut, responses=EXPORT_RESPONSES)
+def at_risk(data: ApiData, days: DaysParam = 30, format: ExportParam = None) -> AtRiskOut | Response:
+    """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers.
+    With `format`, both lists as one file, its `list` column saying which (at_risk or inactive)."""
+    view = at_risk_view(data, days)
+    if format:
+        rows = [{"list": name, **r} for name, entries in (("at_risk", view.at_risk), ("inactive", view.inactive))
+                for r in records(entries)]
+        return download(table("at-risk", rows, ["list", *RiskOut.model_fields]), format)
+    return view
 
 
 @pages.get("/at-risk", response_class=HTMLResponse)
@@ -90,10 +112,14 @@ def impact_page(request: Request, data: PageData, kpi: KpiParam = "active_partne
                    before_after=before_after_chart(report, g), risers=risers_chart(report))
 
 
-@api.get("/alerts", response_model=AlertsOut)
-def alerts(data: ApiData, status: StatusParam = "active") -> AlertsOut:
-    """Alerts fired by the rules (active until their condition clears), with their deliveries."""
-    return alerts_view(data, status)
+@api.get("/alerts", response_model=AlertsOut, responses=EXPORT_RESPONSES)
+def alerts(data: ApiData, status: StatusParam = "active", format: ExportParam = None) -> AlertsOut | Response:
+    """Alerts fired by the rules (active until their condition clears), with their deliveries; with `format`,
+    the alerts as a file (the deliveries as JSON text in one column)."""
+    view = alerts_view(data, status)
+    if format:
+        return download(table("alerts", records(view.alerts), AlertOut.model_fields), format)
+    return view
 
 
 @api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={400: {"description": "No such alert"}})

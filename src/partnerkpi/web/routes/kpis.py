@@ -5,13 +5,27 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from partnerkpi.catalog.model import ATTRIBUTE_TITLES, KPI
+from partnerkpi.reports.exports import table
 from partnerkpi.web.charts import kpi_chart
-from partnerkpi.web.deps import ApiData, ByParam, FromParam, GrainParam, PageData, PartialParam, ToParam, render
+from partnerkpi.web.deps import (
+    EXPORT_RESPONSES,
+    ApiData,
+    ByParam,
+    ExportParam,
+    FromParam,
+    GrainParam,
+    PageData,
+    PartialParam,
+    ToParam,
+    download,
+    records,
+    render,
+)
 from partnerkpi.web.routes.scorecard import query_string
-from partnerkpi.web.views import CatalogOut, KpiOut, TwinRoute, catalog_view, kpi_view, resolve_query, rows_of
+from partnerkpi.web.views import CatalogOut, KpiOut, Row, TwinRoute, catalog_view, kpi_view, resolve_query, rows_of
 
 api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
 pages = APIRouter(include_in_schema=False)
@@ -32,14 +46,19 @@ def kpi_page(
     )
 
 
-@api.get("/kpis/{kpi_id}", response_model=KpiOut, responses={404: {"description": "No such KPI"}})
+@api.get("/kpis/{kpi_id}", response_model=KpiOut,
+         responses={**EXPORT_RESPONSES, 404: {"description": "No such KPI"}})
 def kpi(
     data: ApiData, kpi_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
-    by: ByParam = None, partial: PartialParam = False,
-) -> KpiOut:
-    """One KPI: all its catalog attributes, bands and benchmarks, and its rows over the range."""
+    by: ByParam = None, partial: PartialParam = False, format: ExportParam = None,
+) -> KpiOut | Response:
+    """One KPI: all its catalog attributes, bands and benchmarks, and its rows over the range; with `format`,
+    the KPI's series (its rows) as a file."""
     data.kpi(kpi_id)  # an unknown id is a 404 before any query runs
-    return kpi_view(data, kpi_id, resolve_query(data, grain, from_, to, by, partial))
+    view = kpi_view(data, kpi_id, resolve_query(data, grain, from_, to, by, partial))
+    if format:
+        return download(table(view.kpi.id, records(view.rows), Row.model_fields), format)
+    return view
 
 
 @pages.get("/catalog", response_class=HTMLResponse)

@@ -6,11 +6,23 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from partnerkpi.reports.exports import table
 from partnerkpi.web.charts import partner_chart, sparkline
-from partnerkpi.web.deps import ApiData, FromParam, GrainParam, PageData, ToParam, render
-from partnerkpi.web.partner_views import PAGE_MAX, PartnerOut, PartnersOut, partner_view, partners_view
+from partnerkpi.web.deps import (
+    EXPORT_RESPONSES,
+    ApiData,
+    ExportParam,
+    FromParam,
+    GrainParam,
+    PageData,
+    ToParam,
+    download,
+    records,
+    render,
+)
+from partnerkpi.web.partner_views import PAGE_MAX, PartnerListRow, PartnerOut, PartnersOut, partner_view, partners_view
 from partnerkpi.web.views import TwinRoute, resolve_query
 
 api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
@@ -31,7 +43,7 @@ def partners_page(
                    qs=f"{sorted_by}&page={view.page}", page="partners")
 
 
-@api.get("/partners", response_model=PartnersOut)
+@api.get("/partners", response_model=PartnersOut, responses=EXPORT_RESPONSES)
 def partners(
     data: ApiData, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     q: Annotated[str, Query(description="Search in id, name and trait values")] = "",
@@ -40,10 +52,18 @@ def partners(
     order: Annotated[str, Query(description="asc or desc (missing values last either way)")] = "asc",
     page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="The page, 50 partners a page; past the last page "
                                                               "answers 400")] = 1,
-) -> PartnersOut:
+    format: ExportParam = None,
+) -> PartnersOut | Response:
     """The partners (a partner user: their own), their traits, last activity, key KPIs of the latest period
-    and (internal users) health level; one page with `total`, `page` and `pages`."""
-    return partners_view(data, resolve_query(data, grain, from_, to), q, sort, order, page)
+    and (internal users) health level; one page with `total`, `page` and `pages`. With `format`, every
+    partner the search finds (all pages, in the order asked) as a file."""
+    query = resolve_query(data, grain, from_, to)
+    view = partners_view(data, query, q, sort, order, page)
+    if not format:
+        return view
+    rows = [p for n in range(1, view.pages + 1)
+            for p in (view if n == page else partners_view(data, query, q, sort, order, n)).partners]
+    return download(table("partners", records(rows), PartnerListRow.model_fields), format)
 
 
 @pages.get("/partners/{partner_id}", response_class=HTMLResponse)

@@ -7,12 +7,27 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
+from partnerkpi.reports.exports import table
 from partnerkpi.web.charts import sparkline
-from partnerkpi.web.deps import ApiData, ByParam, FromParam, GrainParam, PageData, PartialParam, ToParam, render
+from partnerkpi.web.deps import (
+    EXPORT_RESPONSES,
+    ApiData,
+    ByParam,
+    ExportParam,
+    FromParam,
+    GrainParam,
+    PageData,
+    PartialParam,
+    ToParam,
+    download,
+    records,
+    render,
+)
 from partnerkpi.web.views import (
     KpiOut,
+    Row,
     ScorecardOut,
     SegmentsOut,
     TwinRoute,
@@ -45,7 +60,7 @@ def scorecard_page(
     return render(request, "scorecard.html", view=view, sparks=sparks, qs=query_string(view), page="scorecard")
 
 
-@api.get("/scorecard", response_model=ScorecardOut)
+@api.get("/scorecard", response_model=ScorecardOut, responses=EXPORT_RESPONSES)
 def scorecard(
     data: ApiData,
     grain: GrainParam = "month",
@@ -54,10 +69,14 @@ def scorecard(
     by: ByParam = None,
     kpi: Annotated[list[str] | None, Query(description="Only these KPI ids (repeatable)")] = None,
     partial: PartialParam = False,
-) -> ScorecardOut:
+    format: ExportParam = None,
+) -> ScorecardOut | Response:
     """KPI rows for every period of the range the data covers, for the program and per segment, with the
-    scorecard tiles."""
-    return scorecard_view(data, resolve_query(data, grain, from_, to, by, partial), kpis=kpi or None)
+    scorecard tiles; with `format`, its rows as a file."""
+    view = scorecard_view(data, resolve_query(data, grain, from_, to, by, partial), kpis=kpi or None)
+    if format:
+        return download(table("scorecard", records(view.rows), Row.model_fields), format)
+    return view
 
 
 @api.get("/segments", response_model=SegmentsOut)
