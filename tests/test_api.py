@@ -128,7 +128,7 @@ def test_openapi_describes_every_api_path(client):
                   "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle"}
     assert page_twins <= {path for path, _ in described}
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
-    assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial"}
+    assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial", "format"}
     assert "ScorecardOut" in doc["components"]["schemas"] and "Row" in doc["components"]["schemas"]
     assert not any(p.startswith("/kpis") or p == "/" for p in doc["paths"])  # pages are not API
 
