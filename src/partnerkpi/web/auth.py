@@ -2,7 +2,7 @@
 
 Pages depend on `require_actor_page` (anonymous → 303 to /signin?next=...), the JSON API on
 `require_actor_api` (a Bearer API token, or the session cookie for same-origin fetches; anonymous →
-401), both through web/reader.py, which builds the request's Reader from `actor.scope_partner`.
+401), both through web/deps.py, which builds the request's Reader from `actor.scope_partner`.
 Admin-only routes depend on `require_admin` (pages) or `require_admin_api`. Forms that change state
 carry a hidden `csrf_token` field (fetches may send the `X-CSRF-Token` header instead) checked by
 `check_csrf`.
