@@ -24,8 +24,17 @@ from partnerkpi.web.deps import (
     records,
     render,
 )
-from partnerkpi.web.routes.scorecard import query_string
-from partnerkpi.web.views import CatalogOut, KpiOut, Row, TwinRoute, catalog_view, kpi_view, resolve_query, rows_of
+from partnerkpi.web.views import (
+    CatalogOut,
+    KpiOut,
+    Row,
+    TwinRoute,
+    catalog_view,
+    kpi_view,
+    query_string,
+    resolve_query,
+    rows_of,
+)
 
 api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
 pages = APIRouter(include_in_schema=False)

@@ -4,7 +4,6 @@ segmenting traits."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,11 +25,11 @@ from partnerkpi.web.deps import (
     render,
 )
 from partnerkpi.web.views import (
-    KpiOut,
     Row,
     ScorecardOut,
     SegmentsOut,
     TwinRoute,
+    query_string,
     resolve_query,
     rows_of,
     scorecard_view,
@@ -39,13 +38,6 @@ from partnerkpi.web.views import (
 
 api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
 pages = APIRouter(include_in_schema=False)
-
-
-def query_string(view: ScorecardOut | KpiOut) -> str:
-    """The resolved query as a query string, so links and the JSON twin show the same range."""
-    q = view.query
-    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {}),
-                      **({"partial": 1} if q.partial else {})})
 
 
 @pages.get("/", response_class=HTMLResponse)
