@@ -536,7 +536,7 @@ def test_pokes_run_soon_but_at_most_once_per_gap():
 
 
 def test_cli_alerts_run_and_list(tmp_path):
-    from partnerkpi import cli_alerts
+    from partnerkpi.cli import alerts as cli_alerts
 
     fx = four_partners(tmp_path)
     fx.event("Logged In", "2026-07-03 10:00", user="uA")
@@ -563,7 +563,7 @@ def test_cli_alerts_run_and_list(tmp_path):
 
 
 def test_cli_rejects_an_unknown_status_and_a_bad_now():
-    from partnerkpi import cli_alerts
+    from partnerkpi.cli import alerts as cli_alerts
 
     app = typer.Typer()
     cli_alerts.register(app)

@@ -19,6 +19,7 @@ from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import auth, create_app
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page, require_admin
+from partnerkpi.web.routes import auth as signin_routes
 from tests.web_fixtures import build_program, form_token, sign_in
 
 ANALYST = ("ana@example.com", "analyst-pass")
@@ -55,7 +56,7 @@ def hub(program, tmp_path, clock):
 @pytest.fixture
 def client(hub, tmp_path):
     app = create_app(Settings(db=str(tmp_path / "hub.duckdb")), hub=hub)
-    app.include_router(auth.router)
+    app.include_router(signin_routes.router)
 
     @app.get("/test/whoami")
     def whoami(actor: Annotated[Actor, Depends(require_actor_api)]) -> dict:

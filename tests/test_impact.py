@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from partnerkpi import cli_impact
+from partnerkpi.cli import insights as cli_impact
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.impact import before_after, co_movement, lagged_correlation, risers_vs_fallers
 from partnerkpi.insights.stats import (

@@ -18,7 +18,8 @@ from partnerkpi.clock import FixedClock
 from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
-from partnerkpi.web import admin, admin_tokens, api, create_app, imports, insight_routes
+from partnerkpi.web import create_app
+from partnerkpi.web.routes import admin, data, insights, kpis, partners, scorecard, tokens
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import ANALYST, sign_in
 
@@ -191,7 +192,8 @@ def test_every_api_route_of_a_partner_token_is_scoped_too(app, db):
     with TestClient(app) as client:
         token = app.state.partnerkpi.credentials.create_token(PARTNER_USER[0])
         headers = {"Authorization": f"Bearer {token}"}
-        routers = [api.router, admin.router, admin_tokens.router, imports.router, insight_routes.api]
+        routers = [*(m.api for m in (scorecard, kpis, partners, data, insights)), admin.router, tokens.router,
+                   data.uploads]
         routes = [r for router in routers for r in router.routes if "GET" in getattr(r, "methods", ())]
         assert len(routes) >= 9
         for route in routes:

@@ -38,7 +38,7 @@ def test_display_number(value, unit, signed, shown):
 
 
 def test_the_pages_use_it_as_their_fmt_filter():
-    from partnerkpi.web.pages import templates
+    from partnerkpi.web.deps import templates
 
     assert templates().env.filters["fmt"] is display_number
 

@@ -20,10 +20,9 @@ PATHS = {"{kpi_id}": "active_partner_rate", "{partner_id}": "R1", "{email}": "an
 
 
 def get_routes():
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages
+    from partnerkpi.web.routes import ROUTERS
 
-    routers = [m.router for m in (admin, admin_tokens, api, auth, collector, imports, pages)]
-    return [r for router in (*routers, insight_routes.api, insight_routes.pages) for r in router.routes
+    return [r for router in ROUTERS for r in router.routes
             if "GET" in getattr(r, "methods", ())]
 
 

@@ -22,7 +22,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from partnerkpi.cli_review import register
+from partnerkpi.cli.insights import register
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.review import quarter_review, review_tables

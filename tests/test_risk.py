@@ -66,7 +66,7 @@ def test_the_trend_shows_a_falling_score(fx):
 
 
 def cli() -> typer.Typer:
-    from partnerkpi.cli_health import register
+    from partnerkpi.cli.health import register
 
     app = typer.Typer()
     register(app)

@@ -1,14 +1,13 @@
-"""`create_app(settings)`: the one FastAPI app. It owns the DuckDB file (one writer per file) for its life."""
+"""`create_app(settings)`: the one FastAPI app. It owns the DuckDB file (one writer per file) for its life.
+
+The app imports the routers of web/routes/; they share what they need through web/deps.py, never through here.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from functools import cached_property
 from http import HTTPStatus
-from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -16,59 +15,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from partnerkpi.credentials import Credentials
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
+from partnerkpi.web.auth import require_actor_api
+from partnerkpi.web.deps import templates
 from partnerkpi.web.empty import NoDataYet, empty_view
-
-CACHE_ENTRIES = 16
-
-
-@dataclass
-class ResultCache:
-    """Computed results by (data version, what was asked), so requests that share a computation do it once;
-    the oldest entries go first. Callers hold the app's lock."""
-
-    entries: dict[tuple, Any] = field(default_factory=dict)
-
-    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
-        """The cached result of `key`, made by `make()` the first time."""
-        if key not in self.entries:
-            while len(self.entries) >= CACHE_ENTRIES:
-                self.entries.pop(next(iter(self.entries)))
-            self.entries[key] = make()
-        return self.entries[key]
-
-
-@dataclass
-class AppState:
-    """What the routes share: the hub, and the lock that serialises writes to its store."""
-
-    hub: Hub
-    settings: Settings = field(default_factory=Settings)
-    write_lock: threading.Lock = field(default_factory=threading.Lock)
-    results: ResultCache = field(default_factory=ResultCache)
-    alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
-
-    def new_data(self) -> None:
-        """Say that data arrived (an upload, a collector flush): the alert rules are evaluated soon."""
-        if self.alerts is not None:
-            self.alerts.poke()
-
-    def watch(self) -> None:
-        """Evaluate the alert rules now (under the write lock: the run stores firings and resolves)."""
-        from partnerkpi.insights.watch import run_watch
-
-        with self.write_lock:
-            run_watch(self.hub, self.settings)
-
-    @cached_property
-    def credentials(self) -> Credentials:
-        """Users, API tokens and write keys in the hub's store (made on first use, which creates their
-        tables when missing); shared by sign-in and the collector."""
-        return Credentials(self.hub.store, clock=self.hub.clock)
+from partnerkpi.web.routes import ROUTERS
+from partnerkpi.web.state import AppState
 
 
 def wants_html(request: Request) -> bool:
@@ -81,8 +36,6 @@ def wants_html(request: Request) -> bool:
 def error_page(request: Request, status: int, message: str, hint: str | None,
                headers: dict[str, str] | None = None) -> HTMLResponse:
     """A friendly error page; it reads nothing from the hub, so it also works for anonymous visitors."""
-    from partnerkpi.web.pages import templates
-
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
@@ -93,8 +46,6 @@ def error_page(request: Request, status: int, message: str, hint: str | None,
 
 def import_prompt(request: Request, exc: NoDataYet) -> Response:
     """The "import your data" state of a data page (HTML) or its JSON twin, both 200."""
-    from partnerkpi.web.pages import templates
-
     view = empty_view(exc, request.app.state.partnerkpi.settings.db, str(request.base_url))
     if wants_html(request):
         return templates().TemplateResponse(request, "empty.html", {"view": view, "page": "empty"})
@@ -173,27 +124,12 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
                 message = f"there is no page at {request.url.path}"
         return error_page(request, exc.status_code, message, hint, exc.headers)
 
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, snapshot
+    for router in ROUTERS:
+        app.include_router(router)
 
-    app.include_router(auth.router)
-    app.include_router(admin.router)
-    app.include_router(admin_tokens.router)
-    app.include_router(collector.router)
-    app.include_router(api.router)
-    app.include_router(imports.router)
-    app.include_router(snapshot.router)
-    app.include_router(insight_routes.api)
-    app.include_router(insight_routes.pages)
-    app.include_router(pages.router)
-
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth.require_actor_api)])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_actor_api)])
     def openapi(request: Request) -> JSONResponse:
         """The OpenAPI document of the JSON API, for a session or a Bearer API token (anonymous: 401)."""
         return JSONResponse(request.app.openapi())
 
     return app
-
-
-def state(request: Request) -> AppState:
-    """The app's shared state (a FastAPI dependency)."""
-    return request.app.state.partnerkpi

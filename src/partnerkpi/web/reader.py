@@ -13,9 +13,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import Annotated, Any
-
-from fastapi import Depends, Request
+from typing import Any
 
 from partnerkpi.catalog.model import KPI
 from partnerkpi.engine.partner_reads import PeerStats, open_tasks, peer_stats, unacknowledged_policies
@@ -43,9 +41,8 @@ from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets
 from partnerkpi.insights.trends import Trend, trends
 from partnerkpi.settings import Settings
-from partnerkpi.web.app import AppState, ResultCache, state
-from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page
 from partnerkpi.web.empty import NoDataYet
+from partnerkpi.web.state import ResultCache
 
 DEFAULT_PERIODS = 6
 MIN_PEERS = 5  # fewer peers than this and a median could give a peer's own figure away
@@ -402,34 +399,3 @@ def _in_period(partner: dict[str, Any], row: KpiRow) -> bool:
     """Whether a peer was a partner during the row's period (onboarded before its end, not gone before its start)."""
     on, off = partner.get("onboarded_at"), partner.get("offboarded_at")
     return (on is None or on < row.period_end) and (off is None or off >= row.period_start)
-
-
-def _reader(st: AppState, actor: Actor) -> Reader:
-    reader = Reader(st.hub, st.write_lock, scope=actor.scope_partner, cache=st.results)
-    reader.insights = Insights(reader, st.settings)
-    return reader
-
-
-# Pages that mean something on an empty database; every other read answers with the import prompt.
-WORKS_EMPTY = frozenset({"/catalog", "/data", "/api/v1/kpis", "/api/v1/segments", "/api/v1/data", "/api/v1/rejected",
-                         "/api/v1/rejected.csv"})
-
-
-def _checked(request: Request, reader: Reader) -> Reader:
-    if request.method == "GET" and request.url.path not in WORKS_EMPTY:
-        reader.require_data()
-    return reader
-
-
-def page_reader(request: Request, st: Annotated[AppState, Depends(state)],
-                actor: Annotated[Actor, Depends(require_actor_page)]) -> Reader:
-    """The reader of a page request (anonymous visitors are sent to sign in; on an empty database a page
-    that reads data shows how to import it)."""
-    return _checked(request, _reader(st, actor))
-
-
-def api_reader(request: Request, st: Annotated[AppState, Depends(state)],
-               actor: Annotated[Actor, Depends(require_actor_api)]) -> Reader:
-    """The reader of an API request (anonymous requests get 401; on an empty database a read answers
-    `{"empty": true, ...}`)."""
-    return _checked(request, _reader(st, actor))

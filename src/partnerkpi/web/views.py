@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
@@ -368,6 +369,13 @@ def query_out(query: RangeQuery) -> QueryOut:
     """The query as the JSON shows it."""
     return QueryOut.model_validate({"grain": query.grain.value, "from": query.start, "to": query.end, "by": query.by,
                                     "partial": query.partial, "note": query.note})
+
+
+def query_string(view: ScorecardOut | KpiOut) -> str:
+    """The resolved query as a query string, so links and the JSON twin show the same range."""
+    q = view.query
+    return urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"by": q.by} if q.by else {}),
+                      **({"partial": 1} if q.partial else {})})
 
 
 def _band(kpi: KPI, name: str | None) -> Band | None:

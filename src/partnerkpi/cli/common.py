@@ -1,6 +1,6 @@
 """What every `partnerkpi` command shares: the consoles, the common options, opening the hub (and saying
-which server owns a locked file), dates and ranges. The command modules (cli, cli_review, cli_health,
-cli_impact, cli_alerts) import from here, so none of them imports another."""
+which server owns a locked file), dates and ranges. Every command module of
+`partnerkpi.cli` imports from here."""
 
 from __future__ import annotations
 
@@ -20,9 +20,10 @@ import typer
 from rich.console import Console
 
 from partnerkpi.engine.periods import parse_day
-from partnerkpi.errors import NoDatabaseError, StoreError
+from partnerkpi.errors import NoDatabaseError, StoreError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.local_server import read_marker, snapshot_from
+from partnerkpi.reports.exports import Table, export
 from partnerkpi.settings import DEFAULT_DB, Settings
 
 # Piped output gets room for a scorecard (Rich would fall back to 80 columns); COLUMNS still wins.
@@ -41,6 +42,36 @@ class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+
+
+class ExportFormat(StrEnum):
+    """The formats of a list command that also exports: csv, xlsx and parquet files with --out."""
+
+    table = "table"
+    json = "json"
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
+
+
+OutOption = Annotated[Path | None, typer.Option(
+    "--out", help="Write the rows to this file (csv, xlsx or parquet; needed for xlsx and parquet)")]
+
+
+def wants_file(format: ExportFormat, out_path: Path | None) -> bool:
+    """Whether the rows go to an export file; xlsx and parquet need --out, and --out needs such a format."""
+    if format in (ExportFormat.xlsx, ExportFormat.parquet) and out_path is None:
+        raise UsageError(f"--format {format.value} writes a binary file", hint=f"add --out rows.{format.value}")
+    if out_path is not None and format in (ExportFormat.table, ExportFormat.json):
+        raise UsageError(f"--out writes csv, xlsx or parquet, not {format.value}",
+                         hint="add --format csv, --format xlsx or --format parquet")
+    return out_path is not None
+
+
+def write_export(data: Table, format: ExportFormat, out_path: Path) -> None:
+    """Write an export file and say where (on stderr: stdout stays clean for pipes)."""
+    out_path.write_bytes(export(data, format.value))
+    err.print(f"{len(data.rows)} rows written to {out_path}", highlight=False)
 
 
 TargetsOption = Annotated[Path | None, typer.Option(

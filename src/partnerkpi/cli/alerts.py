@@ -14,10 +14,22 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from partnerkpi.cli_common import CatalogOption, DbOption, Format, _open, _reader, csv_text, out
+from partnerkpi.cli.common import (
+    CatalogOption,
+    DbOption,
+    ExportFormat,
+    OutOption,
+    _open,
+    _reader,
+    csv_text,
+    out,
+    wants_file,
+    write_export,
+)
 from partnerkpi.errors import UsageError
 from partnerkpi.insights.alerts import list_alerts
 from partnerkpi.insights.watch import run_watch
+from partnerkpi.reports import exports
 from partnerkpi.settings import Settings
 
 alerts_app = typer.Typer(help="Alert rules on KPIs: evaluate them, list what fired.", no_args_is_help=True)
@@ -31,7 +43,7 @@ class Status(StrEnum):
 
 def register(app: typer.Typer) -> None:
     """Add the `alerts` command group to the `partnerkpi` app."""
-    from partnerkpi.cli_templates import alerts_init
+    from partnerkpi.cli.templates import alerts_init
 
     alerts_app.command("init")(alerts_init)
     app.add_typer(alerts_app, name="alerts")
@@ -82,17 +94,21 @@ def run(
 def list_(
     db: DbOption = None,
     status: Annotated[Status, typer.Option(help="active, resolved or all")] = Status.active,
-    format: Annotated[Format, typer.Option(help="table, json or csv")] = Format.table,
+    format: Annotated[ExportFormat, typer.Option(help="table, json, csv, xlsx or parquet")] = ExportFormat.table,
     wide: Annotated[bool, typer.Option("--wide", help="Table: also the rule, KPI value and times")] = False,
     as_json: Annotated[bool, typer.Option("--json", hidden=True, help="Same as --format json")] = False,
+    out_path: OutOption = None,
 ) -> None:
-    """The alerts, newest first."""
+    """The alerts, newest first (--format csv, xlsx or parquet with --out: a file)."""
     with _reader(db) as hub:
         alerts = list_alerts(hub, status.value)
-    if as_json or format is Format.json:
+    if wants_file(format, out_path):
+        write_export(exports.table("alerts", [a.to_json() for a in alerts], ALERT_FIELDS), format, out_path)
+        return
+    if as_json or format is ExportFormat.json:
         sys.stdout.write(json.dumps([a.to_json() for a in alerts], indent=2, allow_nan=False) + "\n")
         return
-    if format is Format.csv:
+    if format is ExportFormat.csv:
         sys.stdout.write(csv_text([a.to_json() for a in alerts], ALERT_FIELDS))
         return
     title = f"{len(alerts)} {status.value if status is not Status.all else ''} alert(s)".replace("  ", " ")

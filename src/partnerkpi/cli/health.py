@@ -17,7 +17,18 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from partnerkpi.cli_common import DbOption, Format, _hub, _parse_date, _reader, out
+from partnerkpi.cli.common import (
+    DbOption,
+    ExportFormat,
+    Format,
+    OutOption,
+    _hub,
+    _parse_date,
+    _reader,
+    out,
+    wants_file,
+    write_export,
+)
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.health import (
@@ -31,12 +42,14 @@ from partnerkpi.insights.health import (
     load_config,
     remove_override,
 )
+from partnerkpi.reports import exports
 
 AsOfOption = Annotated[str | None, typer.Option(
     "--as-of", help="Score at this day's midnight UTC (YYYY-MM-DD); default: after the last event")]
 ConfigOption = Annotated[Path | None, typer.Option(
     "--config", help="Health-score YAML (components, weights, thresholds, levels); default: the built-in one")]
 FormatOption = Annotated[Format, typer.Option(help="table, json or csv")]
+ExportFormatOption = Annotated[ExportFormat, typer.Option(help="table, json, csv, xlsx or parquet")]
 WideOption = Annotated[bool, typer.Option("--wide", help="Table: also the score's trend and suggested levers")]
 LEVEL_STYLE = {"healthy": "green", "watch": "yellow", "at_risk": "red"}
 LEVERS_SHOWN = 3
@@ -163,25 +176,31 @@ def register(app: typer.Typer) -> None:
 
     @app.command("at-risk")
     def at_risk_(
-        db: DbOption = None, as_of: AsOfOption = None, format: FormatOption = Format.table,
-        config: ConfigOption = None, wide: WideOption = False,
+        db: DbOption = None, as_of: AsOfOption = None, format: ExportFormatOption = ExportFormat.table,
+        config: ConfigOption = None, wide: WideOption = False, out_path: OutOption = None,
     ) -> None:
-        """Partners at risk, lowest score first, with the reasons, the score's trend and suggested levers."""
+        """Partners at risk, lowest score first, with the reasons, the score's trend and suggested levers
+        (--format csv, xlsx or parquet with --out: a file)."""
         from partnerkpi.insights.risk import at_risk
 
         with _reader(db) as hub:
             at = _as_of(hub, as_of)
             entries = at_risk(hub, at, _config(hub, config))
-            _write(format, [e.to_dict() for e in entries],
+            if wants_file(format, out_path):
+                write_export(exports.table("at-risk", [e.to_dict() for e in entries]), format, out_path)
+                return
+            _write(Format(format.value), [e.to_dict() for e in entries],
                    _risk_table(f"At-risk partners at {at:%Y-%m-%d}: {len(entries)}", entries, wide=wide))
 
     @app.command()
     def inactive(
         db: DbOption = None, as_of: AsOfOption = None,
         days: Annotated[int, typer.Option(help="No activity event in this many days before --as-of")] = 30,
-        format: FormatOption = Format.table, config: ConfigOption = None, wide: WideOption = False,
+        format: ExportFormatOption = ExportFormat.table, config: ConfigOption = None, wide: WideOption = False,
+        out_path: OutOption = None,
     ) -> None:
-        """Partners with no activity in the last --days days, with reasons, trend and suggested levers."""
+        """Partners with no activity in the last --days days, with reasons, trend and suggested levers
+        (--format csv, xlsx or parquet with --out: a file)."""
         from partnerkpi.insights.risk import inactive as find_inactive
 
         if days <= 0:
@@ -189,7 +208,10 @@ def register(app: typer.Typer) -> None:
         with _reader(db) as hub:
             at = _as_of(hub, as_of)
             entries = find_inactive(hub, at, days, _config(hub, config))
-            _write(format, [e.to_dict() for e in entries],
+            if wants_file(format, out_path):
+                write_export(exports.table("inactive", [e.to_dict() for e in entries]), format, out_path)
+                return
+            _write(Format(format.value), [e.to_dict() for e in entries],
                    _risk_table(f"Partners inactive for {days} days at {at:%Y-%m-%d}: {len(entries)}", entries,
                                days=True, wide=wide))
 

@@ -30,7 +30,7 @@ class RoleChoice(StrEnum):
 
 @contextmanager
 def _credentials(db: str | None) -> Iterator[Credentials]:
-    from partnerkpi.cli_common import _hub
+    from partnerkpi.cli.common import _hub
     from partnerkpi.credentials import Credentials
 
     with _hub(db) as hub:
@@ -38,7 +38,7 @@ def _credentials(db: str | None) -> Iterator[Credentials]:
 
 
 def _out():
-    from partnerkpi.cli import out
+    from partnerkpi.cli.common import out
 
     return out
 

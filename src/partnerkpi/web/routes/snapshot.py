@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.local_server import SECRET_HEADER, SNAPSHOT_PATH, own_secret
-from partnerkpi.web.app import AppState, state
+from partnerkpi.web.state import AppState, state
 
 router = APIRouter()
 

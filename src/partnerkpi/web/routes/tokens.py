@@ -11,14 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from partnerkpi.errors import PartnerKPIError, UsageError
-from partnerkpi.web.app import AppState, state
-from partnerkpi.web.auth import Actor, check_csrf, require_admin, require_admin_api
+from partnerkpi.web.auth import check_csrf
+from partnerkpi.web.deps import Admin, AdminApi, St, templates
+from partnerkpi.web.state import AppState
 
 router = APIRouter()
 
-Admin = Annotated[Actor, Depends(require_admin)]
-AdminApi = Annotated[Actor, Depends(require_admin_api)]
-St = Annotated[AppState, Depends(state)]
 Kind = Literal["api", "write_key"]
 
 
@@ -100,8 +98,6 @@ def _out(st: AppState, info) -> TokenOut:
 
 def _page(request: Request, st: AppState, *, status: int = 200, error: PartnerKPIError | None = None,
           created: CreatedToken | None = None, revoked: str | None = None) -> HTMLResponse:
-    from partnerkpi.web.pages import templates
-
     context = {"tokens": listed(st), "error": error, "created": created, "revoked": revoked,
                "users": st.credentials.list_users(), "page": "admin"}
     return templates().TemplateResponse(request, "admin_tokens.html", context, status_code=status,

@@ -12,14 +12,12 @@ from pydantic import BaseModel, Field
 
 from partnerkpi.credentials import ROLES, User
 from partnerkpi.errors import PartnerKPIError, UsageError
-from partnerkpi.web.app import AppState, state
-from partnerkpi.web.auth import Actor, check_csrf, require_admin, require_admin_api, sessions
+from partnerkpi.web.auth import Actor, check_csrf, sessions
+from partnerkpi.web.deps import Admin, AdminApi, St, templates
+from partnerkpi.web.state import AppState
 
 router = APIRouter()
 
-Admin = Annotated[Actor, Depends(require_admin)]
-AdminApi = Annotated[Actor, Depends(require_admin_api)]
-St = Annotated[AppState, Depends(state)]
 DONE = {"added": "User {user} added; they can sign in now.", "removed": "User {user} removed and signed out."}
 
 
@@ -81,8 +79,6 @@ def _out(user: User) -> UserOut:
 # -- the page -----------------------------------------------------------------------------------------
 def _page(request: Request, st: AppState, *, status: int = 200, error: PartnerKPIError | None = None,
           form: dict[str, str] | None = None, done: str | None = None, user: str | None = None) -> HTMLResponse:
-    from partnerkpi.web.pages import templates
-
     notice = DONE[done].format(user=user or "") if done in DONE else None
     context = {"users": st.credentials.list_users(), "roles": ROLES, "error": error, "notice": notice,
                "form": form or {"role": "analyst"}, "page": "admin"}

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from partnerkpi.cli_common import err
+from partnerkpi.cli.common import err
 from partnerkpi.errors import UsageError
 
 OutOption = Annotated[Path | None, typer.Option("--out", help="Write the template to this file (default: print it)")]
@@ -67,5 +67,5 @@ def alerts_init(out: OutOption = None, force: ForceOption = False) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add `targets init` to `app` (`alerts init` is in the alerts group, cli_alerts)."""
+    """Add `targets init` to `app` (`alerts init` is in the alerts group, cli/alerts.py)."""
     app.add_typer(targets_app, name="targets")

@@ -29,7 +29,7 @@ from partnerkpi.hub import Hub
 from partnerkpi.ingest import fingerprint
 from partnerkpi.ingest.importer import ImportSummary
 from partnerkpi.ingest.mapping import load_mapping
-from partnerkpi.web.app import AppState, state
+from partnerkpi.web.state import AppState, state
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024

@@ -6,18 +6,35 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from partnerkpi.engine.periods import Grain, parse_day
 from partnerkpi.errors import UsageError
-from partnerkpi.web.auth import Actor, check_csrf, require_actor_api, require_actor_page
+from partnerkpi.reports.exports import table
+from partnerkpi.web.auth import check_csrf
+from partnerkpi.web.deps import (
+    EXPORT_RESPONSES,
+    ApiActor,
+    ApiData,
+    ByParam,
+    ExportParam,
+    FromParam,
+    GrainParam,
+    PageActor,
+    PageData,
+    ToParam,
+    download,
+    records,
+    render,
+)
 from partnerkpi.web.insight_views import (
     AlertOut,
     AlertsOut,
     AtRiskOut,
     ImpactOut,
     LifecycleOut,
+    RiskOut,
     TargetsOut,
     alerts_view,
     at_risk_view,
@@ -29,21 +46,17 @@ from partnerkpi.web.insight_views import (
     stickiness_chart,
     targets_view,
 )
-from partnerkpi.web.reader import Reader, api_reader, page_reader
 from partnerkpi.web.views import TwinRoute, resolve_query
 
 api = APIRouter(prefix="/api/v1", tags=["insights"], route_class=TwinRoute)
 pages = APIRouter(include_in_schema=False)
 
-ApiData = Annotated[Reader, Depends(api_reader)]
-PageData = Annotated[Reader, Depends(page_reader)]
 DaysParam = Annotated[int, Query(ge=1, le=3650, description="Inactive: no activity for this many days")]
 QuarterParam = Annotated[str | None, Query(description="The quarter to review, e.g. 2026-Q3 (default: the last "
                                                        "quarter the data covers completely)")]
 KpiParam = Annotated[str, Query(description="The KPI that may drive the outcome")]
 OnParam = Annotated[str, Query(description="The outcome KPI")]
 AroundParam = Annotated[str | None, Query(description="A date (YYYY-MM-DD), e.g. a portal revamp")]
-GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
 StatusParam = Annotated[str, Query(description="active, resolved or all")]
 
 
@@ -51,22 +64,22 @@ def _around(text: str | None) -> date | None:
     return parse_day(text, "around")
 
 
-def _render(request: Request, name: str, **context) -> HTMLResponse:
-    from partnerkpi.web.pages import _render as render
-
-    return render(request, name, **context)
-
-
-@api.get("/at-risk", response_model=AtRiskOut)
-def at_risk(data: ApiData, days: DaysParam = 30) -> AtRiskOut:
-    """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers."""
-    return at_risk_view(data, days)
+@api.get("/at-risk", response_model=AtRiskOut, responses=EXPORT_RESPONSES)
+def at_risk(data: ApiData, days: DaysParam = 30, format: ExportParam = None) -> AtRiskOut | Response:
+    """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers.
+    With `format`, both lists as one file, its `list` column saying which (at_risk or inactive)."""
+    view = at_risk_view(data, days)
+    if format:
+        rows = [{"list": name, **r} for name, entries in (("at_risk", view.at_risk), ("inactive", view.inactive))
+                for r in records(entries)]
+        return download(table("at-risk", rows, ["list", *RiskOut.model_fields]), format)
+    return view
 
 
 @pages.get("/at-risk", response_class=HTMLResponse)
 def at_risk_page(request: Request, data: PageData, days: DaysParam = 30) -> HTMLResponse:
     """At-risk and inactive partners."""
-    return _render(request, "at_risk.html", view=at_risk_view(data, days), page="at-risk")
+    return render(request, "at_risk.html", view=at_risk_view(data, days), page="at-risk")
 
 
 @api.get("/targets", response_model=TargetsOut)
@@ -78,7 +91,7 @@ def targets(data: ApiData, quarter: QuarterParam = None) -> TargetsOut:
 @pages.get("/targets", response_class=HTMLResponse)
 def targets_page(request: Request, data: PageData, quarter: QuarterParam = None) -> HTMLResponse:
     """Targets, band sets and the quarterly review."""
-    return _render(request, "targets.html", view=targets_view(data, quarter), page="targets")
+    return render(request, "targets.html", view=targets_view(data, quarter), page="targets")
 
 
 @api.get("/impact", response_model=ImpactOut)
@@ -95,18 +108,22 @@ def impact_page(request: Request, data: PageData, kpi: KpiParam = "active_partne
     """Impact analysis with its charts."""
     g = Grain.parse(grain)
     view, report = impact_view(data, kpi, on, _around(around), g)
-    return _render(request, "impact.html", view=view, kpis=data.kpis(), page="impact",
+    return render(request, "impact.html", view=view, kpis=data.kpis(), page="impact",
                    before_after=before_after_chart(report, g), risers=risers_chart(report))
 
 
-@api.get("/alerts", response_model=AlertsOut)
-def alerts(data: ApiData, status: StatusParam = "active") -> AlertsOut:
-    """Alerts fired by the rules (active until their condition clears), with their deliveries."""
-    return alerts_view(data, status)
+@api.get("/alerts", response_model=AlertsOut, responses=EXPORT_RESPONSES)
+def alerts(data: ApiData, status: StatusParam = "active", format: ExportParam = None) -> AlertsOut | Response:
+    """Alerts fired by the rules (active until their condition clears), with their deliveries; with `format`,
+    the alerts as a file (the deliveries as JSON text in one column)."""
+    view = alerts_view(data, status)
+    if format:
+        return download(table("alerts", records(view.alerts), AlertOut.model_fields), format)
+    return view
 
 
 @api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={400: {"description": "No such alert"}})
-def acknowledge_alert(data: ApiData, alert_id: int, actor: Annotated[Actor, Depends(require_actor_api)]) -> AlertOut:
+def acknowledge_alert(data: ApiData, alert_id: int, actor: ApiActor) -> AlertOut:
     """Mark an alert as seen (the first acknowledgement stays)."""
     alert = data.insights.acknowledge(alert_id, actor.email)
     return AlertOut(**alert.to_json(), deliveries=[])
@@ -115,21 +132,16 @@ def acknowledge_alert(data: ApiData, alert_id: int, actor: Annotated[Actor, Depe
 @pages.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, data: PageData, status: StatusParam = "active") -> HTMLResponse:
     """Active or resolved alerts, with acknowledge buttons."""
-    return _render(request, "alerts.html", view=alerts_view(data, status), page="alerts")
+    return render(request, "alerts.html", view=alerts_view(data, status), page="alerts")
 
 
 @pages.post("/alerts/{alert_id}/acknowledge", dependencies=[Depends(check_csrf)])
 def acknowledge_page(
-    data: PageData, alert_id: int, actor: Annotated[Actor, Depends(require_actor_page)]
+    data: PageData, alert_id: int, actor: PageActor
 ) -> RedirectResponse:
     """The acknowledge button of the alerts page."""
     data.insights.acknowledge(alert_id, actor.email)
     return RedirectResponse("/alerts", status_code=303)
-
-
-FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
-ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
-ByParam = Annotated[str | None, Query(description="Segment by a partner trait")]
 
 
 @api.get("/lifecycle", response_model=LifecycleOut)
@@ -144,7 +156,7 @@ def lifecycle_page(request: Request, data: PageData, grain: GrainParam = "month"
                    to: ToParam = None, by: ByParam = None) -> HTMLResponse:
     """The lifecycle chart and the stickiness distribution."""
     view = lifecycle_view(data, resolve_query(data, grain, from_, to, by))
-    return _render(request, "lifecycle.html", view=view, chart=lifecycle_chart(view),
+    return render(request, "lifecycle.html", view=view, chart=lifecycle_chart(view),
                    sticky=stickiness_chart(view), page="lifecycle")
 
 
@@ -158,7 +170,7 @@ class NewOverride(BaseModel):
 
 @api.post("/partners/{partner_id}/health-override", status_code=201, responses={400: {"description": "Bad override"}})
 def override_api(data: ApiData, partner_id: str, body: NewOverride,
-                 actor: Annotated[Actor, Depends(require_actor_api)]) -> dict:
+                 actor: ApiActor) -> dict:
     """Override a partner's health level (staff): the reason and expiry show wherever the score does."""
     made = data.insights.override(partner_id, level=body.level, reason=body.reason, expires_at=body.expires_at,
                                   by=actor.email)
@@ -167,7 +179,7 @@ def override_api(data: ApiData, partner_id: str, body: NewOverride,
 
 @pages.post("/partners/{partner_id}/health-override", dependencies=[Depends(check_csrf)])
 def override_page(
-    data: PageData, partner_id: str, actor: Annotated[Actor, Depends(require_actor_page)],
+    data: PageData, partner_id: str, actor: PageActor,
     level: Annotated[str, Form()] = "", reason: Annotated[str, Form()] = "", expires_at: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
     """The override form of the partner page."""

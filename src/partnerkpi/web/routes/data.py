@@ -1,26 +1,85 @@
-"""POST /api/v1/imports: files sent to the server that owns the DuckDB file, imported as `partnerkpi import` does.
-
-DuckDB allows one writing process per file, so while the server runs this is how files get in
-(`partnerkpi import --server URL --token TOKEN FILES`).
-"""
+"""The data page and its JSON twins: table counts, imports, tracking-plan coverage, rejected rows (also as
+CSV); and POST /api/v1/imports, files sent to the server that owns the DuckDB file, imported as
+`partnerkpi import` does (DuckDB allows one writing process per file, so while the server runs this is how
+files get in: `partnerkpi import --server URL --token TOKEN FILES`)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.ingest import infer_kind
-from partnerkpi.web.app import AppState, state
 from partnerkpi.web.auth import require_admin_api
+from partnerkpi.web.deps import ApiData, PageData, render
+from partnerkpi.web.empty import NoDataYet, empty_view
+from partnerkpi.web.state import AppState, state
+from partnerkpi.web.views import (
+    DataOut,
+    RejectedFilter,
+    RejectedOut,
+    RejectedRowOut,
+    TwinRoute,
+    data_view,
+    rejected_view,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+pages = APIRouter(include_in_schema=False)
+uploads = APIRouter(prefix="/api/v1", tags=["api"])
+
+Filters = Annotated[RejectedFilter, Query()]
+
+@pages.get("/data", response_class=HTMLResponse)
+def data_page(request: Request, data: PageData, filters: Annotated[RejectedFilter, Query()]) -> HTMLResponse:
+    """Imports, table counts, rejected rows with their reasons (filterable, downloadable), plan coverage."""
+    view = data_view(data, filters)
+    query = urlencode({k: v for k, v in filters.model_dump().items() if v not in (None, "", 0)})
+    try:
+        data.require_data()
+        empty = None
+    except NoDataYet as exc:  # the page still shows its tables: rejected rows say why an import stored nothing
+        empty = empty_view(exc, request.app.state.partnerkpi.settings.db, str(request.base_url))
+    return render(request, "data.html", view=view, query=query, empty=empty, page="data")
+
+
+@api.get("/data", response_model=DataOut)
+def data_quality(data: ApiData, filters: Filters) -> DataOut:
+    """Table counts, every import, tracking-plan coverage and the first rejected rows."""
+    return data_view(data, filters)
+
+
+@api.get("/rejected", response_model=RejectedOut)
+def rejected(
+    data: ApiData, filters: Filters, limit: Annotated[int, Query(ge=1, le=10_000)] = 200
+) -> RejectedOut:
+    """Rejected rows with their source, row, field, raw content and reason, filtered and paged."""
+    return rejected_view(data, filters, limit)
+
+
+@api.get("/rejected.csv", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def rejected_csv(data: ApiData, filters: Filters) -> Response:
+    """Every rejected row matching the filters, as CSV (to fix and import again)."""
+    view = rejected_view(data, filters, limit=None)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(RejectedRowOut.model_fields), lineterminator="\n")
+    writer.writeheader()
+    for row in view.rows:
+        writer.writerow(row.model_dump())
+    return Response(
+        out.getvalue(), media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="rejected_rows.csv"'},
+    )
 
 
 class ImportSummaryOut(BaseModel):
@@ -66,7 +125,7 @@ def _without(prefix: str, exc: PartnerKPIError) -> None:
     exc.args = (exc.message,)
 
 
-@router.post("/imports", response_model=ImportsOut, dependencies=[Depends(require_admin_api)],
+@uploads.post("/imports", response_model=ImportsOut, dependencies=[Depends(require_admin_api)],
              responses={401: {"description": "No valid credentials"}, 403: {"description": "Not an admin"},
                         422: {"description": "A file cannot be imported (named with its row and field)"}})
 def create_imports(

@@ -1,0 +1,24 @@
+"""The routers, one module per subject; each holds a page and its JSON twin. `ROUTERS` is what `web/app.py`
+includes, in order (the API before the pages, the static files last)."""
+
+from __future__ import annotations
+
+from partnerkpi.web.routes import (
+    admin,
+    assets,
+    auth,
+    collector,
+    data,
+    insights,
+    kpis,
+    partners,
+    scorecard,
+    snapshot,
+    tokens,
+)
+
+ROUTERS = (
+    auth.router, admin.router, tokens.router, collector.router,
+    scorecard.api, kpis.api, partners.api, data.api, data.uploads, snapshot.router, insights.api,
+    insights.pages, scorecard.pages, kpis.pages, partners.pages, data.pages, assets.router,
+)

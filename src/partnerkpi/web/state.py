@@ -1,0 +1,69 @@
+"""What the routes of one app share: the hub, the lock that serialises writes to its store, and a cache of
+computed results; `state(request)` hands it to a route (a FastAPI dependency)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from fastapi import Request
+
+from partnerkpi.credentials import Credentials
+from partnerkpi.hub import Hub
+from partnerkpi.insights.alerts import AlertScheduler
+from partnerkpi.settings import Settings
+
+CACHE_ENTRIES = 16
+
+
+@dataclass
+class ResultCache:
+    """Computed results by (data version, what was asked), so requests that share a computation do it once;
+    the oldest entries go first. Callers hold the app's lock."""
+
+    entries: dict[tuple, Any] = field(default_factory=dict)
+
+    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """The cached result of `key`, made by `make()` the first time."""
+        if key not in self.entries:
+            while len(self.entries) >= CACHE_ENTRIES:
+                self.entries.pop(next(iter(self.entries)))
+            self.entries[key] = make()
+        return self.entries[key]
+
+
+@dataclass
+class AppState:
+    """What the routes share: the hub, and the lock that serialises writes to its store."""
+
+    hub: Hub
+    settings: Settings = field(default_factory=Settings)
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    results: ResultCache = field(default_factory=ResultCache)
+    alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
+
+    def new_data(self) -> None:
+        """Say that data arrived (an upload, a collector flush): the alert rules are evaluated soon."""
+        if self.alerts is not None:
+            self.alerts.poke()
+
+    def watch(self) -> None:
+        """Evaluate the alert rules now (under the write lock: the run stores firings and resolves)."""
+        from partnerkpi.insights.watch import run_watch
+
+        with self.write_lock:
+            run_watch(self.hub, self.settings)
+
+    @cached_property
+    def credentials(self) -> Credentials:
+        """Users, API tokens and write keys in the hub's store (made on first use, which creates their
+        tables when missing); shared by sign-in and the collector."""
+        return Credentials(self.hub.store, clock=self.hub.clock)
+
+
+def state(request: Request) -> AppState:
+    """The app's shared state (a FastAPI dependency)."""
+    return request.app.state.partnerkpi
