@@ -426,7 +426,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 # Insight commands live in their own modules and register themselves on the app.
-for _module in ("cli_review", "cli_health", "cli_impact", "cli_alerts", "cli_templates"):
+for _module in ("cli_review", "cli_health", "cli_impact", "cli_alerts", "cli_templates", "cli_report"):
     import_module(f"partnerkpi.{_module}").register(app)
 
 

@@ -173,7 +173,18 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
                 message = f"there is no page at {request.url.path}"
         return error_page(request, exc.status_code, message, hint, exc.headers)
 
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, snapshot
+    from partnerkpi.web import (
+        admin,
+        admin_tokens,
+        api,
+        auth,
+        collector,
+        imports,
+        insight_routes,
+        pages,
+        reports,
+        snapshot,
+    )
 
     app.include_router(auth.router)
     app.include_router(admin.router)
@@ -184,6 +195,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     app.include_router(snapshot.router)
     app.include_router(insight_routes.api)
     app.include_router(insight_routes.pages)
+    app.include_router(reports.router)
     app.include_router(pages.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(auth.require_actor_api)])

@@ -39,6 +39,7 @@ from partnerkpi.insights.review import QuarterReview, quarter_review
 from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets
 from partnerkpi.insights.trends import Trend, trends
+from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.app import AppState, ResultCache, state
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page
@@ -224,6 +225,43 @@ class Reader:
         scope = self._scope_of(partner_id)
         with self.lock:
             return scope.unacknowledged_policies()
+
+    # -- the quarterly report ---------------------------------------------------------------------
+    def report_audiences(self) -> list[tuple[str, str]]:
+        """(audience, label) of the reports the actor may read: internal users the internal edition and every
+        partner's; a partner user its own."""
+        own = [] if self.scope is not None else [("internal", "Internal (whole program)")]
+        return own + [(f"partner:{p['partner_id']}", f"{p.get('name') or p['partner_id']} ({p['partner_id']})")
+                      for p in self._visible()]
+
+    def _audience(self, audience: str | None) -> str:
+        """The audience asked for, checked: a partner user's own edition only (another partner's is a 404, the
+        internal one a 403); by default the actor's own edition."""
+        from partnerkpi.reports.build import parse_audience
+
+        if audience in (None, ""):
+            return "internal" if self.scope is None else f"partner:{self.scope}"
+        partner_id = parse_audience(audience)
+        if partner_id is None:
+            self._whole_program()
+        else:
+            self.partner(partner_id)
+        return audience
+
+    def report(self, period: str | None, audience: str | None) -> Report:
+        """The report model of `period` (a quarter) for `audience` ("internal" or "partner:ID")."""
+        from partnerkpi.reports.build import build_report
+
+        audience = self._audience(audience)
+        return self._cached(("report", period, audience), lambda: build_report(self.hub, period, audience))
+
+    def report_html(self, period: str | None, audience: str | None, paper: str = "A4") -> str:
+        """The report as the one renderer writes it (the page's frame, the PDF and the mails show it)."""
+        from partnerkpi.reports.render import report_html
+
+        report = self.report(period, audience)
+        return self._cached(("report_html", report.period, report.audience, paper),
+                            lambda: report_html(report, paper))  # type: ignore[arg-type]
 
 
 class Insights:
