@@ -115,9 +115,9 @@ def test_segments_are_the_partner_traits(client):
 
 def test_openapi_describes_every_api_path(client):
     doc = client.get("/openapi.json").json()
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages
+    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, reports
 
-    routers = [m.router for m in (admin, admin_tokens, api, auth, collector, imports, pages)]
+    routers = [m.router for m in (admin, admin_tokens, api, auth, collector, imports, pages, reports)]
     routes = [r for router in (*routers, insight_routes.api, insight_routes.pages) for r in router.routes]
     served = {(route.path, method) for route in routes if route.path.startswith(("/api/", "/v1/"))
               for method in route.methods}
@@ -125,7 +125,8 @@ def test_openapi_describes_every_api_path(client):
     assert served == described  # every API route (JSON twins, admin, imports, collector) and nothing else
     page_twins = {"/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments", "/api/v1/data",
                   "/api/v1/rejected", "/api/v1/rejected.csv", "/api/v1/partners", "/api/v1/partners/{partner_id}",
-                  "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle"}
+                  "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle",
+                  "/api/v1/reports"}
     assert page_twins <= {path for path, _ in described}
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
     assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial"}

@@ -7,10 +7,12 @@ median, top quartile and count).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from partnerkpi.access import PartnerScope
+from partnerkpi.catalog import Catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.engine.partner import peer_position
 from partnerkpi.engine.periods import Grain, label, parse_period_label, period_start, shift
@@ -31,6 +33,9 @@ from partnerkpi.reports.document import (
     TaskItem,
 )
 from partnerkpi.reports.numbers import format_change, format_value
+
+if TYPE_CHECKING:
+    from partnerkpi.insights.review import Movement
 
 HISTORY = 6  # quarters in a sparkline, the reported one last
 HEADLINE_KPIS = ("active_partner_rate", "portal_usage_rate", "task_completion_rate", "policy_ack_rate",
@@ -116,11 +121,11 @@ def internal_report(hub: Hub, period: str | None = None) -> Report:
     headlines = tuple(_headline(hub, hub.kpi(k), current[k], program) for k in chosen if k in current)
     review = quarter_review(hub, quarter, hub.book)
 
-    def move(m, better: bool | None) -> Move:
+    def move(m: Movement, better: bool | None) -> Move:
         return Move(m.kpi, m.name, "program", format_value(m.previous, m.unit), format_value(m.value, m.unit),
                     format_change(m.change, m.unit, m.value), better)
 
-    def biggest(items) -> list:
+    def biggest(items: Iterable[Movement]) -> list[Movement]:
         return sorted(items, key=lambda m: -abs(m.change_pct or 0.0))[:TOP_MOVES]
 
     improved = tuple(move(m, True) for m in biggest(m for m in review.improved if not m.segment))
@@ -129,9 +134,10 @@ def internal_report(hub: Hub, period: str | None = None) -> Report:
                        f"{format_value(b.previous, b.unit)} → {format_value(b.value, b.unit)}", b.better)
                   for b in review.band_changes if not b.segment)
     statuses = tuple(
-        Move(r.kpi, hub.kpi(r.kpi).name, "program", before[r.kpi].status or "—", r.status or "—",
+        Move(r.kpi, hub.kpi(r.kpi).name, "program", str(before[r.kpi].status), str(r.status),
              format_change(r.change, r.unit, r.value), _ranked(r.status) > _ranked(before[r.kpi].status))
-        for r in current.values() if r.kpi in before and r.status != before[r.kpi].status and r.status)
+        for r in current.values()
+        if r.kpi in before and r.status and before[r.kpi].status and r.status != before[r.kpi].status)
     leading = tuple(_headline(hub, k, current[k.id], program) for k in hub.catalog
                     if k.timing == "leading" and k.id in current and current[k.id].status in ("watch", "poor"))
     as_of = default_as_of(hub)
@@ -195,7 +201,7 @@ def _decisions(hub: Hub, rows: Sequence[KpiRow], start: datetime) -> tuple[Decis
     return tuple(found[:TOP_DECISIONS])
 
 
-def _definitions(catalog, ids) -> tuple[Definition, ...]:
+def _definitions(catalog: Catalog, ids: Iterable[str]) -> tuple[Definition, ...]:
     return tuple(Definition(k, catalog.get(k).name, catalog.get(k).definition, catalog.get(k).formula)
                  for k in ids if k in catalog)
 
