@@ -99,6 +99,17 @@ def test_internal_pdf_page_one_tells_the_quarter(editions):
     assert "What improved" in first and "What worsened" in first
 
 
+def test_internal_model_improved_and_segments(editions):
+    internal = editions["internal"]
+    revenue = next(m for m in internal.improved if m.kpi == "partner_revenue")
+    assert (revenue.before, revenue.after, revenue.change) == ("$300", "$1,800", "+$1,500")
+    # By type in Q3: resellers 250+100+200+300+400+500 = 1,750; the distributor G 50.
+    assert internal.segment_values == ("distributor", "reseller")
+    (row,) = [s for s in internal.segments if s.kpi == "partner_revenue"]
+    assert row.cells == {"distributor": "$50", "reseller": "$1,750"}
+    assert "Segments by type" in pdf_text(editions["internal.pdf"])
+
+
 def test_every_page_prints_filters_watermark_and_generation_time(editions):
     for name, audience in (("internal.pdf", "internal"), ("partner.pdf", "partner:A")):
         path = editions[name]
