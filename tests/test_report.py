@@ -169,7 +169,20 @@ def test_render_report_is_the_one_renderer(program, editions):
         render_report(hub, "2026-07", "internal")
 
 
-def test_cli_writes_html_to_stdout_and_pdf_to_a_file(program, tmp_path, monkeypatch):
+def test_a_burst_shares_one_memo_and_gets_the_same_editions(program, editions):
+    from partnerkpi.access import DictMemo
+
+    hub, memo = program.hub(), DictMemo()
+    first = render_report(hub, PERIOD, "partner:A", paper="Letter", memo=memo)
+    per_partner = [k for k in memo.entries if k[0] == "per_partner"]
+    assert len(per_partner) == 1  # the peers' rows of every partner, computed once
+    rows = memo.entries[per_partner[0]]
+    render_report(hub, PERIOD, "partner:C", memo=memo)
+    assert memo.entries[per_partner[0]] is rows and len([k for k in memo.entries if k[0] == "per_partner"]) == 1
+    assert first.decode() == editions["partner.html"]  # the memo changes nothing in the document
+
+
+def test_cli_writes_html_to_stdout_and_a_pdf_needs_out(program, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from partnerkpi.cli import app

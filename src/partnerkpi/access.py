@@ -34,6 +34,18 @@ def _direct(key: tuple, make: Callable[[], Any]) -> Any:
     return make()
 
 
+class DictMemo:
+    """A memo that keeps every result in a dict, for one run over many partners (a burst of reports)."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple, Any] = {}
+
+    def __call__(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in self.entries:
+            self.entries[key] = make()
+        return self.entries[key]
+
+
 def partner_kpis(catalog: Iterable[KPI], *, internal: bool = False) -> list[KPI]:
     """The KPIs a partner page shows, in catalog order: `partner_page: everyone`, plus `internal` ones to the
     program team."""

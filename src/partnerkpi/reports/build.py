@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from partnerkpi.access import PartnerScope
+from partnerkpi.access import Memo, PartnerScope
 from partnerkpi.catalog import Catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.engine.partner import peer_position
@@ -68,11 +68,13 @@ def quarter_of(hub: Hub | PartnerScope, period: str | None) -> tuple[datetime, s
     return found.start, found.label
 
 
-def build_report(hub: Hub, period: str | None = None, audience: str = "internal") -> Report:
-    """The report of `period` for `audience`: "internal", or "partner:ID" (built from that partner's scope)."""
+def build_report(hub: Hub, period: str | None = None, audience: str = "internal", *,
+                 memo: Memo | None = None) -> Report:
+    """The report of `period` for `audience`: "internal", or "partner:ID" (built from that partner's scope;
+    a `memo` shared across partners, as a burst does, computes the peers' rows once)."""
     partner_id = parse_audience(audience)
     if partner_id is not None:
-        return partner_report(hub.scoped(partner_id), period)
+        return partner_report(hub.scoped(partner_id, memo=memo), period)
     return internal_report(hub, period)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from partnerkpi.access import Memo
 from partnerkpi.errors import UsageError
 from partnerkpi.reports.build import build_report
 from partnerkpi.reports.charts import sparkline, trend_figure
@@ -61,11 +62,12 @@ def report_pdf(html: str) -> bytes:
 
 
 def render_report(hub: Hub, period: str | None = "2026-Q3", audience: str = "internal", *,
-                  paper: Paper = "A4", fmt: Fmt = "html") -> bytes:
+                  paper: Paper = "A4", fmt: Fmt = "html", memo: Memo | None = None) -> bytes:
     """The report of `period` (a quarter, None: the last the data covers) for `audience` ("internal" or
-    "partner:ID", built from that partner's scope only), as HTML or PDF bytes on A4 or Letter paper."""
+    "partner:ID", built from that partner's scope only), as HTML or PDF bytes on A4 or Letter paper. Pass
+    one `memo` (e.g. `DictMemo()`) to every partner of a burst so the peers' rows are computed once."""
     if fmt not in ("html", "pdf"):
         raise UsageError(f"unknown report format '{fmt}'", hint="choose html or pdf")
-    html = report_html(build_report(hub, period, audience), paper)
+    html = report_html(build_report(hub, period, audience, memo=memo), paper)
     return report_pdf(html) if fmt == "pdf" else html.encode("utf-8")
 
