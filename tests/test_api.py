@@ -125,7 +125,8 @@ def test_openapi_describes_every_api_path(client):
     assert served == described  # every API route (JSON twins, admin, imports, collector) and nothing else
     page_twins = {"/api/v1/scorecard", "/api/v1/kpis", "/api/v1/kpis/{kpi_id}", "/api/v1/segments", "/api/v1/data",
                   "/api/v1/rejected", "/api/v1/rejected.csv", "/api/v1/partners", "/api/v1/partners/{partner_id}",
-                  "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle"}
+                  "/api/v1/at-risk", "/api/v1/alerts", "/api/v1/targets", "/api/v1/impact", "/api/v1/lifecycle",
+                  "/api/v1/reports"}
     assert page_twins <= {path for path, _ in described}
     scorecard = doc["paths"]["/api/v1/scorecard"]["get"]
     assert {p["name"] for p in scorecard["parameters"]} == {"grain", "from", "to", "by", "kpi", "partial", "format"}

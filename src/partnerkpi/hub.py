@@ -29,6 +29,7 @@ from partnerkpi.settings import DEFAULT_MEMORY_LIMIT, TimeBounds
 from partnerkpi.store import Store
 
 if TYPE_CHECKING:
+    from partnerkpi.access import Memo, PartnerScope
     from partnerkpi.insights.targets import TargetBook
 
 PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
@@ -100,6 +101,13 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def scoped(self, partner_id: str, *, memo: Memo | None = None) -> PartnerScope:
+        """What the partner `partner_id` may read of this hub (UnknownPartnerError when there is no such
+        partner); `memo(key, make)` puts a cache in front of its reads."""
+        from partnerkpi.access import PartnerScope
+
+        return PartnerScope(self, partner_id) if memo is None else PartnerScope(self, partner_id, memo=memo)
 
     # -- data in ------------------------------------------------------------------------------------
     def import_files(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from partnerkpi.cli import admin, alerts, data, health, insights, kpis, serve, templates
+from partnerkpi.cli import admin, alerts, data, health, insights, kpis, report, serve, templates
 from partnerkpi.cli.common import err
 from partnerkpi.errors import PartnerKPIError
 
@@ -26,6 +26,7 @@ app.add_typer(admin.keys_app, name="keys")
 insights.register(app)
 health.register(app)
 alerts.register(app)
+report.register(app)
 templates.register(app)
 
 

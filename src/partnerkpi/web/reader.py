@@ -1,25 +1,31 @@
 """The one door to data: every query a request makes goes through a `Reader`, built for its actor.
 
-An internal actor's reader sees the whole program. A partner user's reader is scoped to that one
-partner, here and nowhere else: program-wide reads are refused, the partner list holds only the
-partner itself, another partner's id answers exactly as an id that does not exist, and peer figures
-leave as anonymous aggregates (median, top quartile, how many) computed inside the reader. Routes
-never look at who is asking.
+An internal actor's reader reads the Hub; a partner user's reader wraps the library's `PartnerScope`
+(`hub.scoped(partner_id)`, partnerkpi/access.py), which decides what the partner may read. The reader adds
+only what the web needs in front of them: the result cache and the lock. Routes never look at who is asking.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from partnerkpi.access import (
+    MIN_PEERS,
+    OutOfScope,
+    PartnerFigures,
+    PartnerScope,
+    UnknownPartnerError,
+    partner_figures,
+    partner_kpis,
+)
 from partnerkpi.catalog.model import KPI
-from partnerkpi.engine.partner_reads import PeerStats, open_tasks, peer_stats, unacknowledged_policies
 from partnerkpi.engine.periods import Grain
 from partnerkpi.engine.result import KpiRow
-from partnerkpi.errors import PartnerKPIError, UsageError
+from partnerkpi.errors import UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.alerts import Alert, acknowledge, list_alerts, list_deliveries
 from partnerkpi.insights.backtest import BacktestResult, backtest
@@ -40,31 +46,13 @@ from partnerkpi.insights.review import QuarterReview, quarter_review
 from partnerkpi.insights.risk import RiskEntry, at_risk, inactive
 from partnerkpi.insights.targets import TargetBook, load_targets
 from partnerkpi.insights.trends import Trend, trends
+from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.empty import NoDataYet
 from partnerkpi.web.state import ResultCache
 
 DEFAULT_PERIODS = 6
-MIN_PEERS = 5  # fewer peers than this and a median could give a peer's own figure away
-
-
-class UnknownPartnerError(PartnerKPIError):
-    """No such partner, or one the actor may not see: both answer the same."""
-
-    http_status = 404
-
-    def __init__(self, partner_id: str) -> None:
-        super().__init__(f"no partner '{partner_id}'", hint="the partners you may see are listed at /partners")
-
-
-class OutOfScope(PartnerKPIError):
-    """A program-wide read asked by a partner user."""
-
-    http_status = 403
-
-    def __init__(self, partner_id: str) -> None:
-        super().__init__("partner users see their own partner only",
-                         hint=f"your partner's page is /partners/{partner_id}")
+__all__ = ["MIN_PEERS", "OutOfScope", "PartnerFigures", "RangeQuery", "Reader", "UnknownPartnerError"]
 
 
 @dataclass(frozen=True)
@@ -84,18 +72,6 @@ class RangeQuery:
         return self.running is not None and row.period_start >= self.running
 
 
-@dataclass(frozen=True)
-class PartnerFigures:
-    """What a partner page may show: the partner, its own rows (as program rows: `segment` is empty),
-    and per (KPI, period label) the anonymous figures of its peers."""
-
-    partner: dict[str, Any]
-    peers_by: str | None
-    peer_group: str  # "type = reseller", or "all partners"
-    rows: list[KpiRow]
-    peers: dict[tuple[str, str], PeerStats]
-
-
 @dataclass
 class Reader:
     """What a request may read from the hub; `scope` is the one partner a partner user may see."""
@@ -106,22 +82,45 @@ class Reader:
     cache: ResultCache = field(default_factory=ResultCache)
     insights: Insights = field(init=False)
     _data_version: tuple | None = field(default=None, init=False, repr=False)
+    _access: PartnerScope | None = field(default=None, init=False, repr=False)
 
     # -- scope ------------------------------------------------------------------------------------
+    @property
+    def access(self) -> PartnerScope | None:
+        """The library's scope of a partner user (None for an internal actor, who reads the hub)."""
+        if self.scope is None:
+            return None
+        if self._access is None:
+            self._access = self.hub.scoped(self.scope, memo=self._cached)
+        return self._access
+
     def _whole_program(self) -> None:
         if self.scope is not None:
             raise OutOfScope(self.scope)
 
     def _visible(self) -> list[dict[str, Any]]:
-        partners = self._cached(("partners",), self.hub.partners)
-        return [p for p in partners if self.scope is None or p["partner_id"] == self.scope]
+        if self.scope is not None:
+            try:
+                return self.access.partners()  # type: ignore[union-attr]
+            except UnknownPartnerError:  # the actor's partner is not (or no longer) in the data
+                return []
+        return self._cached(("partners",), self.hub.partners)
 
     def partner(self, partner_id: str) -> dict[str, Any]:
         """A partner the actor may see (UnknownPartnerError otherwise, the same as for no such partner)."""
+        if self.access is not None:
+            return self.access.partner(partner_id)
         found = next((p for p in self._visible() if p["partner_id"] == partner_id), None)
         if found is None:
             raise UnknownPartnerError(partner_id)
         return found
+
+    def _scope_of(self, partner_id: str) -> PartnerScope:
+        """The scope of a partner the actor may see: its own, or (internal actors) any partner's."""
+        if self.access is not None:
+            self.access.partner(partner_id)
+            return self.access
+        return self.hub.scoped(partner_id, memo=self._cached)
 
     def _version(self) -> tuple:
         """The data version cached results are keyed by (last import, row counts); read once per request,
@@ -155,8 +154,7 @@ class Reader:
 
     def partner_kpis(self) -> list[KPI]:
         """The KPIs a partner page shows to this actor: per-partner KPIs, internal ones to internal users."""
-        shown = {"everyone"} if self.scope is not None else {"everyone", "internal"}
-        return [k for k in self.hub.catalog if k.partner_page in shown]
+        return partner_kpis(self.hub.catalog, internal=self.scope is None)
 
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""
@@ -211,53 +209,65 @@ class Reader:
 
     def last_active(self, partner_id: str) -> datetime | None:
         """The partner's latest activity event."""
-        self.partner(partner_id)
-        return self._cached(("last_active",), self.hub.last_active).get(partner_id)
+        return self._scope_of(partner_id).last_active()
 
     def partner_figures(self, partner_id: str, query: RangeQuery, peers_by: str | None) -> PartnerFigures:
         """A partner's own rows of the partner-page KPIs, and its peers' figures (never their rows)."""
-        partner = self.partner(partner_id)
-        if peers_by and peers_by not in self.traits():
-            raise UsageError(f"unknown partner trait '{peers_by}'",
-                             hint=f"compare with peers by one of: {', '.join(self.traits())}")
-        kpis = {k.id: k for k in self.partner_kpis()}
-        rows = self._per_partner(query, list(kpis))
-        everyone = self._cached(("partners",), self.hub.partners)
-        group_value = partner.get(peers_by) if peers_by else None
-        if group_value in (None, ""):
-            peers_by, label = None, "all partners"
-            group = [p for p in everyone if p["partner_id"] != partner_id]
-        else:
-            label = f"{peers_by} = {group_value}"
-            group = [p for p in everyone if p["partner_id"] != partner_id and p.get(peers_by) == group_value]
-        members = {p["partner_id"]: p for p in group}
-        own: list[KpiRow] = []
-        values: dict[tuple[str, str], list[float | None]] = {}
-        for r in rows:
-            pid = r.segment.get(PER_PARTNER)
-            if pid == partner_id:
-                own.append(_as_program(r))
-            elif pid in members and _in_period(members[pid], r):
-                values.setdefault((r.kpi, r.period), []).append(r.value)
-        peers = {
-            (kpi_id, period): peer_stats(values.get((kpi_id, period), []), kpis[kpi_id].direction, MIN_PEERS)
-            for kpi_id, period in {(r.kpi, r.period) for r in own}
-        }
-        return PartnerFigures(partner, peers_by, label, own, peers)
+        book = self.insights.book()  # outside `_cached`: the lock is not reentrant
+        if self.access is not None:
+            self.access.partner(partner_id)
+            return self.access.figures(query.grain, query.start, query.end, peers_by, book=book)
+        return partner_figures(self.hub, self.partner(partner_id), query.grain, query.start, query.end, peers_by,
+                               self.partner_kpis(), book=book, memo=self._cached)
 
     def open_tasks(self, partner_id: str) -> list[dict]:
         """The partner's open tasks now, overdue first."""
-        self.partner(partner_id)
+        scope = self._scope_of(partner_id)
         with self.lock:
-            engine = self.hub.engine
-            return open_tasks(engine.table, engine.execute, partner_id, self.hub.now())
+            return scope.open_tasks()
 
     def unacknowledged_policies(self, partner_id: str) -> list[dict]:
         """The required policies the partner has not acknowledged yet."""
-        self.partner(partner_id)
+        scope = self._scope_of(partner_id)
         with self.lock:
-            engine = self.hub.engine
-            return unacknowledged_policies(engine.table, engine.execute, partner_id, self.hub.now())
+            return scope.unacknowledged_policies()
+
+    # -- the quarterly report ---------------------------------------------------------------------
+    def report_audiences(self) -> list[tuple[str, str]]:
+        """(audience, label) of the reports the actor may read: internal users the internal edition and every
+        partner's; a partner user its own."""
+        own = [] if self.scope is not None else [("internal", "Internal (whole program)")]
+        return own + [(f"partner:{p['partner_id']}", f"{p.get('name') or p['partner_id']} ({p['partner_id']})")
+                      for p in self._visible()]
+
+    def _audience(self, audience: str | None) -> str:
+        """The audience asked for, checked: a partner user's own edition only (another partner's is a 404, the
+        internal one a 403); by default the actor's own edition."""
+        from partnerkpi.reports.build import parse_audience
+
+        if audience in (None, ""):
+            return "internal" if self.scope is None else f"partner:{self.scope}"
+        partner_id = parse_audience(audience)
+        if partner_id is None:
+            self._whole_program()
+        else:
+            self.partner(partner_id)
+        return audience
+
+    def report(self, period: str | None, audience: str | None) -> Report:
+        """The report model of `period` (a quarter) for `audience` ("internal" or "partner:ID")."""
+        from partnerkpi.reports.build import build_report
+
+        audience = self._audience(audience)
+        return self._cached(("report", period, audience), lambda: build_report(self.hub, period, audience))
+
+    def report_html(self, period: str | None, audience: str | None, paper: str = "A4") -> str:
+        """The report as the one renderer writes it (the page's frame, the PDF and the mails show it)."""
+        from partnerkpi.reports.render import report_html
+
+        report = self.report(period, audience)
+        return self._cached(("report_html", report.period, report.audience, paper),
+                            lambda: report_html(report, paper))  # type: ignore[arg-type]
 
 
 class Insights:
@@ -390,12 +400,3 @@ class Insights:
             return acknowledge(self.hub, alert_id, by)
 
 
-def _as_program(row: KpiRow) -> KpiRow:
-    """A partner's row shown on its own page: no segment (the page is about this partner)."""
-    return replace(row, segment={})
-
-
-def _in_period(partner: dict[str, Any], row: KpiRow) -> bool:
-    """Whether a peer was a partner during the row's period (onboarded before its end, not gone before its start)."""
-    on, off = partner.get("onboarded_at"), partner.get("offboarded_at")
-    return (on is None or on < row.period_end) and (off is None or off >= row.period_start)

@@ -12,6 +12,7 @@ from partnerkpi.web.routes import (
     insights,
     kpis,
     partners,
+    reports,
     scorecard,
     snapshot,
     tokens,
@@ -19,6 +20,6 @@ from partnerkpi.web.routes import (
 
 ROUTERS = (
     auth.router, admin.router, tokens.router, collector.router,
-    scorecard.api, kpis.api, partners.api, data.api, data.uploads, snapshot.router, insights.api,
+    scorecard.api, kpis.api, partners.api, data.api, data.uploads, snapshot.router, insights.api, reports.router,
     insights.pages, scorecard.pages, kpis.pages, partners.pages, data.pages, assets.router,
 )
