@@ -30,6 +30,7 @@ from partnerkpi.cli_common import (
     err,
     out,
 )
+from partnerkpi.cli_subscriptions import subscriptions_app
 from partnerkpi.errors import InputFileError, PartnerKPIError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.local_server import remove_marker, write_marker
@@ -44,6 +45,7 @@ app = typer.Typer(
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(keys_app, name="keys")
+app.add_typer(subscriptions_app, name="subscriptions")
 
 
 class Kind(StrEnum):
