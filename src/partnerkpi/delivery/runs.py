@@ -105,7 +105,6 @@ class Subscriptions:
     retry: Retry | None = None  # None: from `mail` (attempts, backoff)
 
     def __post_init__(self) -> None:
-        self.tables.create()
         if self.retry is None:
             self.retry = Retry(max(1, self.mail.attempts), self.mail.backoff)
 
@@ -249,5 +248,9 @@ class Subscriptions:
 
 def open_subscriptions(hub: Hub, mail: MailSettings, *, render: Renderer | None = None,
                        sleep: Sleeper = time.sleep) -> Subscriptions:
-    """The subscriptions of `hub`'s store, rendering with `render` (default: the product's report renderer)."""
-    return Subscriptions(SubscriptionTables(hub.store.con), render or report_renderer(hub), mail, hub.clock, sleep)
+    """The subscriptions of `hub`'s store (their tables made when missing), rendering with `render` (default: the
+    product's report renderer)."""
+    tables = SubscriptionTables(hub.store.con)
+    if not hub.store.read_only and not {"subscriptions", "subscription_deliveries"} <= hub.store.tables():
+        tables.create()
+    return Subscriptions(tables, render or report_renderer(hub), mail, hub.clock, sleep)

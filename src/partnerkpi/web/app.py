@@ -174,10 +174,12 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         return error_page(request, exc.status_code, message, hint, exc.headers)
 
     from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, snapshot
+    from partnerkpi.web.subscriptions import router as subscriptions_router
 
     app.include_router(auth.router)
     app.include_router(admin.router)
     app.include_router(admin_tokens.router)
+    app.include_router(subscriptions_router)
     app.include_router(collector.router)
     app.include_router(api.router)
     app.include_router(imports.router)
