@@ -115,9 +115,9 @@ def test_segments_are_the_partner_traits(client):
 
 def test_openapi_describes_every_api_path(client):
     doc = client.get("/openapi.json").json()
-    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages
+    from partnerkpi.web import admin, admin_tokens, api, auth, collector, imports, insight_routes, pages, subscriptions
 
-    routers = [m.router for m in (admin, admin_tokens, api, auth, collector, imports, pages)]
+    routers = [m.router for m in (admin, admin_tokens, api, auth, collector, imports, pages, subscriptions)]
     routes = [r for router in (*routers, insight_routes.api, insight_routes.pages) for r in router.routes]
     served = {(route.path, method) for route in routes if route.path.startswith(("/api/", "/v1/"))
               for method in route.methods}

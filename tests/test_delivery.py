@@ -352,3 +352,101 @@ def test_a_rendering_error_fails_that_edition_with_its_reason(tmp_path, smtp):
     assert row.recipient == MAILBOX["C"]
     assert row.last_error == "the report could not be rendered: ValueError: no data for C"
     assert MAILBOX["C"] not in boxes.counts() and sleeps == []
+
+
+# -- the admin page and its JSON twin --------------------------------------------------------------------
+def test_admin_page_and_json_twin_show_failed_as_failed_and_the_button_resends_only_those(tmp_path, smtp):
+    from fastapi.testclient import TestClient
+
+    from partnerkpi.settings import Settings
+    from partnerkpi.web import create_app
+    from partnerkpi.web import subscriptions as routes
+    from partnerkpi.web.credentials import Credentials
+    from tests.web_fixtures import ADMIN, form_token, sign_in
+
+    boxes, mail = smtp
+    hub = build(tmp_path)
+    Credentials(hub.store).add_user(*ADMIN, "admin")
+    Credentials(hub.store).add_user("pat@alpha.example", "partner-pass", "partner", "A")
+    boxes.refuse.add(MAILBOX["B"])
+    sleeps: list[float] = []
+    subs = subscriptions(hub, mail, pdf_renderer(hub), sleeps=sleeps)
+    subs.add("partners", "0 7 * * 1", tz="Europe/Berlin", period="last-quarter", audience="partners")
+    subs.tables.set_address("C", "typo@charly.example")
+    subs.run_once("partners")
+
+    app = create_app(Settings(db=hub.store.path, mail=mail), hub=hub)
+    app.dependency_overrides[routes.subscriptions] = lambda: subscriptions(hub, mail, pdf_renderer(hub), sleeps=sleeps)
+    with TestClient(app, follow_redirects=False) as client:
+        assert sign_in(client, "pat@alpha.example", "partner-pass").status_code == 303
+        assert client.get("/api/v1/subscriptions").status_code == 403  # a partner user is no admin
+        client.cookies.clear()
+        assert sign_in(client, *ADMIN).status_code == 303
+        (twin,) = client.get("/api/v1/subscriptions").json()
+        assert twin["next_fire_at"] == "2027-01-04T06:00:00"  # Monday 07:00 in Berlin
+        assert twin["last_run"]["counts"] == {"sent": 2, "failed": 1, "refused": 1, "pending": 0}
+        rows = {r["recipient"]: r for r in twin["last_run"]["recipients"]}
+        assert (rows[MAILBOX["B"]]["status"], rows[MAILBOX["B"]]["sent_at"]) == ("failed", None)
+        assert "550" in rows[MAILBOX["B"]]["error"]
+        assert rows["typo@charly.example"]["status"] == "refused"
+        page = client.get("/admin/subscriptions")
+        assert page.status_code == 200
+        row = page.text.split(f"<td>{MAILBOX['B']}</td>", 1)[1].split("</tr>", 1)[0]
+        assert "<td>failed</td>" in row and "mailbox unavailable" in row
+        assert '<td class="status-failed">1</td>' in page.text and "Resend failed" in page.text
+
+        assert client.post("/admin/subscriptions/resend", data={"name": "partners"}).status_code == 403  # no CSRF
+        boxes.refuse.clear()
+        done = client.post("/admin/subscriptions/resend",
+                           data={"name": "partners", "csrf_token": form_token(page.text)})
+        assert done.status_code == 303 and done.headers["location"] == "/admin/subscriptions?resent=partners"
+        (twin,) = client.get("/api/v1/subscriptions").json()
+        assert twin["last_run"]["counts"] == {"sent": 3, "failed": 0, "refused": 1, "pending": 0}
+        assert "Resend failed" not in client.get("/admin/subscriptions").text
+        bearer = {"Authorization": f"Bearer {Credentials(hub.store).create_token(ADMIN[0])}"}
+        assert client.post("/api/v1/subscriptions/nope/resend", headers=bearer).status_code == 404
+        assert client.post("/api/v1/subscriptions/partners/resend", headers=bearer).json() == []  # nothing open
+    assert boxes.counts() == {MAILBOX["A"]: 1, MAILBOX["B"]: 1, MAILBOX["C"]: 1}
+
+
+# -- the command line -----------------------------------------------------------------------------------
+def test_cli_adds_lists_runs_logs_and_removes_subscriptions(tmp_path):
+    import json
+    import os
+    import sys
+
+    build(tmp_path).close()
+    db = str(tmp_path / "hub.duckdb")
+    env = {**os.environ, "COLUMNS": "200", "PARTNERKPI_SMTP_HOST": "127.0.0.1",
+           "PARTNERKPI_SMTP_PORT": str(free_port()), "PARTNERKPI_SMTP_ATTEMPTS": "1"}  # nothing listens: sends fail
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "partnerkpi.cli", "subscriptions", *args, "--db", db],
+                              capture_output=True, text=True, env=env, timeout=300)
+
+    added = cli("add", "--name", "weekly", "--cron", "0 7 * * 1", "--tz", "Europe/Berlin", "--period",
+                "last-quarter", "--audience", "internal", "--to", "Boss@Corp.example", "--to", "cfo@corp.example")
+    assert added.returncode == 0, added.stderr
+    assert "added weekly: next fire" in added.stdout
+    bad = cli("add", "--name", "x", "--cron", "0 7 * *", "--period", "last-quarter", "--audience", "partners")
+    assert bad.returncode == 2 and "five fields" in bad.stderr and "how to fix" in bad.stderr
+    assert cli("allow", "A", "@Alpha.example").returncode == 0
+    (listed,) = json.loads(cli("list", "--json").stdout)
+    assert (listed["name"], listed["to"], listed["last_fire_at"]) == ("weekly", ["boss@corp.example",
+                                                                                 "cfo@corp.example"], None)
+    assert cli("run", "--now", "--at", "2000-01-01T00:00:00Z").stdout.strip() == "nothing is due"
+
+    ran = cli("run", "weekly", "--once")
+    assert ran.returncode == 1 and "0 sent, 2 failed" in ran.stdout
+    assert "`partnerkpi subscriptions resend weekly` sends only those" in " ".join(ran.stderr.split())
+    log = json.loads(cli("log", "weekly", "--format", "json").stdout)
+    assert [(r["recipient"], r["status"], r["attempts"], r["sent_at"]) for r in log] == [
+        ("boss@corp.example", "failed", 1, None), ("cfo@corp.example", "failed", 1, None)]
+    assert all(r["last_error"] for r in log)
+    table = cli("log", "--status", "failed").stdout
+    assert "boss@corp.example" in table and "failed" in table
+
+    assert cli("remove", "weekly").returncode == 0
+    assert json.loads(cli("list", "--json").stdout) == []
+    gone = cli("remove", "weekly")
+    assert gone.returncode == 2 and "there is no subscription 'weekly'" in gone.stderr

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from partnerkpi.clock import FixedClock
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
-from partnerkpi.web import admin, admin_tokens, api, create_app, imports, insight_routes
+from partnerkpi.web import admin, admin_tokens, api, create_app, imports, insight_routes, subscriptions
 from partnerkpi.web.credentials import Credentials
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import ANALYST, sign_in
@@ -191,9 +191,10 @@ def test_every_api_route_of_a_partner_token_is_scoped_too(app, db):
     with TestClient(app) as client:
         token = app.state.partnerkpi.credentials.create_token(PARTNER_USER[0])
         headers = {"Authorization": f"Bearer {token}"}
-        routers = [api.router, admin.router, admin_tokens.router, imports.router, insight_routes.api]
+        routers = [api.router, admin.router, admin_tokens.router, imports.router, insight_routes.api,
+                   subscriptions.router]
         routes = [r for router in routers for r in router.routes if "GET" in getattr(r, "methods", ())]
-        assert len(routes) >= 9
+        assert len(routes) >= 10
         for route in routes:
             path = route.path.replace("{kpi_id}", "login_frequency").replace("{email}", ANALYST[0])
             for pid in (ME, "P-BRAVO"):

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from partnerkpi.cli_common import DbOption, Format, _hub, _reader, csv_text, out
 from partnerkpi.delivery.recipients import check_address, check_domain
-from partnerkpi.delivery.runs import AUDIENCES, open_subscriptions
+from partnerkpi.delivery.runs import AUDIENCES, DeliveryFailed, RunSummary, open_subscriptions
 from partnerkpi.delivery.schedule import next_fire
 from partnerkpi.errors import UsageError
 from partnerkpi.settings import Settings
@@ -40,6 +40,16 @@ def _instant(text: str | None, option: str) -> datetime | None:
 
 def _say(text: str) -> None:
     out.print(text, highlight=False, markup=False)
+
+
+def _check(summaries: list[RunSummary]) -> None:
+    """Fail (exit 1) when a recipient of these runs is left failed."""
+    failed = {s.subscription: s.counts.get("failed", 0) for s in summaries if s.counts.get("failed")}
+    if failed:
+        name = next(iter(failed))
+        raise DeliveryFailed(f"{sum(failed.values())} recipient(s) failed in {', '.join(failed)}",
+                             hint=f"see why with `partnerkpi subscriptions log {name} --status failed`; once fixed, "
+                             f"`partnerkpi subscriptions resend {name}` sends only those")
 
 
 @subscriptions_app.command("add")
@@ -123,8 +133,7 @@ def run(
         _say("nothing is due")
     for summary in summaries:
         _say(summary.text())
-    if any(s.counts.get("failed") for s in summaries):
-        raise typer.Exit(1)
+    _check(summaries)
 
 
 @subscriptions_app.command("resend")
@@ -141,8 +150,7 @@ def resend(
         _say(f"{name}: nothing to resend")
     for summary in summaries:
         _say(summary.text())
-    if any(s.counts.get("failed") for s in summaries):
-        raise typer.Exit(1)
+    _check(summaries)
 
 
 @subscriptions_app.command("log")

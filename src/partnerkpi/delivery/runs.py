@@ -40,6 +40,12 @@ class UnknownSubscription(UsageError):
     http_status = 404
 
 
+class DeliveryFailed(PartnerKPIError):
+    """Some recipients could not be sent to; the run log says why, and a resend delivers just those."""
+
+    http_status = 502
+
+
 def report_renderer(hub: Hub) -> Renderer:
     """The product's report renderer bound to `hub` (each partner edition is built in that partner's scope);
     imported on first use, so managing subscriptions works without it."""
