@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from partnerkpi.errors import UsageError
 
@@ -86,7 +87,7 @@ class MailSettings:
     port: int = 25
     sender: str = "partnerkpi@localhost"
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never printed
     starttls: bool = False
     timeout: float = 30.0
     attempts: int = 3  # tries per recipient within one run
@@ -99,12 +100,19 @@ class MailSettings:
         """$PARTNERKPI_SMTP_HOST, _PORT, _FROM, _USER, _PASSWORD, _STARTTLS (1/0), _ATTEMPTS, _BACKOFF (seconds),
         $PARTNERKPI_BASE_URL and $PARTNERKPI_TIMEZONE, each defaulting when unset."""
         env = os.environ.get
-        return cls(host=env("PARTNERKPI_SMTP_HOST") or cls.host, port=int(env("PARTNERKPI_SMTP_PORT") or cls.port),
+
+        def number(name: str, default: float, kind: type = int) -> Any:
+            try:
+                return kind(env(name) or default)
+            except ValueError:
+                raise UsageError(f"${name} '{env(name)}' is not a number", hint=f"set it like {default}") from None
+
+        return cls(host=env("PARTNERKPI_SMTP_HOST") or cls.host, port=number("PARTNERKPI_SMTP_PORT", cls.port),
                    sender=env("PARTNERKPI_SMTP_FROM") or cls.sender, username=env("PARTNERKPI_SMTP_USER") or None,
                    password=env("PARTNERKPI_SMTP_PASSWORD") or None,
                    starttls=(env("PARTNERKPI_SMTP_STARTTLS") or "0").strip().lower() in ("1", "true", "yes"),
-                   attempts=int(env("PARTNERKPI_SMTP_ATTEMPTS") or cls.attempts),
-                   backoff=float(env("PARTNERKPI_SMTP_BACKOFF") or cls.backoff),
+                   attempts=number("PARTNERKPI_SMTP_ATTEMPTS", cls.attempts),
+                   backoff=number("PARTNERKPI_SMTP_BACKOFF", cls.backoff, float),
                    base_url=env("PARTNERKPI_BASE_URL") or cls.base_url, timezone=env("PARTNERKPI_TIMEZONE") or "UTC")
 
 

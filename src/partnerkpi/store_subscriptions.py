@@ -112,9 +112,13 @@ class SubscriptionTables:
         """Remove a subscription and its run log; False when there was none."""
         with self.con.cursor() as cur:
             cur.execute("BEGIN")
-            cur.execute("DELETE FROM subscription_deliveries WHERE subscription = ?", [name])
-            gone = cur.execute("DELETE FROM subscriptions WHERE name = ? RETURNING name", [name]).fetchall()
-            cur.execute("COMMIT")
+            try:
+                cur.execute("DELETE FROM subscription_deliveries WHERE subscription = ?", [name])
+                gone = cur.execute("DELETE FROM subscriptions WHERE name = ? RETURNING name", [name]).fetchall()
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
         return bool(gone)
 
     def get(self, name: str) -> Subscription | None:

@@ -253,10 +253,10 @@ class Subscriptions:
 
 
 def open_subscriptions(hub: Hub, mail: MailSettings, *, render: Renderer | None = None,
-                       sleep: Sleeper = time.sleep) -> Subscriptions:
+                       sleep: Sleeper = time.sleep, retry: Retry | None = None) -> Subscriptions:
     """The subscriptions of `hub`'s store (their tables made when missing), rendering with `render` (default: the
     product's report renderer)."""
     tables = SubscriptionTables(hub.store.con)
     if not hub.store.read_only and not {"subscriptions", "subscription_deliveries"} <= hub.store.tables():
         tables.create()
-    return Subscriptions(tables, render or report_renderer(hub), mail, hub.clock, sleep)
+    return Subscriptions(tables, render or report_renderer(hub), mail, hub.clock, sleep, retry)

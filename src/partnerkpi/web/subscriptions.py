@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
-from partnerkpi.delivery.runs import Subscriptions, open_subscriptions
+from partnerkpi.delivery.runs import Retry, Subscriptions, open_subscriptions
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.store_subscriptions import STATUSES, Delivery
 from partnerkpi.web.app import AppState, state
@@ -25,8 +25,9 @@ St = Annotated[AppState, Depends(state)]
 
 
 def subscriptions(st: St) -> Subscriptions:
-    """The app's subscriptions (a dependency: tests swap in their own renderer and sleeper)."""
-    return open_subscriptions(st.hub, st.settings.mail)
+    """The app's subscriptions (a dependency: tests swap in their own renderer and sleeper). A request tries
+    each recipient once: it never sleeps through a backoff while holding the write lock."""
+    return open_subscriptions(st.hub, st.settings.mail, retry=Retry(attempts=1))
 
 
 Subs = Annotated[Subscriptions, Depends(subscriptions)]
