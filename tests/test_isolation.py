@@ -19,7 +19,7 @@ from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.settings import Settings
 from partnerkpi.web import create_app
-from partnerkpi.web.routes import admin, data, insights, kpis, partners, scorecard, tokens
+from partnerkpi.web.routes import admin, data, insights, kpis, partners, scorecard, subscriptions, tokens
 from tests.kpi_fixtures import Fixture
 from tests.web_fixtures import ANALYST, sign_in
 
@@ -193,9 +193,9 @@ def test_every_api_route_of_a_partner_token_is_scoped_too(app, db):
         token = app.state.partnerkpi.credentials.create_token(PARTNER_USER[0])
         headers = {"Authorization": f"Bearer {token}"}
         routers = [*(m.api for m in (scorecard, kpis, partners, data, insights)), admin.router, tokens.router,
-                   data.uploads]
+                   subscriptions.router, data.uploads]
         routes = [r for router in routers for r in router.routes if "GET" in getattr(r, "methods", ())]
-        assert len(routes) >= 9
+        assert len(routes) >= 10
         for route in routes:
             path = route.path.replace("{kpi_id}", "login_frequency").replace("{email}", ANALYST[0])
             for pid in (ME, "P-BRAVO"):

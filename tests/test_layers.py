@@ -162,6 +162,7 @@ def test_the_store_creates_every_table_it_owns(tmp_path):
     store = Store.open(tmp_path / "s.duckdb", load_plan())
     try:
         assert store.tables() == {"partners", "users", "events", "rejected_rows", "imports", "principals",
-                                  "credentials", "alerts", "alert_deliveries", "health_overrides"}
+                                  "credentials", "alerts", "alert_deliveries", "health_overrides", "subscriptions",
+                                  "subscription_addresses", "subscription_domains", "subscription_deliveries"}
     finally:
         store.close()

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from partnerkpi.errors import UsageError
 
@@ -79,6 +80,43 @@ def resolve_db(db: str | os.PathLike[str] | None) -> str:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Where report mail goes out: the SMTP server, the sender, retries, and the link printed in the body."""
+
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "partnerkpi@localhost"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)  # never printed
+    starttls: bool = False
+    timeout: float = 30.0
+    attempts: int = 3  # tries per recipient within one run
+    backoff: float = 30.0  # seconds before the second try; doubled before each further one
+    base_url: str = "http://127.0.0.1:8000"  # the product's address, linked from the mail body
+    timezone: str = "UTC"  # of subscriptions added without --tz
+
+    @classmethod
+    def from_env(cls) -> MailSettings:
+        """$PARTNERKPI_SMTP_HOST, _PORT, _FROM, _USER, _PASSWORD, _STARTTLS (1/0), _ATTEMPTS, _BACKOFF (seconds),
+        $PARTNERKPI_BASE_URL and $PARTNERKPI_TIMEZONE, each defaulting when unset."""
+        env = os.environ.get
+
+        def number(name: str, default: float, kind: type = int) -> Any:
+            try:
+                return kind(env(name) or default)
+            except ValueError:
+                raise UsageError(f"${name} '{env(name)}' is not a number", hint=f"set it like {default}") from None
+
+        return cls(host=env("PARTNERKPI_SMTP_HOST") or cls.host, port=number("PARTNERKPI_SMTP_PORT", cls.port),
+                   sender=env("PARTNERKPI_SMTP_FROM") or cls.sender, username=env("PARTNERKPI_SMTP_USER") or None,
+                   password=env("PARTNERKPI_SMTP_PASSWORD") or None,
+                   starttls=(env("PARTNERKPI_SMTP_STARTTLS") or "0").strip().lower() in ("1", "true", "yes"),
+                   attempts=number("PARTNERKPI_SMTP_ATTEMPTS", cls.attempts),
+                   backoff=number("PARTNERKPI_SMTP_BACKOFF", cls.backoff, float),
+                   base_url=env("PARTNERKPI_BASE_URL") or cls.base_url, timezone=env("PARTNERKPI_TIMEZONE") or "UTC")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings of one run of the product."""
 
@@ -94,6 +132,7 @@ class Settings:
     stale_grace: float = DEFAULT_STALE_GRACE  # days
     time_bounds: TimeBounds = field(default_factory=TimeBounds)  # instants imports accept
     currency: str = DEFAULT_CURRENCY  # shown on money KPIs (cost_to_serve, partner_revenue)
+    mail: MailSettings = field(default_factory=MailSettings)  # report subscriptions' SMTP delivery
 
     @property
     def stale_after(self) -> timedelta:
@@ -107,7 +146,7 @@ class Settings:
         $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), when data is
         stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), the instants imports accept
         from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW, and the program's currency from
-        $PARTNERKPI_CURRENCY."""
+        $PARTNERKPI_CURRENCY, and report mail from `MailSettings.from_env`."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
@@ -121,4 +160,4 @@ class Settings:
                    alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL),
                    feed_cadence=float(os.environ.get("PARTNERKPI_FEED_CADENCE") or DEFAULT_FEED_CADENCE),
                    stale_grace=float(os.environ.get("PARTNERKPI_STALE_GRACE") or DEFAULT_STALE_GRACE),
-                   time_bounds=time_bounds_from_env())
+                   time_bounds=time_bounds_from_env(), mail=MailSettings.from_env())

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from partnerkpi.cli import admin, alerts, data, health, insights, kpis, report, serve, templates
+from partnerkpi.cli import admin, alerts, data, health, insights, kpis, report, serve, subscriptions, templates
 from partnerkpi.cli.common import err
 from partnerkpi.errors import PartnerKPIError
 
@@ -23,6 +23,7 @@ serve.register(app)
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.tokens_app, name="tokens")
 app.add_typer(admin.keys_app, name="keys")
+app.add_typer(subscriptions.subscriptions_app, name="subscriptions")
 insights.register(app)
 health.register(app)
 alerts.register(app)

@@ -28,6 +28,7 @@ from partnerkpi.store.credentials import CredentialTables
 from partnerkpi.store.derived import DerivedTables
 from partnerkpi.store.imports import ImportTables
 from partnerkpi.store.overrides import OverrideTables
+from partnerkpi.store.subscriptions import SubscriptionTables
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Store:
     alerts: AlertTables = field(init=False, repr=False)
     overrides: OverrideTables = field(init=False, repr=False)
     derived: DerivedTables = field(init=False, repr=False)
+    subscriptions: SubscriptionTables = field(init=False, repr=False)
 
     @classmethod
     def open(
@@ -77,6 +79,7 @@ class Store:
         self.alerts = AlertTables(self.con)
         self.overrides = OverrideTables(self.con)
         self.derived = DerivedTables(self.con)
+        self.subscriptions = SubscriptionTables(self.con)
         self.use_utc()
         self.con.execute("SET enable_progress_bar = false")  # ours (Rich) show progress; DuckDB's would interleave
         if self.memory_limit:
@@ -108,6 +111,7 @@ class Store:
         self.credentials.create()
         self.alerts.create()
         self.overrides.create()
+        self.subscriptions.create()
         for table, columns in (("events", event_columns(self.plan)), ("imports", IMPORT_COLUMNS)):
             have = set(self.columns(table))
             for col, sql_type in columns.items():

@@ -63,6 +63,9 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str]:
     return "invalid value: " + "; ".join(parts), "fix the values named and send the request again"
 
 
+SUBSCRIPTION_TICK = 60.0  # seconds: cron's resolution is a minute
+
+
 def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
     """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown)."""
 
@@ -77,11 +80,13 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         app.state.partnerkpi = st = AppState(opened, settings)
         if not opened.store.read_only:
             st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
+            st.mailer = AlertScheduler(SUBSCRIPTION_TICK, st.send_due_reports).start()
         try:
             yield
         finally:
-            if st.alerts is not None:
-                st.alerts.stop()
+            for scheduler in (st.alerts, st.mailer):
+                if scheduler is not None:
+                    scheduler.stop()
             if own:
                 opened.close()
 

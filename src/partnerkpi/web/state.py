@@ -44,6 +44,7 @@ class AppState:
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     results: ResultCache = field(default_factory=ResultCache)
     alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
+    mailer: AlertScheduler | None = None  # fires the report subscriptions that are due, once a minute
 
     def new_data(self) -> None:
         """Say that data arrived (an upload, a collector flush): the alert rules are evaluated soon."""
@@ -56,6 +57,15 @@ class AppState:
 
         with self.write_lock:
             run_watch(self.hub, self.settings)
+
+    def send_due_reports(self) -> None:
+        """Fire the report subscriptions that are due (under the write lock: rendering reads the store and the
+        run log is written). One try per recipient here: a failure stays `failed` in the log for a resend,
+        rather than holding the lock through the retries' waits."""
+        from partnerkpi.delivery.runs import Retry, open_subscriptions
+
+        with self.write_lock:
+            open_subscriptions(self.hub, self.settings.mail, retry=Retry(attempts=1)).run_due()
 
     @cached_property
     def credentials(self) -> Credentials:

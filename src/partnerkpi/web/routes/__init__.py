@@ -15,11 +15,12 @@ from partnerkpi.web.routes import (
     reports,
     scorecard,
     snapshot,
+    subscriptions,
     tokens,
 )
 
 ROUTERS = (
-    auth.router, admin.router, tokens.router, collector.router,
+    auth.router, admin.router, tokens.router, subscriptions.router, collector.router,
     scorecard.api, kpis.api, partners.api, data.api, data.uploads, snapshot.router, insights.api, reports.router,
     insights.pages, scorecard.pages, kpis.pages, partners.pages, data.pages, assets.router,
 )
