@@ -210,8 +210,8 @@ def _draw_partners(rng: np.random.Generator, fade_rng: np.random.Generator, cal:
         hazard = story.lerp(story.CHURN_HAZARD, cal.progress[m]) * hazard_scale
         leave = can & (rng.random(n) < hazard)
         offboarded[leave] = business_time(rng, np.full(leave.sum(), lo + DAY), np.full(leave.sum(), hi - DAY))
-    # Most churners fade first: a decline that sets in over weeks, 2-4 months before they leave, to a depth
-    # of their own; the others leave with no trail.
+    # Most churners fade first: a decline that starts 2-4 months before they leave and sets in within a week
+    # or two, to a depth of their own; the others leave with no trail.
     fading = (offboarded < NEVER) & (fade_rng.random(n) < story.FADING_SHARE)
     lead = (fade_rng.uniform(*story.CHURN_LEAD_DAYS, n) * DAY).astype(np.int64)
     churn_from = np.where(fading, offboarded - lead, NEVER)
