@@ -113,9 +113,9 @@ def test_demo_at_risk_flag_beats_the_naive_rule(tmp_path):
     print(f"\n{result.to_json()}")
     assert len(result.quarters) == 7
     m, n = result.model, result.naive
-    # Seed 7 measured 0.766 (bench/calibrate_health.py: 0.772 on seed 21, 0.819 on seed 42; the issue's
-    # target of 0.78 is met on average, not on every seed: ~42 churners a seed make the AUC waver by ±0.04).
-    assert m.auc >= 0.75
+    # Seed 7 measured 0.806 (bench/calibrate_health.py: 0.820 on seed 21, 0.852 on 42, 0.802 on 99); the
+    # issue's target is 0.78 on seeds not tuned on. ~42 churners a seed make the AUC waver by about ±0.03.
+    assert m.auc >= 0.78
     # The claim: better ranking (AUC) and better precision of the flag than the naive rule, with a lead time of
     # over a month; the naive rule's own recall is higher: it flags ~40 % of partners.
     assert m.auc > n.auc + 0.05

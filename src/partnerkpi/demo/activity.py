@@ -72,16 +72,16 @@ def plan_sessions(rng: np.random.Generator, w: World) -> SessionPlan:
         p = w.user_partner[users]
         lo = np.maximum(cal.bounds[m], w.created[users])
         hi = np.minimum(np.minimum(cal.bounds[m + 1], w.deactivated[users]), np.minimum(w.offboarded[p], cal.end))
-        churn = cal.bounds[m + 1] > w.churn_from[p]
-        chance = story.lerp(story.USER_ACTIVE_PROB, cal.progress[m]) * np.where(churn, 0.35, 1.0)
+        faded = w.decline(p, hi)
+        chance = story.lerp(story.USER_ACTIVE_PROB, cal.progress[m]) * (1.0 - 0.65 * faded)
         chance = chance * np.where(w.dormant[users], story.lerp(story.DORMANT_WAKE, cal.progress[m]), 1.0)
         on = (hi - lo >= HOUR) & (rng.random(len(users)) < chance)
         has = np.bincount(p[on], minlength=w.partners) > 0
         on |= (users == w.first_user[p]) & ~has[p]
-        users, p, lo, hi, churn = users[on], p[on], lo[on], hi[on], churn[on]
+        users, p, lo, hi, faded = users[on], p[on], lo[on], hi[on], faded[on]
         rate = story.lerp(story.SESSIONS_PER_USER, cal.progress[m]) * w.user_intensity[users]
-        rate = rate * np.where(churn, 0.15, 1.0)
-        length = story.lerp(story.EVENTS_PER_SESSION, cal.progress[m]) * np.where(churn, 0.7, 1.0)
+        rate = rate * (1.0 - 0.85 * faded)
+        length = story.lerp(story.EVENTS_PER_SESSION, cal.progress[m]) * (1.0 - 0.3 * faded)
         parts.append((np.full(len(users), m), users, p, lo, hi, rate, np.broadcast_to(length, rate.shape)))
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
     offsets = np.searchsorted(cols[0], np.arange(cal.months + 1))

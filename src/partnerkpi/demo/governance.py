@@ -53,9 +53,9 @@ def policies(rng: np.random.Generator, w: World, ops: Ops) -> None:
     pol = np.repeat(np.arange(len(months)), w.partners)
     base = np.maximum(published[pol], w.onboarded[p] + DAY)
     e = w.cal.progress_at(base)
-    churn = w.in_churn_phase(p, base)
+    faded = w.decline(p, base)
     chance = np.where(required[pol], story.lerp(story.POLICY_ACK, e), 0.3)
-    chance = chance * np.where(churn, 0.5, 1.0)
+    chance = chance * (1.0 - 0.5 * faded)
     ts = np.where(rng.random(len(p)) < chance, base + exp_duration(rng, 8.0, DAY, len(p)) + HOUR, -1)
     ts = w.place_activity(rng, p, ts, base + 75 * DAY)
     # A required policy still unread a month on: the program team chases it (an email); most partners then
@@ -64,7 +64,7 @@ def policies(rng: np.random.Generator, w: World, ops: Ops) -> None:
     chased = required[pol] & ((ts < 0) | (ts > chase)) & (chase < w.horizon(p))
     ops.add("Coordination Logged", np.where(chased, chase, -1), p, prop='{"channel":"email"}')
     late = chase + exp_duration(rng, 7.0, DAY, len(p)) + HOUR
-    late = np.where(chased & (ts < 0) & (rng.random(len(p)) < np.where(churn, 0.3, 0.9)), late, -1)
+    late = np.where(chased & (ts < 0) & (rng.random(len(p)) < 0.9 - 0.6 * faded), late, -1)
     late = w.place_activity(rng, p, late, w.horizon(p))
     ts = np.where(late >= 0, late, ts)
     raised = chase + (rng.uniform(14, 21, len(p)) * DAY).astype(np.int64)

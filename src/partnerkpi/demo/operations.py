@@ -36,6 +36,8 @@ CHANNELS = ("email", "call", "meeting")
 CHANNEL_WEIGHTS = (0.60, 0.25, 0.15)
 DEAL_SIZE_BY_TIER = np.array([2.0, 1.0, 0.55])
 PIPELINE_DAYS = 120
+SURVEY_RESPONSE = 0.35
+"""Share of a partner's users who answer a quarterly survey wave."""
 
 
 def partner_months(w: World, active_only: bool = False) -> tuple[np.ndarray, ...]:
@@ -80,17 +82,17 @@ def _task_lifecycle(
 ) -> np.ndarray:
     n = len(p)
     e = w.cal.progress_at(assigned)
-    churn = w.in_churn_phase(p, assigned)
+    faded = w.decline(p, assigned)
     onboarding = kind == 0
     horizon = w.horizon(p)
     ids = ops.new_ids("task", n)
     attempt = rng.random(n) < (
-        np.where(onboarding, 0.97, story.lerp(story.TASK_ATTEMPT, e)) * np.where(churn, 0.45, 1.0)
+        np.where(onboarding, 0.97, story.lerp(story.TASK_ATTEMPT, e)) * (1.0 - 0.8 * faded)
     )
     start_days = story.lerp(story.TASK_START_DAYS, e) * np.where(onboarding, 1.5, 1.0)
     started = np.where(attempt, assigned + exp_duration(rng, start_days, DAY, n) + MINUTE, -1)
     started = w.place_activity(rng, p, started, due + 20 * DAY)
-    abandon = ~onboarding & (rng.random(n) < np.where(churn, 0.4, story.lerp(story.TASK_ABANDON, e)))
+    abandon = ~onboarding & (rng.random(n) < _towards(story.lerp(story.TASK_ABANDON, e), 0.5, faded))
     submitted = np.where((started >= 0) & ~abandon, started + exp_duration(rng, 1.5, DAY, n) + HOUR, -1)
     submitted = w.place_activity(rng, p, submitted, due + 40 * DAY)
     review_days = story.lerp(story.REVIEW_DAYS, e)
@@ -173,10 +175,10 @@ def approvals(rng: np.random.Generator, w: World, ops: Ops) -> None:
 def support(rng: np.random.Generator, w: World, ops: Ops) -> np.ndarray:
     """Support tickets (more before the revamp and before churn), resolutions and escalations."""
     p, m, lo, hi = partner_months(w, active_only=True)
-    churn = w.cal.bounds[m + 1] > w.churn_from[p]
+    faded = w.decline(p, hi)
     rate = story.lerp(story.SUPPORT_PER_PARTNER, w.cal.progress[m]) / active_share(w)[m]
-    n = rng.poisson(rate * np.where(churn, 3.5, 1.0))
-    p, m, churn = np.repeat(p, n), np.repeat(m, n), np.repeat(churn, n)
+    n = rng.poisson(rate * (1.0 + 4.0 * faded))
+    p, m, faded = np.repeat(p, n), np.repeat(m, n), np.repeat(faded, n)
     k = len(p)
     ts = business_time(rng, np.repeat(lo, n), np.repeat(hi, n))
     user = w.pick_user(rng, p, ts)
@@ -190,7 +192,7 @@ def support(rng: np.random.Generator, w: World, ops: Ops) -> np.ndarray:
     resolved = ts + (rng.lognormal(0.0, 0.8, k) * median).astype(np.int64)
     horizon = w.horizon(p)
     ops.add("Support Resolved", np.where(resolved < horizon, resolved, -1), p, -1, "tkt", ids)
-    escalate = rng.random(k) < np.where(churn, 0.25, story.lerp(story.ESCALATION, w.cal.progress[m]))
+    escalate = rng.random(k) < _towards(story.lerp(story.ESCALATION, w.cal.progress[m]), 0.25, faded)
     raised = ts + (rng.uniform(1, 7, k) * DAY).astype(np.int64)
     ops.add("Escalation Raised", np.where(escalate & (raised < horizon), raised, -1), p)
     return _per_partner_month(w, p, m)
@@ -233,8 +235,8 @@ def deals(rng: np.random.Generator, w: World, ops: Ops) -> None:
 def coordination(rng: np.random.Generator, w: World, ops: Ops) -> np.ndarray:
     """Manual touches by the program team (emails, calls, meetings), falling after the revamp."""
     p, m, lo, hi = partner_months(w)
-    churn = w.cal.bounds[m + 1] > w.churn_from[p]
-    n = rng.poisson(story.lerp(story.COORDINATION_PER_PARTNER, w.cal.progress[m]) * np.where(churn, 1.6, 1.0))
+    faded = w.decline(p, hi)
+    n = rng.poisson(story.lerp(story.COORDINATION_PER_PARTNER, w.cal.progress[m]) * (1.0 + 0.6 * faded))
     p, m = np.repeat(p, n), np.repeat(m, n)
     ts = business_time(rng, np.repeat(lo, n), np.repeat(hi, n))
     channel = rng.choice(len(CHANNELS), len(p), p=CHANNEL_WEIGHTS)
@@ -266,16 +268,22 @@ def surveys(rng: np.random.Generator, w: World, ops: Ops) -> None:
         wave = w.cal.bounds[m] + 7 * DAY
         p = w.user_partner
         live = (w.created <= wave) & (wave < w.deactivated) & (w.onboarded[p] <= wave) & (wave < w.offboarded[p])
-        users = np.nonzero(live & ~w.dormant & (rng.random(len(p)) < 0.35))[0]
+        users = np.nonzero(live & ~w.dormant & (rng.random(len(p)) < SURVEY_RESPONSE))[0]
         p = w.user_partner[users]
         k = len(users)
         ts = wave + exp_duration(rng, 5.0, DAY, k) + HOUR
         ts = w.place_activity(rng, p, ts, np.full(k, wave + 30 * DAY))
         ts = np.where((ts >= w.created[users]) & (ts < w.deactivated[users]), ts, -1)
-        mean = np.where(w.in_churn_phase(p, ts), 4.0, story.lerp(story.SURVEY_SCORE, w.cal.progress_at(ts)))
+        soured = w.decline(p, ts + story.SOURING_LEAD_DAYS * DAY)
+        mean = _towards(story.lerp(story.SURVEY_SCORE, w.cal.progress_at(ts)), 4.0, soured)
         score = np.clip(np.round(rng.normal(mean, 1.8)), 0, 10).astype(np.int64)
         ops.preamble(rng, ts, p, users)
         ops.add("Survey Responded", ts, p, users, prop=ops.props.choice([f'{{"score":{s}}}' for s in range(11)], score))
+
+
+def _towards(normal: np.ndarray | float, churning: float, faded: np.ndarray) -> np.ndarray:
+    """A rate moved from its normal value towards its value at a churner's full decline."""
+    return normal + (churning - normal) * faded
 
 
 def _per_partner_month(w: World, p: np.ndarray, m: np.ndarray) -> np.ndarray:

@@ -25,8 +25,23 @@ ACTIVE_SHARE = (0.45, 0.80)
 REVENUE_UPLIFT = 0.15
 """Partner-sourced revenue per partner after the revamp versus before it."""
 
-CHURN_LEAD_DAYS = 91
-"""The days before offboarding in which a churning partner shows its leading indicators."""
+CHURN_LEAD_DAYS = (60.0, 120.0)
+"""A fading partner's decline starts this many days before its offboarding (drawn per partner)."""
+
+FADING_SHARE = 0.95
+"""Share of churners that fade before leaving; the others leave abruptly (acquired, contract not renewed)."""
+
+FADE_DEPTH = (0.85, 1.0)
+"""How far a fading partner declines (drawn per partner): 1 is the full churn behaviour of each rate."""
+
+FADE_SKIP = 0.9
+"""At full decline, the chance that a fading partner does not use the hub at all in a month."""
+
+SOURING_LEAD_DAYS = 60
+"""A fading partner's survey answers sour this many days before its use of the hub declines (unhappy, then gone)."""
+
+FADE_SETTLE = 0.1
+"""The share of the lead over which the decline sets in; it then holds until the partner leaves."""
 
 ACTIVE_SIZE_EXPONENT = 1.3
 """How much a partner's user count raises its chance to be active in a month (weight = users ** this)."""

@@ -120,7 +120,9 @@ class World:
     offboarded: np.ndarray  # NEVER when not offboarded
     engagement: np.ndarray
     tier: np.ndarray  # index into TIERS
-    churn_from: np.ndarray  # start of the leading-indicator phase, NEVER for partners that stay
+    churn_from: np.ndarray  # start of the decline before offboarding, NEVER for partners that stay or leave abruptly
+    fade_full: np.ndarray  # the instant the decline reaches its depth (NEVER with churn_from)
+    fade_depth: np.ndarray  # 0..1: how far the partner declines (0 for partners that do not fade)
     first_user: np.ndarray  # the partner's primary (admin) user; its users are contiguous from there
     user_count: np.ndarray
     user_partner: np.ndarray
@@ -147,9 +149,9 @@ class World:
         """[partner, month]: the partner has at least an hour of live window in the month."""
         return self.win_hi - self.win_lo >= HOUR
 
-    def in_churn_phase(self, partner: np.ndarray, ts: np.ndarray) -> np.ndarray:
-        """Whether each instant falls in its partner's last months before offboarding."""
-        return ts >= self.churn_from[partner]
+    def decline(self, partner: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """0..1 per instant: how far its partner has faded on the way out (0 outside a decline)."""
+        return fade(self.churn_from[partner], self.fade_full[partner], self.fade_depth[partner], ts)
 
     def horizon(self, partner: np.ndarray) -> np.ndarray:
         """The first instant at which the partner can no longer have events."""
@@ -183,12 +185,15 @@ def build_world(rng: np.random.Generator, cal: Calendar, partners: int) -> World
     """Draw the partners, their users, churn, and the partner-month activity plan."""
     if partners < 1:
         raise ValueError(f"partners must be at least 1, got {partners}")
-    p = _draw_partners(rng, cal, partners)
+    # The decline before churn draws from its own stream, so the program's partners, users and activity
+    # plan stay those of the same seed without it.
+    fade_rng = rng.spawn(1)[0]
+    p = _draw_partners(rng, fade_rng, cal, partners)
     u = _draw_users(rng, cal, p)
-    return World(cal=cal, **p, **u, **_plan_activity(rng, cal, p, u))
+    return World(cal=cal, **p, **u, **_plan_activity(rng, fade_rng, cal, p, u))
 
 
-def _draw_partners(rng: np.random.Generator, cal: Calendar, n: int) -> dict:
+def _draw_partners(rng: np.random.Generator, fade_rng: np.random.Generator, cal: Calendar, n: int) -> dict:
     start, end = int(cal.start), int(cal.end)
     new = rng.random(n) < story.NEW_PARTNER_SHARE
     old_onb = business_time(rng, np.full(n, start - 4 * 365 * DAY), np.full(n, start - 30 * DAY))
@@ -205,7 +210,13 @@ def _draw_partners(rng: np.random.Generator, cal: Calendar, n: int) -> dict:
         hazard = story.lerp(story.CHURN_HAZARD, cal.progress[m]) * hazard_scale
         leave = can & (rng.random(n) < hazard)
         offboarded[leave] = business_time(rng, np.full(leave.sum(), lo + DAY), np.full(leave.sum(), hi - DAY))
-    churn_from = np.where(offboarded < NEVER, offboarded - story.CHURN_LEAD_DAYS * DAY, NEVER)
+    # Most churners fade first: a decline that starts 2-4 months before they leave and sets in within a week
+    # or two, to a depth of their own; the others leave with no trail.
+    fading = (offboarded < NEVER) & (fade_rng.random(n) < story.FADING_SHARE)
+    lead = (fade_rng.uniform(*story.CHURN_LEAD_DAYS, n) * DAY).astype(np.int64)
+    churn_from = np.where(fading, offboarded - lead, NEVER)
+    fade_full = np.where(fading, churn_from + (story.FADE_SETTLE * lead).astype(np.int64), NEVER)
+    fade_depth = np.where(fading, fade_rng.uniform(*story.FADE_DEPTH, n), 0.0)
     kind = rng.choice(len(PARTNER_TYPES), n, p=TYPE_WEIGHTS)
     region = rng.choice(len(REGIONS), n, p=REGION_WEIGHTS)
     names = _company_names(rng, n)
@@ -223,7 +234,7 @@ def _draw_partners(rng: np.random.Generator, cal: Calendar, n: int) -> dict:
     )
     return {
         "onboarded": onboarded, "offboarded": offboarded, "engagement": engagement, "tier": tier,
-        "churn_from": churn_from, "partner_table": table,
+        "churn_from": churn_from, "fade_full": fade_full, "fade_depth": fade_depth, "partner_table": table,
     }
 
 
@@ -276,7 +287,7 @@ def _draw_users(rng: np.random.Generator, cal: Calendar, p: dict) -> dict:
     }
 
 
-def _plan_activity(rng: np.random.Generator, cal: Calendar, p: dict, u: dict) -> dict:
+def _plan_activity(rng: np.random.Generator, fade_rng: np.random.Generator, cal: Calendar, p: dict, u: dict) -> dict:
     """Choose the active partners of each month: exactly the story's share, favouring engaged partners."""
     onboarded, offboarded, n = p["onboarded"], p["offboarded"], len(p["onboarded"])
     b = cal.bounds
@@ -286,13 +297,15 @@ def _plan_activity(rng: np.random.Generator, cal: Calendar, p: dict, u: dict) ->
     live = in_month & (win_hi - win_lo >= HOUR)
     share = story.lerp(story.ACTIVE_SHARE, cal.progress) + rng.uniform(-0.012, 0.012, cal.months)
     new_boost = np.where((b[None, :-1] - onboarded[:, None]) < 60 * DAY, 25.0, 1.0)
-    churning = b[None, 1:] > p["churn_from"][:, None]
+    faded = fade(p["churn_from"][:, None], p["fade_full"][:, None], p["fade_depth"][:, None], win_hi)
     # Larger partners are likelier to use the hub in a month, so the share of users in active partners
     # exceeds the share of active partners (portal_usage_rate, a share of users, tells the same story).
     size = u["user_count"][:, None].astype(np.float64) ** story.ACTIVE_SIZE_EXPONENT
-    weight = p["engagement"][:, None] * size * new_boost * np.where(churning, 0.3, 1.0)
+    weight = p["engagement"][:, None] * size * new_boost * (1.0 - 0.7 * faded)
     keys = np.log(rng.random((n, cal.months))) / weight  # weighted sampling without replacement
-    keys[~live] = -np.inf
+    # A fading partner as a whole stops coming, however many users it has (its size would outweigh the
+    # weight alone): it skips a month with a chance that grows with its decline.
+    keys[~live | (fade_rng.random((n, cal.months)) < story.FADE_SKIP * faded)] = -np.inf
     active = np.zeros((n, cal.months), bool)
     for m in range(cal.months):
         k = min(int(round(share[m] * in_month[:, m].sum())), int(live[:, m].sum()))
@@ -304,6 +317,12 @@ def _plan_activity(rng: np.random.Generator, cal: Calendar, p: dict, u: dict) ->
     return {
         "in_month": in_month, "win_lo": win_lo, "win_hi": win_hi, "active": active, "next_active": next_active,
     }
+
+
+def fade(start: np.ndarray, full: np.ndarray, depth: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """0..1 per instant: the decline from `start` rising linearly to `depth` at `full` (0 when start is NEVER)."""
+    span = np.maximum(np.asarray(full, np.float64) - start, 1.0)
+    return depth * np.clip((np.asarray(ts, np.float64) - start) / span, 0.0, 1.0)
 
 
 def _company_names(rng: np.random.Generator, n: int) -> list[str]:
