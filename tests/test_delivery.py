@@ -450,3 +450,34 @@ def test_cli_adds_lists_runs_logs_and_removes_subscriptions(tmp_path):
     assert json.loads(cli("list", "--json").stdout) == []
     gone = cli("remove", "weekly")
     assert gone.returncode == 2 and "there is no subscription 'weekly'" in gone.stderr
+
+
+def test_bursting_with_the_products_renderer_keeps_each_partner_in_its_scope(tmp_path, smtp):
+    """The real partner edition (partnerkpi.reports.render, built from hub.scoped): B's canaries reach B's
+    mailbox and nothing A or C receives."""
+    from partnerkpi.delivery.runs import report_renderer
+
+    boxes, mail = smtp
+    fx = Fixture(tmp_path)
+    fx.partner("A", name="Alpha Reseller", region="north")
+    fx.partner("B", name=CANARIES[0], region=CANARIES[2])
+    fx.partner("C", name="Charlie Agency", type="agency", region="south")
+    for pid, email in MAILBOX.items():
+        fx.user(f"u{pid}", pid)
+        fx.users[-1]["email"] = email
+        fx.event("Portal Login", "2026-07-03 09:00", partner=pid, user=f"u{pid}")
+        fx.event("Task Assigned", "2026-08-01 09:00", partner=pid, object=f"t{pid}", kind="general",
+                 due_at="2026-08-15T00:00:00Z",
+                 title=CANARIES[1] if pid == "B" else f"Quarterly plan of {pid}")
+    fx.event("Data Checkpoint", "2026-10-02 00:00")  # the data covers 2026-Q3 whole
+    hub = fx.hub()
+    subs = subscriptions(hub, mail, report_renderer(hub), sleeps=[])
+    subs.add("partners", "0 7 * * 1", tz="UTC", period="last-quarter", audience="partners")
+    summary = subs.fire("partners", datetime(2026, 10, 5, 7, 0))  # last quarter: 2026-Q3
+    assert summary.counts == {"sent": 3}
+    texts = {pid: every_text(boxes.received[address][0]) for pid, address in MAILBOX.items()}
+    assert CANARIES[0] in texts["B"] and CANARIES[1] in texts["B"]  # B's own name and task are in its edition
+    for canary in CANARIES:
+        for pid in ("A", "C"):
+            assert canary.lower() not in texts[pid].lower()
+    assert "Alpha Reseller" in texts["A"] and "Quarterly plan of A" in texts["A"] and "2026-Q3" in texts["A"]
