@@ -1,6 +1,7 @@
 """The Reports page and the download buttons in a real browser (Debian chromium), over a small hand-made
-program: both editions previewed in the page's frame, the PDF download, a partner user's limits, and the
-scorecard's CSV and XLSX downloads read back against the JSON twin; writes docs/screenshots/reports.png."""
+program: both editions previewed in the page's frame, the PDF download, a partner user's limits, the
+scorecard's CSV and XLSX downloads read back against the JSON twin, and the partner list's download with its
+search and sort; writes docs/screenshots/reports.png."""
 
 from __future__ import annotations
 
@@ -235,4 +236,29 @@ def test_scorecard_downloads_equal_the_json_twin(page, reports_server, errors):
         assert (got[col["segment.type"]] or "") == want["segment"].get("type", "")
         # a spreadsheet number keeps 15 significant digits (Excel's precision), so 200/7 differs in the last bit
         assert got[col["value"]] == (None if want["value"] is None else pytest.approx(want["value"], rel=1e-15))
+    assert errors == []
+
+
+def test_partners_download_carries_the_search_and_a_partner_gets_only_its_own(page, reports_server, errors):
+    sign_in(page, reports_server, BROWSER_ANALYST)
+    page.goto(f"{reports_server}/partners")
+    page.fill("input[name=q]", "reseller")
+    page.click("form.pickers button[type=submit]")
+    page.wait_for_url("**/partners?*q=reseller*")
+    page.click("table.partners th a:has-text('Name')")  # sort by name, ascending
+    page.wait_for_url("**sort=name*")
+    page.click("table.partners th a:has-text('Name')")  # and again: descending
+    page.wait_for_url("**order=desc*")
+    name, data = _download(page, "h1 .download a:has-text('CSV')")
+    assert name == "partners.csv"
+    # The six resellers by name, Z to A; the distributor G is left out by the search.
+    assert [r["name"] for r in _csv_rows(data)] == sorted((NAMES[p] for p in "ABCDEF"), reverse=True)
+    page.click("header.top form.who button")
+    page.wait_for_url("**/signin")
+
+    sign_in(page, reports_server, PARTNER_A)
+    page.goto(f"{reports_server}/partners")
+    assert page.locator("table.partners tbody tr").count() == 1
+    name, data = _download(page, "h1 .download a:has-text('CSV')")
+    assert [(r["partner_id"], r["name"]) for r in _csv_rows(data)] == [("A", NAMES["A"])]
     assert errors == []
