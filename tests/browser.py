@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,10 @@ def sign_in(page: Any, base: str, user: tuple[str, str]) -> None:
     assert "/signin" not in page.url, page.content()
 
 
-@pytest.fixture(scope="session")
-def live_server(demo_db: Path) -> Iterator[str]:
-    """The app over the demo DB, served by uvicorn in a thread on a free loopback port; yields its base URL."""
+@contextmanager
+def serve(db: Path, hub: Any = None) -> Iterator[str]:
+    """The app over `db` (or over an open `hub`), served by uvicorn in a thread on a free loopback port;
+    yields its base URL."""
     import uvicorn
 
     from partnerkpi.settings import Settings
@@ -92,8 +94,8 @@ def live_server(demo_db: Path) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(Settings(db=str(demo_db))), log_level="warning", ws="none", lifespan="on")
-    server = uvicorn.Server(config)
+    app = create_app(Settings(db=str(db)), hub=hub)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -107,3 +109,10 @@ def live_server(demo_db: Path) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(demo_db: Path) -> Iterator[str]:
+    """The app over the demo DB on a free loopback port; yields its base URL."""
+    with serve(demo_db) as base:
+        yield base

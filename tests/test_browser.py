@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import BROWSER_ADMIN, BROWSER_ANALYST, BROWSER_PARTNER, sign_in
+from tests.browser import BROWSER_ADMIN, BROWSER_ANALYST, BROWSER_PARTNER, serve, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -321,33 +321,14 @@ def test_every_kpi_tile_is_coloured_by_its_status(analyst, live_server, errors):
 @pytest.fixture
 def empty_server(tmp_path):
     """The app over a database that holds only an analyst, served on a free loopback port."""
-    import socket
-    import threading
-
-    import uvicorn
-
     from partnerkpi.credentials import Credentials
     from partnerkpi.hub import Hub
-    from partnerkpi.settings import Settings
-    from partnerkpi.web import create_app
 
     db = tmp_path / "empty.duckdb"
     with Hub.open(db) as hub:
         Credentials(hub.store).add_user(*BROWSER_ANALYST, "analyst")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings(db=str(db))), log_level="warning", ws="none"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started or not thread.is_alive():
-            break
-        thread.join(0.05)
-    assert server.started, "the empty server did not start"
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", db
-    server.should_exit = True
-    thread.join(timeout=30)
-    sock.close()
+    with serve(db) as base:
+        yield base, db
 
 
 def test_signing_in_on_an_empty_database_shows_the_import_prompt(page, empty_server, errors):
