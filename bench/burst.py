@@ -2,6 +2,7 @@
 
     python bench/burst.py                        # 300 partners, the product's report renderer
     python bench/burst.py --partners 40 --renderer minimal
+    python bench/burst.py --segment type=reseller   # one segment of the 300-partner demo
 
 The demo (24 months, seed 7) is generated and imported once, cached under bench/data/burst/<partners>/.
 `--renderer product` uses partnerkpi.reports.render (one partner-scoped PDF per partner); `minimal` renders a
@@ -65,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--partners", type=int, default=300)
     parser.add_argument("--renderer", choices=("product", "minimal"), default="product")
+    parser.add_argument("--segment", default=None, help="TRAIT=VALUE: burst only these partners")
     args = parser.parse_args()
 
     from aiosmtpd.controller import Controller
@@ -86,7 +88,7 @@ def main() -> None:
         name = f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         render = report_renderer(hub) if args.renderer == "product" else minimal_renderer(hub)
         subs = Subscriptions(tables, render, MailSettings(host="127.0.0.1", port=port), retry=Retry(1))
-        subs.add(name, "0 7 * * 1", period="last-quarter", audience="partners")
+        subs.add(name, "0 7 * * 1", period="last-quarter", audience="partners", segment=args.segment)
         started = time.perf_counter()
         summary = subs.run_once(name)
         seconds = time.perf_counter() - started
@@ -96,7 +98,7 @@ def main() -> None:
         hub.close()
         controller.stop()
     result = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "partners": args.partners,
-              "renderer": args.renderer, "editions": editions, "seconds": round(seconds, 2),
+              "renderer": args.renderer, "segment": args.segment, "editions": editions, "seconds": round(seconds, 2),
               "messages": counter.messages,
               "counts": summary.counts, "seconds_per_edition": round(seconds / max(editions, 1), 3)}
     print(json.dumps(result))

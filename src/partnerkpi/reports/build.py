@@ -98,11 +98,13 @@ def _headline(hub: Hub, kpi: KPI, row: KpiRow, history: Sequence[KpiRow]) -> Hea
 
 
 def _distance(kpi: KPI, value: float | None, mark: float | None) -> float | None:
-    """How far `value` falls short of `mark` in the KPI's direction, as a share of the mark (0: at or past it)."""
+    """How far `value` falls short of `mark` in the KPI's direction, as a share of the mark (0: at or past it).
+    A mark of zero is measured against one unit, or the whole 100 % scale for a percentage (33 pp over a 0 %
+    median is 33 % off, not 3,300 %)."""
     if value is None or mark is None:
         return None
     short = (mark - value) if kpi.direction == "up" else (value - mark)
-    return max(short, 0.0) / (abs(mark) or 1.0)
+    return max(short, 0.0) / (abs(mark) or (100.0 if kpi.unit == "%" else 1.0))
 
 
 def internal_report(hub: Hub, period: str | None = None) -> Report:
@@ -250,7 +252,12 @@ def partner_report(scope: PartnerScope, period: str | None = None) -> Report:
         partner_id=scope.partner_id, partner_name=name,
         summary=(f"{sum(p.position in ('top quartile', 'above median') for p in lines)} of {len(lines)} KPIs at "
                  f"or above the peer median ({figures.peer_group}).",
-                 f"{len(tasks)} open tasks, {overdue} overdue; {len(policies)} policies to acknowledge."),
+                 f"{_counted(len(tasks), 'open task')}, {overdue} overdue; "
+                 f"{_counted(len(policies), 'policy', 'policies')} to acknowledge."),
         peers=tuple(lines), tasks=tasks, policies=policies, decisions=tuple(weak[:NEXT_STEPS]),
         definitions=_definitions(scope.catalog, [p.kpi for p in lines]),
     )
+
+
+def _counted(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"

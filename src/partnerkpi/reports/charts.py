@@ -50,13 +50,14 @@ def sparkline(series: Sequence[Point]) -> str:
 def trend_figure(lines: dict[str, Sequence[Point]], columns: int = 4) -> str:
     """Small multiples (one panel per name, its own y scale) of the series, as an SVG that fills its
     container's width; "" when no series has a value."""
-    data = [{"kpi": name, "period": p.period, "value": p.value}
-            for name, series in lines.items() for p in series if p.value is not None]
-    if not data:
+    data = [{"kpi": name, "period": p.period, "value": p.value} for name, series in lines.items() for p in series]
+    if all(row["value"] is None for row in data):
         return ""
     chart = (
         alt.Chart(alt.Data(values=data))
-        .mark_line(color=LINE, strokeWidth=1.6, point=alt.OverlayMarkDef(size=12, color=LINE))
+        # A period without a value breaks the line (a gap), rather than a line drawn across it.
+        .mark_line(color=LINE, strokeWidth=1.6, invalid="break-paths-filter-domains",
+                   point=alt.OverlayMarkDef(size=12, color=LINE))
         .encode(x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-40, labelFontSize=8)),
                 y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False), axis=alt.Axis(labelFontSize=8,
                                                                                          tickCount=4)))
