@@ -73,7 +73,6 @@ def main() -> None:
 
     from partnerkpi.delivery import Retry, Subscriptions, report_renderer
     from partnerkpi.settings import MailSettings
-    from partnerkpi.store.subscriptions import SubscriptionTables
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,8 +82,7 @@ def main() -> None:
     controller.start()
     hub = hub_for(args.partners)
     try:
-        tables = SubscriptionTables(hub.store.con)
-        tables.create()
+        tables = hub.store.subscriptions
         name = f"bench-{datetime.now(UTC):%Y%m%dT%H%M%S}"
         render = report_renderer(hub) if args.renderer == "product" else minimal_renderer(hub)
         subs = Subscriptions(tables, render, MailSettings(host="127.0.0.1", port=port), retry=Retry(1))

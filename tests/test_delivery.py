@@ -19,7 +19,6 @@ from partnerkpi.delivery import Retry, Subscriptions, due_fires, next_fire, peri
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.settings import MailSettings
-from partnerkpi.store.subscriptions import SubscriptionTables
 from tests.kpi_fixtures import Fixture
 
 CANARIES = ("Bravo Kanarienvogel GmbH", "CANARY-TASK-7Q", "canary-region-7q")  # partner B's name, task, trait
@@ -122,8 +121,7 @@ def pdf_renderer(hub: Hub, calls: list[str] | None = None, crash_on: str | None 
 
 def subscriptions(hub: Hub, mail: MailSettings, render, *, clock: FixedClock | None = None,
                   sleeps: list[float] | None = None, retry: Retry | None = None) -> Subscriptions:
-    tables = SubscriptionTables(hub.store.con)
-    tables.create()
+    tables = hub.store.subscriptions
     sleeper = sleeps.append if sleeps is not None else (lambda s: pytest.fail(f"slept {s}s with nothing to retry"))
     return Subscriptions(tables, render, mail, clock or FixedClock(START), sleeper, retry or Retry(3, 10.0))
 

@@ -18,7 +18,7 @@ from partnerkpi.delivery.runs import AUDIENCES, DeliveryFailed, RunSummary, open
 from partnerkpi.delivery.schedule import next_fire
 from partnerkpi.errors import UsageError
 from partnerkpi.settings import Settings
-from partnerkpi.store.subscriptions import STATUSES, SubscriptionTables
+from partnerkpi.store.subscriptions import STATUSES
 
 subscriptions_app = typer.Typer(help="Reports by mail on a schedule: per-partner editions, a run log, resends.",
                                 no_args_is_help=True)
@@ -81,7 +81,7 @@ def add(
 def list_(db: DbOption = None, as_json: Annotated[bool, typer.Option("--json", help="As JSON")] = False) -> None:
     """Every subscription with its next fire and the outcome of its last run."""
     with _reader(db) as hub:
-        tables = SubscriptionTables(hub.store.con)
+        tables = hub.store.subscriptions
         subs = tables.all() if "subscriptions" in hub.store.tables() else []
         counts = tables.last_counts() if subs else {}
         now = hub.clock()
@@ -164,7 +164,7 @@ def log(
     if status is not None and status not in STATUSES:
         raise UsageError(f"--status '{status}' is not one of {', '.join(STATUSES)}", hint="e.g. --status failed")
     with _reader(db) as hub:
-        rows = (SubscriptionTables(hub.store.con).log(name, statuses=(status,) if status else STATUSES)
+        rows = (hub.store.subscriptions.log(name, statuses=(status,) if status else STATUSES)
                 if "subscription_deliveries" in hub.store.tables() else [])
     records = [{"subscription": r.subscription, "fire_at": r.fire_at.isoformat(), "edition": r.edition,
                 "recipient": r.recipient, "period": r.period, "status": r.status, "attempts": r.attempts,
@@ -194,9 +194,7 @@ def address(
 ) -> None:
     """Configure an address for a partner's edition (besides its users); it must be on the partner's allow-list."""
     with _hub(db) as hub:
-        tables = SubscriptionTables(hub.store.con)
-        tables.create()
-        tables.set_address(partner, check_address(email), present=not remove)
+        hub.store.subscriptions.set_address(partner, check_address(email), present=not remove)
     _say(f"{'removed' if remove else 'added'} {email.strip().lower()} for partner {partner}")
 
 
@@ -209,7 +207,5 @@ def allow(
 ) -> None:
     """Allow a recipient domain for a partner's edition. A partner with none allows its own users' domains."""
     with _hub(db) as hub:
-        tables = SubscriptionTables(hub.store.con)
-        tables.create()
-        tables.set_domain(partner, check_domain(domain), present=not remove)
+        hub.store.subscriptions.set_domain(partner, check_domain(domain), present=not remove)
     _say(f"{'removed' if remove else 'allowed'} {check_domain(domain)} for partner {partner}")
