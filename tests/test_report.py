@@ -223,7 +223,7 @@ def test_web_pdf_json_twin_and_partner_scope(client, editions):
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF") and "attachment" in pdf.headers["content-disposition"]
     twin = client.get("/api/v1/reports", params={"period": PERIOD, "audience": "internal"})
-    assert twin.json() == editions["internal"].to_json()
+    assert twin.json() == {"data_as_of": "2026-10-01T00:00:00Z", **editions["internal"].to_json()}
     page = client.get("/reports", params={"period": PERIOD, "audience": "partner:A"})
     assert page.status_code == 200 and "/reports/document?period=2026-Q3&amp;audience=partner%3AA" in page.text
     document = client.get("/reports/document", params={"period": PERIOD, "audience": "partner:A", "paper": "Letter"})
@@ -237,7 +237,8 @@ def test_web_pdf_json_twin_and_partner_scope(client, editions):
     assert client.get("/api/v1/reports", params={"period": PERIOD, "audience": "partner:B"}).status_code == 404
     assert client.get("/api/v1/reports", params={"period": PERIOD, "audience": "internal"}).status_code == 403
     own = client.get("/api/v1/reports", params={"period": PERIOD})
-    assert own.status_code == 200 and own.json() == editions["partner"].to_json()
+    assert own.status_code == 200
+    assert own.json() == {"data_as_of": "2026-10-01T00:00:00Z", **editions["partner"].to_json()}
     picker = client.get("/reports", params={"period": PERIOD})
     assert 'value="partner:A"' in picker.text and 'value="internal"' not in picker.text
     assert CANARY not in picker.text

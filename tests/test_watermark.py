@@ -161,9 +161,9 @@ def test_health_review_inactive_and_overdue_ages_use_the_watermark(tmp_path):
 
 # -- data as of, on pages and twins -------------------------------------------------------------------------
 def twin_routes(client: TestClient) -> list[str]:
-    """Every GET route of the JSON API that answers a page's JSON twin (admin lists of users and tokens are
-    not twins of a data page)."""
-    admin = ("/api/v1/users", "/api/v1/tokens")
+    """Every GET route of the JSON API that answers a page's JSON twin (admin lists of users, tokens and
+    report subscriptions are not twins of a data page)."""
+    admin = ("/api/v1/users", "/api/v1/tokens", "/api/v1/subscriptions")
     paths = client.get("/openapi.json").json()["paths"]
     return sorted(p for p, ops in paths.items() if p.startswith("/api/v1/") and "get" in ops
                   and not p.endswith(".csv") and p not in admin)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from partnerkpi.engine.periods import Grain, label, shift
+from partnerkpi.engine.result import iso_z
 from partnerkpi.web.deps import ApiData, PageData, render
 from partnerkpi.web.reader import Reader
 
@@ -73,5 +74,7 @@ def report_pdf(data: PageData, period: PeriodParam = None, audience: AudiencePar
 
 @router.get("/api/v1/reports", tags=["reports"])
 def report_json(data: ApiData, period: PeriodParam = None, audience: AudienceParam = None) -> dict[str, Any]:
-    """The report model (the JSON twin of the Reports page and of the PDF)."""
-    return data.report(period, audience).to_json()
+    """The report model (the JSON twin of the Reports page and of the PDF), with the data watermark every
+    twin states."""
+    mark = data.hub.watermark()
+    return {"data_as_of": iso_z(mark) if mark else None, **data.report(period, audience).to_json()}
