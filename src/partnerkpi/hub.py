@@ -25,6 +25,7 @@ from partnerkpi.engine.periods import Grain, Period, make_period, period_start, 
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
+from partnerkpi.locations import Location, parse_location
 from partnerkpi.settings import DEFAULT_MEMORY_LIMIT, TimeBounds
 from partnerkpi.store import Store
 
@@ -52,6 +53,9 @@ class Hub:
     # on first use (`targets_path` of `open` names the user's file).
     targets: TargetBook | None = None
     bounds: TimeBounds = field(default_factory=TimeBounds)  # the instants imports accept
+    # Where the KPI expressions run when the canonical tables are not the store's own (PostgreSQL by URL,
+    # Spark over a lake); None: the store's DuckDB file, with its rollups.
+    source: Backend | None = None
 
     @classmethod
     def open(
@@ -68,9 +72,16 @@ class Hub:
     ) -> Hub:
         """Open (creating when new) the DuckDB file `db` with the built-in catalog plus the user's files, and
         the built-in targets plus the user's targets file (TargetsError before anything is opened). A writable
-        open rebuilds rollups left stale (an import whose refresh never ran, a changed plan)."""
+        open rebuilds rollups left stale (an import whose refresh never ran, a changed plan). `db` may also be
+        a URL (`partnerkpi.locations`): PostgreSQL, or Spark over a lake."""
         from partnerkpi.insights.targets import TargetBook
 
+        location = parse_location(db)
+        if location.kind != "duckdb":
+            return open_elsewhere(cls, location, catalog_paths=catalog_paths, plan_path=plan_path, clock=clock,
+                                  read_only=read_only, memory_limit=memory_limit, targets_path=targets_path,
+                                  bounds=bounds)
+        db = location.target
         plan = load_plan(plan_path)
         catalog = load_catalog(tuple(catalog_paths), plan=plan)
         book = TargetBook.load(Path(targets_path), catalog=catalog) if targets_path is not None else None
@@ -163,7 +174,10 @@ class Hub:
     # -- KPIs ---------------------------------------------------------------------------------------
     @property
     def engine(self) -> Engine:
-        """The engine on the store's own DuckDB file, reading the derived tables that are fresh."""
+        """The engine on the store's own DuckDB file, reading the derived tables that are fresh (or on the
+        hub's `source`, when its data lives elsewhere)."""
+        if self.source is not None:
+            return self.engine_on(self.source)
         backend = duckdb_backend(self.store)
         fresh = self._fresh_derived(backend)
         engine = self.engine_on(backend)
@@ -407,3 +421,15 @@ class Hub:
         found = baselines([r for r in rows if last is not None and r.period_start <= last], book.judgment)
         start, end = periods[0].start, periods[-1].end
         return judge_rows([r for r in rows if start <= r.period_start < end], book, found)
+
+
+def open_elsewhere(cls: type[Hub], location: Location, **options: object) -> Hub:
+    """The hub of a location that is not a DuckDB file: PostgreSQL as the store (`partnerkpi.pg`), or Spark
+    over a lake (`partnerkpi.lake`)."""
+    if location.kind == "postgres":
+        from partnerkpi.pg import open_postgres_hub
+
+        return open_postgres_hub(cls, location, **options)
+    from partnerkpi.lake import open_lake_hub
+
+    return open_lake_hub(cls, location, **options)

@@ -23,6 +23,7 @@ from partnerkpi.engine.periods import parse_day
 from partnerkpi.errors import NoDatabaseError, StoreError, UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.local_server import read_marker, snapshot_from
+from partnerkpi.locations import parse_location
 from partnerkpi.reports.exports import Table, export
 from partnerkpi.settings import DEFAULT_DB, Settings
 
@@ -31,7 +32,8 @@ out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") els
 err = Console(stderr=True)
 
 DbOption = Annotated[
-    str | None, typer.Option("--db", help="DuckDB file (default: $PARTNERKPI_DB, else ./partnerkpi.duckdb)")
+    str | None, typer.Option("--db", help="Where the data lives: a DuckDB file, postgresql://user@host/db or "
+                             "spark:local[*]?lake=PATH (default: $PARTNERKPI_DB, else ./partnerkpi.duckdb)")
 ]
 CatalogOption = Annotated[
     list[Path] | None, typer.Option("--catalog", help="Extra KPI catalog YAML file(s), loaded beside the built-in")
@@ -95,8 +97,14 @@ def _reader(db: str | None, catalog: list[Path] | None = None, targets: Path | N
     """The hub of a read command: never creates a database; opens the file read-only, or, while a server
     owns it, a consistent snapshot the server writes (see `partnerkpi.local_server`)."""
     settings = _settings(db, catalog, targets)
-    if settings.db != ":memory:" and not Path(settings.db).is_file():
-        raise NoDatabaseError(settings.db, DEFAULT_DB)
+    location = parse_location(settings.db)
+    if not location.is_file:  # :memory:, PostgreSQL or a lake: no file to find, no local server to ask
+        with _open(settings, read_only=True) as hub:
+            yield hub
+        return
+    if not Path(location.target).is_file():
+        raise NoDatabaseError(location.target, DEFAULT_DB)
+    settings = dataclasses.replace(settings, db=location.target)
     server = read_marker(settings.db)
     if server is None:
         with _open(settings, read_only=True) as hub:
@@ -116,7 +124,9 @@ def _open(settings: Settings, read_only: bool = False) -> Hub:
             bounds=settings.time_bounds,
         )
     except StoreError as exc:
-        server = read_marker(settings.db) if "lock" in str(exc.__cause__).lower() else None
+        location = parse_location(settings.db)
+        locked = location.is_file and "lock" in str(exc.__cause__).lower()
+        server = read_marker(location.target) if locked else None
         if server is None:
             raise
         url, pid = server.url, server.pid

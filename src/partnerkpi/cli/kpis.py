@@ -100,11 +100,13 @@ def explain(
 ) -> None:
     """All 12 attributes of a KPI, with its latest value, band and trend when there is data."""
     from partnerkpi.catalog import load_catalog
+    from partnerkpi.locations import parse_location
     from partnerkpi.reports import format_change, format_value, trend_arrow
 
     settings = Settings.from_env(db, tuple(catalog or ()))
     kpi = load_catalog(settings.catalog_paths).get(kpi_id)
-    if db is not None or Path(settings.db).exists():
+    location = parse_location(settings.db)
+    if db is not None or not location.is_file or Path(location.target).exists():
         with _reader(db, catalog) as hub:
             start, end = _range(hub, grain, None, None)
             rows = [r for r in hub.scorecard(grain, start, end, kpis=[kpi.id]) if not r.segment]

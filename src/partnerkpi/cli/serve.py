@@ -17,6 +17,7 @@ from partnerkpi.cli.kpis import scorecard
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.local_server import remove_marker, write_marker
+from partnerkpi.locations import parse_location
 from partnerkpi.settings import Settings
 
 
@@ -162,7 +163,8 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     url = _url(host, port)
     _check_port(host, port)
     with _open(settings) as hub:
-        marker = write_marker(settings.db, url) if settings.db != ":memory:" else None
+        location = parse_location(settings.db)
+        marker = write_marker(location.target, url) if location.is_file else None
         previous = signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful stop
         try:
             out.print(f"partnerkpi serving {settings.db} at [bold]{url}[/] (Ctrl-C stops it)")
