@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,13 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from markupsafe import escape
 
 from partnerkpi.clock import utc_now
 from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from partnerkpi.ingest.spool import SpooledRequest, read_records, segment_numbers, segment_path
-from partnerkpi.settings import Settings
+from partnerkpi.settings import CollectorSettings, Settings
 from partnerkpi.web import create_app
 from tests.web_fixtures import ANALYST, sign_in
 
@@ -40,6 +42,7 @@ class Served:
     db: Path
 
     lock: threading.Lock  # the app's: its alert runs share the hub's connection
+    app: FastAPI
 
     def rows(self, sql: str) -> list[tuple]:
         with self.lock, self.hub.store.con.cursor() as cur:
@@ -80,8 +83,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path) -> Iterator[Served]:
+@contextmanager
+def serve(tmp_path: Path, settings: CollectorSettings | None = None) -> Iterator[Served]:
+    """The app on a fresh DuckDB file (a write key, a revoked one, an analyst) served by uvicorn on a free port."""
     db = tmp_path / "hub.duckdb"
     with Hub.open(db) as hub:
         creds = Credentials(hub.store, clock=hub.clock)
@@ -89,7 +93,7 @@ def served(tmp_path) -> Iterator[Served]:
         revoked = creds.create_write_key("old portal")
         creds.revoke(revoked)
         creds.add_user(*ANALYST, "analyst")
-    app = create_app(Settings(db=str(db)))
+    app = create_app(Settings(db=str(db), collector=settings or CollectorSettings()))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -100,11 +104,17 @@ def served(tmp_path) -> Iterator[Served]:
         time.sleep(0.05)
     try:
         st = app.state.partnerkpi
-        yield Served(f"http://127.0.0.1:{port}", key, revoked, st.hub, db, st.write_lock)
+        yield Served(f"http://127.0.0.1:{port}", key, revoked, st.hub, db, st.write_lock, app)
     finally:
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    with serve(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture

@@ -219,6 +219,7 @@ class Collector:
     loader: Loader
     keys: KeyCache
     settings: CollectorSettings
+    turned_away: int = 0  # requests answered 503
 
     @classmethod
     def start(cls, hub: Hub, settings: CollectorSettings, write_lock: threading.Lock,
@@ -246,6 +247,7 @@ class Collector:
 
     def busy(self, message: str) -> JSONResponse:
         """The 503 a client retries after `retry_after` seconds."""
+        self.turned_away += 1
         return JSONResponse({"success": False, "code": "overloaded", "message": message,
                              "hint": f"send the request again in {self.settings.retry_after} s"},
                             status_code=503, headers={"Retry-After": str(self.settings.retry_after)})
