@@ -126,7 +126,7 @@ class CollectorSettings:
     max_backlog: int = 200_000  # events spooled but not loaded before requests get 503
     max_waiting: int = 512  # requests waiting for the spool's fsync before requests get 503
     retry_after: int = 1  # seconds, told to a refused client
-    refresh_every: float = 5.0  # seconds between rollup refreshes while events keep coming
+    refresh_every: float = 10.0  # seconds between rollup refreshes while events keep coming
     key_cache: float = 2.0  # seconds a checked write key is trusted: a revocation takes effect within it
     segment_bytes: int = 64 << 20  # a spool segment is closed past this size
 

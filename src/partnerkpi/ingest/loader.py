@@ -112,7 +112,7 @@ class Loader:
             self._wake.clear()
             stopping = self._stop
             try:
-                self.load_available()
+                self.load_available(announce=not stopping)
             except Exception:
                 log.exception("the collector's loader failed; it tries again in %s s", FAILURE_PAUSE)
                 time.sleep(FAILURE_PAUSE)
@@ -120,8 +120,9 @@ class Loader:
             if stopping:
                 return
 
-    def load_available(self) -> int:
-        """Load every durable batch past the checkpoint; returns how many messages were loaded."""
+    def load_available(self, *, announce: bool = True) -> int:
+        """Load every durable batch past the checkpoint, refreshing the rollups when due (and `on_loaded()` when
+        `announce`); returns how many messages were loaded."""
         total, limit = 0, self.durable()
         while (batch := read_batch(self.wal, self.position, limit, self.settings.batch_events)).end != self.position:
             self.load(batch)
@@ -130,7 +131,8 @@ class Loader:
         if self._unrefreshed and (idle or time.monotonic() - self._refreshed_at >= self.settings.refresh_every):
             self.refresh()
             self._unrefreshed, self._refreshed_at = 0, time.monotonic()
-            self.on_loaded()
+            if announce:
+                self.on_loaded()
         return total
 
     def load(self, batch: Batch) -> None:

@@ -127,13 +127,24 @@ def _iso(instant: datetime) -> str:
     return instant.isoformat(timespec="microseconds") + "Z"
 
 
-def _dump(message: Any) -> str:
-    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ESCAPED = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dump_sized(message: Any) -> tuple[str, int]:
+    """Compact JSON text of `message` and its size in UTF-8 bytes."""
+    text = _COMPACT(message)
+    if text.isascii():
+        return text, len(text)
     try:
-        text.encode()
+        return text, len(text.encode())
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON) has no UTF-8: keep it escaped
-        text = json.dumps(message, separators=(",", ":"))
-    return text
+        text = _ESCAPED(message)
+        return text, len(text)
+
+
+def _dump(message: Any) -> str:
+    return _dump_sized(message)[0]
 
 
 def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
@@ -150,11 +161,12 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
         shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
         sent_at = body.get("sentAt")
     else:
-        if len(_dump(body).encode()) > MAX_EVENT_BYTES:
+        if _dump_sized(body)[1] > MAX_EVENT_BYTES:
             raise BadRequest("too_large", f"a message is limited to {MAX_EVENT_BYTES // 1024} KB")
         items = [{**{k: v for k, v in body.items() if k != "writeKey"}, "type": call}]
         shared_context, sent_at = {}, None
     parsed = Parsed()
+    received = _iso(received_at)
     for position, item in enumerate(items, 1):
         if not isinstance(item, dict):
             parsed.refused.append(Refused(position, None, "the message is not a JSON object; send one object "
@@ -166,15 +178,14 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
             message["context"] = {**shared_context, **own}
         if sent_at is not None and message.get("sentAt") is None:
             message["sentAt"] = sent_at
-        message.setdefault("messageId", None)
-        if message["messageId"] in (None, ""):
+        if message.get("messageId") in (None, ""):
             message["messageId"] = f"api-{uuid.uuid4()}"
-        message["receivedAt"] = _iso(received_at)
+        message["receivedAt"] = received
         if message.get("timestamp") in (None, "") and message.get("originalTimestamp") in (None, ""):
             # as Segment does: with no time given, the event happened when it arrived (sentAt: no skew to correct)
-            message["timestamp"] = message.get("sentAt") or message["receivedAt"]
-        raw = _dump(message)
-        if len(raw.encode()) > MAX_EVENT_BYTES:
+            message["timestamp"] = message.get("sentAt") or received
+        raw, size = _dump_sized(message)
+        if size > MAX_EVENT_BYTES:
             parsed.refused.append(Refused(position, None, f"the message is over {MAX_EVENT_BYTES // 1024} KB "
                                           "(Segment's limit per message); trim its properties or traits", raw))
         elif message.get("type") in NEEDS_USER and not (message.get("userId") or message.get("anonymousId")):
@@ -302,6 +313,19 @@ def _route(call: str):
 
     endpoint.__name__ = f"collect_{call}"
     return endpoint
+
+
+@router.get("/backlog", summary="What the collector holds and has not loaded yet")
+async def backlog(request: Request, app_state: Annotated[AppState, Depends(state)]) -> JSONResponse:
+    """Events acknowledged and not yet in the store (`pending`), and events loaded since the server started,
+    for the write key's sender or a monitor; the same 401 as the calls without a valid write key."""
+    collector: Collector | None = getattr(request.app.state, "collector", None)
+    key = _basic_key(request)
+    if collector is None or key is None or not await _key_is_valid(collector, app_state, key):
+        return JSONResponse(UNAUTHORIZED, status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
+    return JSONResponse({"pending": collector.loader.pending, "loaded": collector.loader.loaded,
+                         "limit": collector.settings.max_backlog})
 
 
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
