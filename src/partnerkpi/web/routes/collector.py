@@ -14,6 +14,8 @@ import asyncio
 import base64
 import binascii
 import json
+import os
+import shutil
 import threading
 import time
 import uuid
@@ -231,25 +233,32 @@ class Collector:
     keys: KeyCache
     settings: CollectorSettings
     turned_away: int = 0  # requests answered 503
+    scratch: Path | None = None  # the spool of an in-memory store, removed at stop (the store goes too)
 
     @classmethod
     def start(cls, hub: Hub, settings: CollectorSettings, write_lock: threading.Lock,
               on_loaded: Callable[[], None]) -> Collector:
         """Open a new spool segment, replay what the store's checkpoint does not cover, and start loading."""
-        writer = SpoolWriter(spool_dir(hub) / "wal", segment_bytes=settings.segment_bytes).start()
+        spool = spool_dir(hub)
+        memory = hub.store.path == ":memory:"
+        if memory:  # a spool of its own: another in-memory store must not replay it
+            spool = spool / f"memory-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        writer = SpoolWriter(spool / "wal", segment_bytes=settings.segment_bytes).start()
 
         def refresh() -> None:
             with write_lock:
                 hub.prepare()
 
-        loader = Loader(hub.store, spool_dir(hub), lambda: writer.durable, lock=write_lock, clock=hub.clock,
+        loader = Loader(hub.store, spool, lambda: writer.durable, lock=write_lock, clock=hub.clock,
                         bounds=hub.bounds, settings=settings, refresh=refresh, on_loaded=on_loaded).start()
-        return cls(writer, loader, KeyCache(settings.key_cache), settings)
+        return cls(writer, loader, KeyCache(settings.key_cache), settings, scratch=spool if memory else None)
 
     def stop(self) -> None:
         """Finish the appends under way, load what is spooled, and stop both threads."""
         self.writer.close()
         self.loader.stop()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def overloaded(self, events: int) -> bool:
         """True when taking `events` more would pass the backlog bound or too many requests wait for the spool."""
