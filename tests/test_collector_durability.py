@@ -241,3 +241,31 @@ def test_segment_sdk_delivers_everything_through_an_overload(tmp_path):
         assert served.app.state.collector.turned_away > 0  # the SDK met the overload and sent again
         served.wait_loaded(2 + 450, timeout=120)
         assert served.rows("SELECT count(DISTINCT event_id), count(*) FROM events") == [(450, 450)]
+
+
+def _send_and_vanish(url: str, key: str, message_id: str) -> None:
+    """Post a batch and reset the connection at once, without reading the answer."""
+    import socket
+    import struct
+
+    host, port = url.removeprefix("http://").split(":")
+    payload = json.dumps({"batch": [track(message_id)] * 1 + [track(f"{message_id}-{i}") for i in range(2000)]})
+    head = (f"POST /v1/batch HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Authorization: {_auth(key)['Authorization']}\r\nContent-Length: {len(payload)}\r\n\r\n")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close = reset
+        sock.sendall(head.encode() + payload.encode())
+
+
+def test_a_request_whose_client_is_gone_before_its_append_is_not_spooled(tmp_path):
+    from tests.test_collector import spooled
+
+    with serve(tmp_path, CollectorSettings(key_cache=0)) as served:  # each request checks its key in a thread
+        gone = [f"gone-{i}" for i in range(5)]
+        for message_id in gone:
+            _send_and_vanish(served.url, served.key, message_id)
+        assert served.post("/v1/batch", {"batch": [track("stays")]}).status_code == 200
+        in_spool = {json.loads(m)["messageId"] for r in spooled(served.db) for m in r.accepted}
+        assert "stays" in in_spool
+        assert set(gone) - in_spool, "every request of a vanished client was spooled"
+        assert served.app.state.collector.turned_away >= len(set(gone) - in_spool)

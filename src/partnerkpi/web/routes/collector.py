@@ -29,6 +29,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from partnerkpi.hub import Hub
 from partnerkpi.ingest.loader import Loader
@@ -301,6 +302,8 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
         parsed = parse_request(call, decoded, app_state.hub.clock())
     except BadRequest as exc:
         return _bad(exc.code, exc.message)
+    except ClientDisconnect:
+        return collector.busy("the client went away while sending its request")
     events = len(parsed.messages) + len(parsed.refused)
     if events == 0:
         return JSONResponse({"success": True})
