@@ -52,9 +52,11 @@ def prepare(db: Path) -> tuple[str, str]:
         return creds.create_write_key("bench"), creds.create_token("bench@example.com")
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[bytes]:
-    """`partnerkpi serve` on `port`, once it answers."""
+def start_server(db: Path, port: int, alerts: Path | None) -> subprocess.Popen[bytes]:
+    """`partnerkpi serve` on `port` (with the alert rules of `alerts`, else the built-in ones), once it answers."""
     env = {k: v for k, v in os.environ.items() if k != "PARTNERKPI_DB"}
+    if alerts is not None:
+        env["PARTNERKPI_ALERTS"] = str(alerts)
     proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", str(db), "--port", str(port)],
                             stdout=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 120
@@ -159,6 +161,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="events per request")
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--threads", type=int, default=4, help="client threads per process")
+    parser.add_argument("--alerts", type=Path, default=None,
+                        help="alert rules file for the server (default: the built-in rules, which run after new "
+                        "data under the write lock the loader also takes)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "collector.jsonl")
     args = parser.parse_args()
 
@@ -166,7 +171,7 @@ def main() -> None:
         db = Path(tmp) / "hub.duckdb"
         key, token = prepare(db)
         port = free_port()
-        proc = start_server(db, port)
+        proc = start_server(db, port, args.alerts)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
             auth = {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
@@ -189,6 +194,7 @@ def main() -> None:
             proc.wait(120)
     record = {"bench": "collector", "at": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count(),
               "batch": args.batch, "clients": args.procs * args.threads, "seconds": args.seconds,
+              "alerts": str(args.alerts) if args.alerts else "built-in", "load_average": os.getloadavg()[0],
               "full": full, "half": half,
               "targets": {"acked_per_s": 10_000, "stored_per_s": 10_000, "half_rate_p99_ms": 100}}
     print(json.dumps(record, indent=2))
