@@ -112,11 +112,11 @@ class SpoolWriter:
         self.durable = Position(0, 0)
         self._thread = threading.Thread(target=self._run, name="partnerkpi-spool", daemon=True)
 
-    def start(self) -> SpoolWriter:
-        """Open a new segment (after the existing ones) and start the writer thread."""
+    def start(self, first: int = 1) -> SpoolWriter:
+        """Open a new segment, numbered after the existing ones and at least `first`, and start the thread."""
         self.directory.mkdir(parents=True, exist_ok=True)
         numbers = segment_numbers(self.directory)
-        self._open(numbers[-1] + 1 if numbers else 1)
+        self._open(max(numbers[-1] + 1 if numbers else 1, first))
         self._thread.start()
         return self
 

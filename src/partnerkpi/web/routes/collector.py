@@ -244,7 +244,8 @@ class Collector:
         memory = hub.store.path == ":memory:"
         if memory:  # a spool of its own: another in-memory store must not replay it
             spool = spool / f"memory-{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        writer = SpoolWriter(spool / "wal", segment_bytes=settings.segment_bytes).start()
+        loaded = hub.store.checkpoints.position()  # a spool removed by hand must not restart below it
+        writer = SpoolWriter(spool / "wal", segment_bytes=settings.segment_bytes).start(loaded[0] + 1 if loaded else 1)
 
         def refresh() -> None:
             with write_lock:
