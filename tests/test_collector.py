@@ -1,4 +1,7 @@
-"""The Segment-compatible collector over real HTTP: Segment's own Python SDK, limits, auth and rejections."""
+"""The Segment-compatible collector over real HTTP: Segment's own Python SDK, limits, auth and rejections.
+
+A 200 means the request is durably spooled; the loader imports it a moment later, so a test reads the store
+after `Served.wait_loaded(n)` has seen the n messages it sent in the import log."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -15,12 +19,14 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 from markupsafe import escape
 
 from partnerkpi.clock import utc_now
 from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
-from partnerkpi.settings import Settings
+from partnerkpi.ingest.spool import SpooledRequest, read_records, segment_numbers, segment_path
+from partnerkpi.settings import CollectorSettings, Settings
 from partnerkpi.web import create_app
 from tests.web_fixtures import ANALYST, sign_in
 
@@ -36,10 +42,23 @@ class Served:
     db: Path
 
     lock: threading.Lock  # the app's: its alert runs share the hub's connection
+    app: FastAPI
 
     def rows(self, sql: str) -> list[tuple]:
         with self.lock, self.hub.store.con.cursor() as cur:
             return cur.execute(sql).fetchall()
+
+    def wait_loaded(self, messages: int, timeout: float = 30) -> None:
+        """Poll the import log until the loader has imported exactly `messages` messages (each accepted,
+        duplicate or rejected); more than that fails at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            [(read,)] = self.rows("SELECT coalesce(sum(rows_read), 0) FROM imports")
+            assert read <= messages, f"{read} messages were imported, only {messages} were sent"
+            if read == messages:
+                return
+            assert time.monotonic() < deadline, f"only {read} of {messages} messages were loaded"
+            time.sleep(0.02)
 
     def post(self, path: str, body: object = None, *, key: str | None = "", content: bytes | None = None,
              ) -> httpx.Response:
@@ -51,14 +70,22 @@ class Served:
         return httpx.post(self.url + path, content=data, headers=headers, timeout=30)
 
 
+def spooled(db: Path) -> list[SpooledRequest]:
+    """Every request in the spool beside `db`, in the order it was acknowledged."""
+    wal = Path(f"{db}.spool") / "wal"
+    return [SpooledRequest.from_bytes(payload) for n in segment_numbers(wal)
+            for _, payload in read_records(segment_path(wal, n))]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def served(tmp_path) -> Iterator[Served]:
+@contextmanager
+def serve(tmp_path: Path, settings: CollectorSettings | None = None) -> Iterator[Served]:
+    """The app on a fresh DuckDB file (a write key, a revoked one, an analyst) served by uvicorn on a free port."""
     db = tmp_path / "hub.duckdb"
     with Hub.open(db) as hub:
         creds = Credentials(hub.store, clock=hub.clock)
@@ -66,7 +93,7 @@ def served(tmp_path) -> Iterator[Served]:
         revoked = creds.create_write_key("old portal")
         creds.revoke(revoked)
         creds.add_user(*ANALYST, "analyst")
-    app = create_app(Settings(db=str(db)))
+    app = create_app(Settings(db=str(db), collector=settings or CollectorSettings()))
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -77,11 +104,17 @@ def served(tmp_path) -> Iterator[Served]:
         time.sleep(0.05)
     try:
         st = app.state.partnerkpi
-        yield Served(f"http://127.0.0.1:{port}", key, revoked, st.hub, db, st.write_lock)
+        yield Served(f"http://127.0.0.1:{port}", key, revoked, st.hub, db, st.write_lock, app)
     finally:
         server.should_exit = True
         thread.join(30)
     assert not thread.is_alive()
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    with serve(tmp_path) as running:
+        yield running
 
 
 @pytest.fixture
@@ -114,6 +147,7 @@ def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
     analytics.track("u1", "Logged In", message_id="m-dup")
     analytics.track("u1", "Logged In", message_id="m-dup")  # a retry: stored once
     analytics.flush()
+    served.wait_loaded(8)
 
     assert served.rows("SELECT partner_id, name, type, tier FROM partners ORDER BY 1") == [
         ("p1", "Acme", "reseller", "gold"), ("p2", "Bolt", "referral", "silver")]
@@ -132,9 +166,10 @@ def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
         [row] = served.hub.scorecard("month", start, end, kpis=["active_partner_rate"])
     assert (row.value, row.numerator, row.denominator) == (50.0, 1, 2)  # p1 active, p2 not
 
-    spooled = sorted((served.db.parent / "hub.duckdb.spool").rglob("*.segment.jsonl"))
-    assert len(spooled) == 8
-    assert all("receivedAt" in json.loads(p.read_text()) for p in spooled)
+    requests = spooled(served.db)
+    assert [len(r.accepted) for r in requests] == [1] * 8
+    assert all("receivedAt" in json.loads(r.accepted[0]) for r in requests)
+    assert not list((served.db.parent / "hub.duckdb.spool" / "batches").glob("*.jsonl"))  # removed once loaded
 
 
 def test_batch_context_merge_clock_skew_and_write_key_in_body(served):
@@ -159,6 +194,7 @@ def test_batch_context_merge_clock_skew_and_write_key_in_body(served):
     }
     assert served.post("/v1/batch", body, key=None).status_code == 200
     after = utc_now()
+    served.wait_loaded(7)
     got = served.rows("SELECT event_id, partner_id, ts FROM events ORDER BY event_id")
     assert [r[:2] for r in got] == [("t-1", "p2"), ("t-2", "p1"), ("t-3", "p2")]  # the item's context wins
     for _, _, ts in got[:2]:  # receivedAt − (sentAt − timestamp): the client sent them 5 s after they happened
@@ -177,17 +213,18 @@ def test_single_calls_and_rejected_messages_are_kept_with_reasons(served):
              {"event": "Logged In", "userId": "u1", "messageId": "b-3"},
              "not an object"]
     assert served.post("/v1/batch", {"batch": batch}).status_code == 200
+    served.wait_loaded(9)
 
     assert served.rows("SELECT event_id FROM events") == [("b-1",)]
-    rejected = served.rows("SELECT field, reason FROM rejected_rows ORDER BY import_id, row_number")
+    rejected = served.rows("SELECT field, reason FROM rejected_rows ORDER BY field NULLS LAST, reason")
     assert rejected == [
         ("event", "event is missing; name the event, e.g. Logged In"),
-        ("userId", "neither userId nor anonymousId is given; every Segment call needs one of them"),
         ("type", "Segment message type 'screen' is not imported (only identify, group, track, page are); "
                  "remove the line if it is not needed"),
         ("type", "type is missing; a Segment message has type identify, group, track or page"),
-        (None, "the message is over 32 KB (Segment's limit per message); trim its properties or traits"),
+        ("userId", "neither userId nor anonymousId is given; every Segment call needs one of them"),
         (None, "the message is not a JSON object; send one object per message"),
+        (None, "the message is over 32 KB (Segment's limit per message); trim its properties or traits"),
     ]
     [(raw,)] = served.rows("SELECT raw FROM rejected_rows WHERE reason LIKE 'neither%'")
     assert json.loads(raw)["messageId"] == "anon" and "receivedAt" in json.loads(raw)
@@ -217,6 +254,7 @@ def test_malformed_and_oversize_requests_get_400(served):
     served.post("/v1/identify", {"userId": "u1", "traits": {"partner_id": "p1"}})
     assert served.post("/v1/batch", {"batch": [{"type": "track", "userId": "u1", "event": "E"}] * 2500}
                        ).status_code == 200
+    served.wait_loaded(2502)
     assert served.rows("SELECT count(*) FROM events") == [(2500,)]
     assert served.rows("SELECT count(*) FROM rejected_rows") == [(0,)]
 
@@ -242,10 +280,13 @@ def test_the_openapi_document_describes_the_collector(served):
         assert "post" in paths[f"/v1/{call}"]
 
 
-def test_spool_files_hold_committed_messages_only(served):
-    served.post("/v1/track", {"userId": "u1", "event": "Logged In"})  # unknown user: rejected, still committed
-    [path] = (served.db.parent / "hub.duckdb.spool").rglob("*.segment.jsonl")
-    [message] = [json.loads(line) for line in path.read_text().splitlines()]
+def test_the_spool_holds_each_acknowledged_request_whole(served):
+    assert served.post("/v1/track", content=b'{"event": ').status_code == 400  # refused whole: not spooled
+    assert served.post("/v1/batch", {"batch": [1, {"type": "track", "userId": "u1", "event": "Logged In"}]}
+                       ).status_code == 200  # unknown user: rejected by the import, still spooled
+    [request] = spooled(served.db)
+    [message] = [json.loads(text) for text in request.accepted]
+    assert request.refused == [(None, "the message is not a JSON object; send one object per message", "1")]
     assert message["type"] == "track" and message["messageId"].startswith("api-")
     assert datetime.fromisoformat(message["receivedAt"]).tzinfo is not None
 
@@ -269,6 +310,7 @@ def test_gzip_bodies_and_concurrent_requests_all_commit(served):
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, range(6))) == {200}
+    served.wait_loaded(123)
     assert served.rows("SELECT count(*), count(DISTINCT event_id) FROM events") == [(121, 121)]
 
 
@@ -283,11 +325,13 @@ def test_times_past_the_receiving_instant_and_conflicting_message_ids_are_kept_a
                           ("ok", "2026-07-01T00:00:00Z"))),
     ]
     assert served.post("/v1/batch", {"batch": batch}).status_code == 200
+    served.wait_loaded(5)
     again = [{"type": "track", "userId": "u1", "event": "Logged In", "messageId": "ok",
               "timestamp": "2026-07-01T00:00:00Z"},  # a resend: a duplicate
              {"type": "track", "userId": "u1", "event": "Logged Out", "messageId": "ok",
               "timestamp": "2026-07-01T00:00:00Z"}]  # another event under the same id: a conflict
     assert served.post("/v1/batch", {"batch": again}).status_code == 200
+    served.wait_loaded(7)
     assert served.rows("SELECT event_id FROM events ORDER BY event_id") == [("ok",)]
     kept = served.rows("SELECT field, reason FROM rejected_rows ORDER BY import_id, row_number")
     assert [f for f, _ in kept] == ["timestamp", "timestamp", "event"]

@@ -163,6 +163,7 @@ def test_the_store_creates_every_table_it_owns(tmp_path):
     try:
         assert store.tables() == {"partners", "users", "events", "rejected_rows", "imports", "principals",
                                   "credentials", "alerts", "alert_deliveries", "health_overrides", "subscriptions",
-                                  "subscription_addresses", "subscription_domains", "subscription_deliveries"}
+                                  "subscription_addresses", "subscription_domains", "subscription_deliveries",
+                                  "collector_checkpoint"}
     finally:
         store.close()

@@ -117,6 +117,38 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class CollectorSettings:
+    """How the collector spools and loads: a load every `batch_ms` or `batch_events` events, a 503 past
+    `max_backlog` events spooled but not loaded or `max_waiting` requests waiting for the spool."""
+
+    batch_events: int = 20_000  # events in one load transaction, at most
+    batch_ms: float = 250.0  # how often the loader looks for spooled events
+    max_backlog: int = 200_000  # events spooled but not loaded before requests get 503
+    max_waiting: int = 512  # requests waiting for the spool's fsync before requests get 503
+    retry_after: int = 1  # seconds, told to a refused client
+    refresh_every: float = 10.0  # seconds between rollup refreshes while events keep coming
+    key_cache: float = 2.0  # seconds a checked write key is trusted: a revocation takes effect within it
+    segment_bytes: int = 64 << 20  # a spool segment is closed past this size
+
+    @classmethod
+    def from_env(cls) -> CollectorSettings:
+        """$PARTNERKPI_COLLECTOR_BATCH_EVENTS, _BATCH_MS, _MAX_BACKLOG, _MAX_WAITING, _RETRY_AFTER,
+        _REFRESH_EVERY and _KEY_CACHE, each defaulting when unset."""
+        values: dict[str, Any] = {}
+        for name in ("batch_events", "batch_ms", "max_backlog", "max_waiting", "retry_after", "refresh_every",
+                     "key_cache"):
+            text = os.environ.get(f"PARTNERKPI_COLLECTOR_{name.upper()}")
+            if text:
+                kind = type(getattr(cls, name))
+                try:
+                    values[name] = kind(text)
+                except ValueError:
+                    raise UsageError(f"$PARTNERKPI_COLLECTOR_{name.upper()} '{text}' is not a number",
+                                     hint=f"set it like {getattr(cls, name)}") from None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Settings of one run of the product."""
 
@@ -133,6 +165,7 @@ class Settings:
     time_bounds: TimeBounds = field(default_factory=TimeBounds)  # instants imports accept
     currency: str = DEFAULT_CURRENCY  # shown on money KPIs (cost_to_serve, partner_revenue)
     mail: MailSettings = field(default_factory=MailSettings)  # report subscriptions' SMTP delivery
+    collector: CollectorSettings = field(default_factory=CollectorSettings)  # spool, loader, back-pressure
 
     @property
     def stale_after(self) -> timedelta:
@@ -146,7 +179,8 @@ class Settings:
         $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), when data is
         stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), the instants imports accept
         from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW, and the program's currency from
-        $PARTNERKPI_CURRENCY, and report mail from `MailSettings.from_env`."""
+        $PARTNERKPI_CURRENCY, report mail from `MailSettings.from_env` and the collector's from
+        `CollectorSettings.from_env`."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
         memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
 
@@ -160,4 +194,5 @@ class Settings:
                    alert_interval=float(os.environ.get("PARTNERKPI_ALERT_INTERVAL") or DEFAULT_ALERT_INTERVAL),
                    feed_cadence=float(os.environ.get("PARTNERKPI_FEED_CADENCE") or DEFAULT_FEED_CADENCE),
                    stale_grace=float(os.environ.get("PARTNERKPI_STALE_GRACE") or DEFAULT_STALE_GRACE),
-                   time_bounds=time_bounds_from_env(), mail=MailSettings.from_env())
+                   time_bounds=time_bounds_from_env(), mail=MailSettings.from_env(),
+                   collector=CollectorSettings.from_env())

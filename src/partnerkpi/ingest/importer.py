@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,9 +77,11 @@ def import_files(
     progress: bool = False,
     clock: Clock | None = None,
     bounds: TimeBounds | None = None,
+    in_transaction: Callable[[int], None] | None = None,
 ) -> list[ImportSummary]:
     """Import files in order, each in its own transaction; a bad file raises InputFileError (files before it stay).
-    Instants outside `bounds` (the floor, and the import's clock plus the allowed skew) are rejected."""
+    Instants outside `bounds` (the floor, and the import's clock plus the allowed skew) are rejected.
+    `in_transaction(import_id)` runs inside each file's transaction, before it commits."""
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown kind '{kind}'", hint=KIND_HINT)
     maps = load_mapping(mapping)
@@ -88,12 +90,13 @@ def import_files(
     with progress_bar(progress) as bar:
         for path in paths:
             summaries.append(_import_one(store, os.fspath(path), kind, maps, Phases(bar, Path(path).name),
-                                         clock or utc_now, bounds or TimeBounds()))
+                                         clock or utc_now, bounds or TimeBounds(), in_transaction))
     return summaries
 
 
 def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases: Phases,
-                clock: Clock, bounds: TimeBounds) -> ImportSummary:
+                clock: Clock, bounds: TimeBounds, in_transaction: Callable[[int], None] | None = None,
+                ) -> ImportSummary:
     started, t0 = clock(), time.perf_counter()
     if not os.path.isfile(path):
         raise InputFileError("the file does not exist", file=path, hint="check the path")
@@ -121,7 +124,8 @@ def _import_one(store: Store, path: str, kind: str | None, maps: Mapping, phases
         for trait in new_traits:  # DDL stays outside the data transaction
             store.add_trait(trait)
         phases.phase("check and write")
-        import_id, outcome = _write(store, source, kind, flows, fp, Window(started, bounds), clock, ignored)
+        import_id, outcome = _write(store, source, kind, flows, fp, Window(started, bounds), clock, ignored,
+                                    in_transaction)
     finally:
         _cleanup(con, source)
     rejected = sum(outcome.rejected.values())
@@ -146,7 +150,8 @@ def _flows(store: Store, source: Source, kind: str, maps: Mapping) -> tuple[list
 
 
 def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str, window: Window,
-           clock: Clock, ignored: list[str]) -> tuple[int, Outcome]:
+           clock: Clock, ignored: list[str], in_transaction: Callable[[int], None] | None = None,
+           ) -> tuple[int, Outcome]:
     """Apply the flows, keep the rejected rows and log the import, all in one transaction."""
     con = store.con
     con.begin()
@@ -169,6 +174,8 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
             rows_read=outcome.rows, accepted=outcome.accepted, duplicates=outcome.duplicates,
             rejected=sum(outcome.rejected.values()), ignored_columns=", ".join(ignored) or None,
         )
+        if in_transaction is not None:
+            in_transaction(import_id)
         con.commit()
     except BaseException as exc:
         con.rollback()

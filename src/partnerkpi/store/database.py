@@ -24,6 +24,7 @@ from partnerkpi.store.canonical import (
     create_table_sql,
     event_columns,
 )
+from partnerkpi.store.checkpoints import CheckpointTables
 from partnerkpi.store.credentials import CredentialTables
 from partnerkpi.store.derived import DerivedTables
 from partnerkpi.store.imports import ImportTables
@@ -47,6 +48,7 @@ class Store:
     overrides: OverrideTables = field(init=False, repr=False)
     derived: DerivedTables = field(init=False, repr=False)
     subscriptions: SubscriptionTables = field(init=False, repr=False)
+    checkpoints: CheckpointTables = field(init=False, repr=False)
 
     @classmethod
     def open(
@@ -80,6 +82,7 @@ class Store:
         self.overrides = OverrideTables(self.con)
         self.derived = DerivedTables(self.con)
         self.subscriptions = SubscriptionTables(self.con)
+        self.checkpoints = CheckpointTables(self.con)
         self.use_utc()
         self.con.execute("SET enable_progress_bar = false")  # ours (Rich) show progress; DuckDB's would interleave
         if self.memory_limit:
@@ -112,6 +115,7 @@ class Store:
         self.alerts.create()
         self.overrides.create()
         self.subscriptions.create()
+        self.checkpoints.create()
         for table, columns in (("events", event_columns(self.plan)), ("imports", IMPORT_COLUMNS)):
             have = set(self.columns(table))
             for col, sql_type in columns.items():

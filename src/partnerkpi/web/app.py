@@ -23,6 +23,7 @@ from partnerkpi.web.auth import require_actor_api
 from partnerkpi.web.deps import templates
 from partnerkpi.web.empty import NoDataYet, empty_view
 from partnerkpi.web.routes import ROUTERS
+from partnerkpi.web.routes.collector import Collector
 from partnerkpi.web.state import AppState
 
 
@@ -78,12 +79,16 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             bounds=settings.time_bounds,
         )
         app.state.partnerkpi = st = AppState(opened, settings)
+        app.state.collector = None
         if not opened.store.read_only:
             st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
             st.mailer = AlertScheduler(SUBSCRIPTION_TICK, st.send_due_reports).start()
+            app.state.collector = Collector.start(opened, settings.collector, st.write_lock, st.new_data)
         try:
             yield
         finally:
+            if app.state.collector is not None:
+                app.state.collector.stop()
             for scheduler in (st.alerts, st.mailer):
                 if scheduler is not None:
                     scheduler.stop()

@@ -1,21 +1,26 @@
 """A collector speaking Segment's HTTP tracking API: `POST /v1/identify|group|track|page|screen|alias|batch`.
 
 The write key comes as the HTTP Basic username (empty password) or as `writeKey` in the body. Each
-request's messages get a server-side `receivedAt`, are written to one Segment JSON Lines spool file
-beside the database, and are imported through the hub in one transaction under the app's write lock;
-the request is acknowledged only once they are committed. Spool files are kept as the replayable raw
-record. Messages the collector itself refuses (oversize inside a batch, not an object, neither
-`userId` nor `anonymousId`) go to a second spool file and to `rejected_rows` with their reason.
+request's messages get a server-side `receivedAt` and are appended, with the messages the collector itself
+refuses (oversize inside a batch, not an object, neither `userId` nor `anonymousId`) and their reasons, to
+the write-ahead spool beside the database (`ingest/spool.py`); the request is acknowledged once that append
+is fsynced. The loader thread (`ingest/loader.py`) imports spooled requests in batches through the usual
+rules. Past a bounded backlog a request gets 503 with `Retry-After`, which Segment's SDKs honour.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 import os
+import shutil
+import threading
+import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,11 +29,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from partnerkpi.hub import Hub
-from partnerkpi.ingest import fingerprint
-from partnerkpi.ingest.importer import ImportSummary
-from partnerkpi.ingest.mapping import load_mapping
+from partnerkpi.ingest.loader import Loader
+from partnerkpi.ingest.spool import SpooledRequest, SpoolWriter
+from partnerkpi.settings import CollectorSettings
 from partnerkpi.web.state import AppState, state
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -68,10 +74,14 @@ class Refused:
 
 @dataclass
 class Parsed:
-    """One request's messages, ready to spool, and the ones the collector refused."""
+    """One request's messages (JSON text), ready to spool, and the ones the collector refused."""
 
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+
+    def spooled(self) -> SpooledRequest:
+        """The request as the spool keeps it."""
+        return SpooledRequest(self.messages, [(r.field, r.reason, r.raw) for r in self.refused])
 
 
 def _bad(code: str, message: str, status: int = 400) -> JSONResponse:
@@ -120,13 +130,24 @@ def _iso(instant: datetime) -> str:
     return instant.isoformat(timespec="microseconds") + "Z"
 
 
-def _dump(message: Any) -> str:
-    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ESCAPED = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dump_sized(message: Any) -> tuple[str, int]:
+    """Compact JSON text of `message` and its size in UTF-8 bytes."""
+    text = _COMPACT(message)
+    if text.isascii():
+        return text, len(text)
     try:
-        text.encode()
+        return text, len(text.encode())
     except UnicodeEncodeError:  # a lone surrogate ("\ud800" in the JSON) has no UTF-8: keep it escaped
-        text = json.dumps(message, separators=(",", ":"))
-    return text
+        text = _ESCAPED(message)
+        return text, len(text)
+
+
+def _dump(message: Any) -> str:
+    return _dump_sized(message)[0]
 
 
 def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
@@ -143,11 +164,12 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
         shared_context = body.get("context") if isinstance(body.get("context"), dict) else {}
         sent_at = body.get("sentAt")
     else:
-        if len(_dump(body).encode()) > MAX_EVENT_BYTES:
+        if _dump_sized(body)[1] > MAX_EVENT_BYTES:
             raise BadRequest("too_large", f"a message is limited to {MAX_EVENT_BYTES // 1024} KB")
         items = [{**{k: v for k, v in body.items() if k != "writeKey"}, "type": call}]
         shared_context, sent_at = {}, None
     parsed = Parsed()
+    received = _iso(received_at)
     for position, item in enumerate(items, 1):
         if not isinstance(item, dict):
             parsed.refused.append(Refused(position, None, "the message is not a JSON object; send one object "
@@ -159,22 +181,21 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
             message["context"] = {**shared_context, **own}
         if sent_at is not None and message.get("sentAt") is None:
             message["sentAt"] = sent_at
-        message.setdefault("messageId", None)
-        if message["messageId"] in (None, ""):
+        if message.get("messageId") in (None, ""):
             message["messageId"] = f"api-{uuid.uuid4()}"
-        message["receivedAt"] = _iso(received_at)
+        message["receivedAt"] = received
         if message.get("timestamp") in (None, "") and message.get("originalTimestamp") in (None, ""):
             # as Segment does: with no time given, the event happened when it arrived (sentAt: no skew to correct)
-            message["timestamp"] = message.get("sentAt") or message["receivedAt"]
-        raw = _dump(message)
-        if len(raw.encode()) > MAX_EVENT_BYTES:
+            message["timestamp"] = message.get("sentAt") or received
+        raw, size = _dump_sized(message)
+        if size > MAX_EVENT_BYTES:
             parsed.refused.append(Refused(position, None, f"the message is over {MAX_EVENT_BYTES // 1024} KB "
                                           "(Segment's limit per message); trim its properties or traits", raw))
         elif message.get("type") in NEEDS_USER and not (message.get("userId") or message.get("anonymousId")):
             parsed.refused.append(Refused(position, "userId", "neither userId nor anonymousId is given; every "
                                           "Segment call needs one of them", raw))
         else:
-            parsed.messages.append(message)
+            parsed.messages.append(raw)
     return parsed
 
 
@@ -184,46 +205,89 @@ def spool_dir(hub: Hub) -> Path:
     return hub.spool_dir()
 
 
-def _write_lines(path: Path, messages: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.writelines(m + "\n" for m in messages)
+class KeyCache:
+    """Write keys checked in the last `ttl` seconds and whether they were valid: a revoked key stops working
+    within `ttl`, and a busy sender costs one store lookup per `ttl`, not one per request."""
+
+    def __init__(self, ttl: float, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self.entries: dict[str, tuple[bool, float]] = {}
+
+    def get(self, key: str) -> bool | None:
+        """Whether `key` was valid when last checked, or None when that is older than `ttl`."""
+        entry = self.entries.get(key)
+        return entry[0] if entry is not None and time.monotonic() - entry[1] < self.ttl else None
+
+    def put(self, key: str, valid: bool) -> None:
+        """Remember a check."""
+        if len(self.entries) >= self.size:
+            self.entries.clear()
+        self.entries[key] = (valid, time.monotonic())
 
 
-def commit_request(hub: Hub, parsed: Parsed, received_at: datetime) -> list[ImportSummary]:
-    """Spool a request's messages and import them (the caller holds the write lock); rejections are kept."""
-    base = spool_dir(hub) / f"{received_at:%Y-%m-%d}" / f"{received_at:%H%M%S%f}-{uuid.uuid4().hex[:12]}"
-    written: list[Path] = []
-    try:
-        summaries = []
-        if parsed.messages:
-            accepted = base.with_name(base.name + ".segment.jsonl")
-            _write_lines(accepted, [_dump(m) for m in parsed.messages])
-            written.append(accepted)
-            summaries = hub.import_files([accepted], kind="segment")
-        if parsed.refused:
-            refused = base.with_name(base.name + ".refused.jsonl")
-            _write_lines(refused, [r.raw for r in parsed.refused])
-            written.append(refused)
-            _store_refused(hub, refused, parsed.refused, received_at)
-    except BaseException:
-        for path in written:  # a spool file always holds committed messages: a retry sends them again
-            path.unlink(missing_ok=True)
-        raise
-    return summaries
+@dataclass
+class Collector:
+    """The app's collector: the spool writer, the loader behind it, the write-key cache and the limits."""
+
+    writer: SpoolWriter
+    loader: Loader
+    keys: KeyCache
+    settings: CollectorSettings
+    turned_away: int = 0  # requests answered 503
+    scratch: Path | None = None  # the spool of an in-memory store, removed at stop (the store goes too)
+
+    @classmethod
+    def start(cls, hub: Hub, settings: CollectorSettings, write_lock: threading.Lock,
+              on_loaded: Callable[[], None]) -> Collector:
+        """Open a new spool segment, replay what the store's checkpoint does not cover, and start loading."""
+        spool = spool_dir(hub)
+        memory = hub.store.path == ":memory:"
+        if memory:  # a spool of its own: another in-memory store must not replay it
+            spool = spool / f"memory-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        loaded = hub.store.checkpoints.position()  # a spool removed by hand must not restart below it
+        writer = SpoolWriter(spool / "wal", segment_bytes=settings.segment_bytes).start(loaded[0] + 1 if loaded else 1)
+
+        def refresh() -> None:
+            with write_lock:
+                hub.prepare()
+
+        loader = Loader(hub.store, spool, lambda: writer.durable, lock=write_lock, clock=hub.clock,
+                        bounds=hub.bounds, settings=settings, refresh=refresh, on_loaded=on_loaded).start()
+        return cls(writer, loader, KeyCache(settings.key_cache), settings, scratch=spool if memory else None)
+
+    def stop(self) -> None:
+        """Finish the appends under way, load what is spooled, and stop both threads."""
+        self.writer.close()
+        self.loader.stop()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def overloaded(self, events: int) -> bool:
+        """True when taking `events` more would pass the backlog bound or too many requests wait for the spool."""
+        return (self.loader.pending + events > self.settings.max_backlog
+                or self.writer.waiting >= self.settings.max_waiting)
+
+    def busy(self, message: str) -> JSONResponse:
+        """The 503 a client retries after `retry_after` seconds."""
+        self.turned_away += 1
+        return JSONResponse({"success": False, "code": "overloaded", "message": message,
+                             "hint": f"send the request again in {self.settings.retry_after} s"},
+                            status_code=503, headers={"Retry-After": str(self.settings.retry_after)})
 
 
-def _store_refused(hub: Hub, path: Path, refused: list[Refused], received_at: datetime) -> None:
-    """One import entry for the refused messages, with each kept in rejected_rows (line = spool line)."""
-    source = os.fspath(path)
-    fp = fingerprint(source, "segment", load_mapping(None))
-    hub.store.imports.log_refused(source, "segment", fp, received_at, hub.clock(),
-                                  [(r.field, r.reason, r.raw) for r in refused])
+async def _key_is_valid(collector: Collector, app_state: AppState, key: str) -> bool:
+    valid = collector.keys.get(key)
+    if valid is None:
+        valid = await run_in_threadpool(app_state.credentials.verify_write_key, key) is not None
+        collector.keys.put(key, valid)
+    return valid
 
 
 async def collect(call: str, request: Request, app_state: AppState) -> JSONResponse:
-    """Authenticate, check and commit one Segment call; 200 only once its messages are stored."""
-    hub = app_state.hub
+    """Authenticate, check and spool one Segment call; 200 once its messages are durably spooled."""
+    collector: Collector | None = getattr(request.app.state, "collector", None)
+    if collector is None:
+        return _bad("read_only", "this server opened its database read-only and collects nothing", 503)
     try:
         body = await _read_body(request)
         key = _basic_key(request)
@@ -231,23 +295,28 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
         if key is None:
             decoded = _parse_json(body)
             key = decoded.get("writeKey") if isinstance(decoded, dict) else None
-        creds = app_state.credentials
-        if not isinstance(key, str) or await run_in_threadpool(creds.verify_write_key, key) is None:
+        if not isinstance(key, str) or not await _key_is_valid(collector, app_state, key):
             return JSONResponse(UNAUTHORIZED, status_code=401,
                                 headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
         if decoded is None:
             decoded = _parse_json(body)
-        received_at = hub.clock()
-        parsed = parse_request(call, decoded, received_at)
+        parsed = parse_request(call, decoded, app_state.hub.clock())
     except BadRequest as exc:
         return _bad(exc.code, exc.message)
-
-    def commit() -> None:
-        with app_state.write_lock:
-            commit_request(hub, parsed, received_at)
-
-    await run_in_threadpool(commit)
-    app_state.new_data()
+    except ClientDisconnect:
+        return collector.busy("the client went away while sending its request")
+    events = len(parsed.messages) + len(parsed.refused)
+    if events == 0:
+        return JSONResponse({"success": True})
+    if collector.overloaded(events):
+        return collector.busy("the collector is behind on loading what it received")
+    if await request.is_disconnected():  # nobody would hear the answer: do not keep the messages
+        return collector.busy("the client went away before its messages were spooled")
+    try:
+        await asyncio.wrap_future(collector.writer.submit(parsed.spooled().to_bytes()))
+    except (OSError, RuntimeError):
+        return collector.busy("the spool cannot be written just now")
+    collector.loader.added(events)
     return JSONResponse({"success": True})
 
 
@@ -257,6 +326,19 @@ def _route(call: str):
 
     endpoint.__name__ = f"collect_{call}"
     return endpoint
+
+
+@router.get("/backlog", summary="What the collector holds and has not loaded yet")
+async def backlog(request: Request, app_state: Annotated[AppState, Depends(state)]) -> JSONResponse:
+    """Events acknowledged and not yet in the store (`pending`), and events loaded since the server started,
+    for the write key's sender or a monitor; the same 401 as the calls without a valid write key."""
+    collector: Collector | None = getattr(request.app.state, "collector", None)
+    key = _basic_key(request)
+    if collector is None or key is None or not await _key_is_valid(collector, app_state, key):
+        return JSONResponse(UNAUTHORIZED, status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
+    return JSONResponse({"pending": collector.loader.pending, "loaded": collector.loader.loaded,
+                         "limit": collector.settings.max_backlog})
 
 
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
@@ -275,4 +357,5 @@ for _call in (*CALLS, "batch"):
         f"/{_call}", _route(_call), methods=["POST"], summary=f"Segment {_call}", description=_DOCS[_call],
         openapi_extra=_BODY, response_model=None,
         responses={400: {"description": "invalid JSON or over a size limit"},
-                   401: {"description": "missing, unknown, revoked or expired write key"}})
+                   401: {"description": "missing, unknown, revoked or expired write key"},
+                   503: {"description": "overloaded: send again after Retry-After seconds"}})
