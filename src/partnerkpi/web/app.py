@@ -24,6 +24,7 @@ from partnerkpi.web.deps import templates
 from partnerkpi.web.empty import NoDataYet, empty_view
 from partnerkpi.web.routes import ROUTERS
 from partnerkpi.web.state import AppState
+from partnerkpi.web.warm import start_warming
 
 
 def wants_html(request: Request) -> bool:
@@ -66,8 +67,9 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str]:
 SUBSCRIPTION_TICK = 60.0  # seconds: cron's resolution is a minute
 
 
-def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
-    """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown)."""
+def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False) -> FastAPI:
+    """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown). With `warm`, the
+    default views are computed in the background after start (web/warm.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,9 +83,13 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
         if not opened.store.read_only:
             st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
             st.mailer = AlertScheduler(SUBSCRIPTION_TICK, st.send_due_reports).start()
+        warming = start_warming(st) if warm else None
         try:
             yield
         finally:
+            if warming is not None:
+                warming[1].set()
+                warming[0].join()
             for scheduler in (st.alerts, st.mailer):
                 if scheduler is not None:
                     scheduler.stop()
