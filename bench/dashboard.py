@@ -175,7 +175,11 @@ def main() -> None:
     finally:
         stop.set()
         server.terminate()
-        server.wait(60)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     record = {"at": datetime.now(UTC).isoformat(), "events_target": args.events, "partners": args.partners,
               "stream_rate": args.rate, "streamed": sent[0], "repeats": args.repeats, "peak_rss_mib": round(peak),
               "views": {}}

@@ -65,6 +65,7 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str]:
 
 
 SUBSCRIPTION_TICK = 60.0  # seconds: cron's resolution is a minute
+WARM_STOP_SECONDS = 5.0
 
 
 def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False) -> FastAPI:
@@ -89,7 +90,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False
         finally:
             if warming is not None:
                 warming[1].set()
-                warming[0].join()
+                warming[0].join(WARM_STOP_SECONDS)  # a view being computed finishes, or dies with the process
             for scheduler in (st.alerts, st.mailer):
                 if scheduler is not None:
                     scheduler.stop()
