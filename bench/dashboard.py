@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -151,7 +152,10 @@ def main() -> None:
         pages = {}
         for who in (admin, partner_user):
             client = httpx.Client(base_url=base, timeout=300, headers={"Accept": "text/html"})
-            client.post("/signin", data={"email": who, "password": PASSWORD}, follow_redirects=False)
+            form = client.get("/signin").text
+            csrf = re.search(r'name="csrf_token" value="([^"]+)"', form)
+            signin = {"email": who, "password": PASSWORD, "csrf_token": csrf.group(1) if csrf else ""}
+            client.post("/signin", data=signin, follow_redirects=False)
             pages[who] = client
         views = {
             "scorecard": (api, "/api/v1/scorecard"),
