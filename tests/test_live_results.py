@@ -3,6 +3,7 @@ appends: late events, duplicates, events of today, a new partner with its user."
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -19,7 +20,10 @@ from partnerkpi.engine.periods import Grain, periods_between
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.engine.results import Appended, DataVersion, LiveResults
 from partnerkpi.hub import PER_PARTNER, Hub
+from partnerkpi.insights.health import health_scores, load_config
+from partnerkpi.web.live_health import LiveHealth
 from partnerkpi.web.state import ResultCache
+from tests.kpi_fixtures import Fixture
 
 END = date(2026, 7, 1)
 CLOCK = FixedClock(datetime(2030, 1, 1))
@@ -210,3 +214,38 @@ def test_a_result_asked_for_by_many_requests_at_once_is_made_once():
         t.join(5)
     assert other == "not waiting"
     assert got == ["result"] * 4 and made == [1]
+
+
+def _append(hub: Hub, folder: Path, name: str, *events: dict) -> None:
+    path = folder / f"{name}.jsonl"
+    path.write_text("".join(json.dumps({"partner_id": None, "user_id": None, "object_id": None, "properties": {},
+                                        **e}) + "\n" for e in events))
+    hub.import_files([path], kind="events")
+
+
+def test_kept_health_recomputes_only_touched_partners_and_equals_scores_from_scratch(tmp_path):
+    fx = Fixture(tmp_path)
+    for pid in ("A", "B", "C"):
+        fx.partner(pid, onboarded="2026-01-01").user(f"u{pid}", pid)
+    fx.event("Logged In", "2026-06-03 10:00", partner="A", user="uA")
+    fx.event("Logged In", "2026-07-10 10:00", partner="B", user="uB")
+    fx.event("Task Assigned", "2026-07-01 09:00", partner="C", object="t1", due_at="2026-07-08T00:00:00Z")
+    hub = fx.hub()
+    live, config, as_of = LiveHealth(), load_config(None, hub.catalog), datetime(2026, 8, 1)
+    assert live.scores(hub, hub.data_version(), as_of, config) == health_scores(hub, as_of, config)
+    steps = [
+        ({"A"}, [{"event_id": "n1", "ts": "2026-07-20T10:00:00Z", "event": "Logged In", "partner_id": "A",
+                  "user_id": "uA"}]),
+        (None, [{"event_id": "n2", "ts": "2026-07-21T10:00:00Z", "event": "Task Completed", "partner_id": "C",
+                 "object_id": "t1"}]),  # an object: shared across partners
+        (None, [{"event_id": "n3", "ts": "2026-05-01T10:00:00Z", "event": "Logged In", "partner_id": "B",
+                 "user_id": "uB"}]),  # earlier than the first activity: look-backs change for everyone
+    ]
+    for i, (touched, events) in enumerate(steps):
+        kept = live._kept
+        _append(hub, tmp_path, f"step{i}", *events)
+        version = hub.data_version()
+        assert LiveHealth._touched(hub, kept, version, as_of, config) == (
+            None if touched is None else frozenset(touched))
+        assert live.scores(hub, version, as_of, config) == health_scores(hub, as_of, config)
+    assert hub.appended(0).partners is None

@@ -325,15 +325,17 @@ class Hub:
         return DataVersion(plan_fingerprint(self.plan), rows, last, f"{partners}/{users}")
 
     def appended(self, after_seq: int) -> Appended:
-        """The events that arrived after arrival number `after_seq`: how many, their first and last `ts`, and
-        the first `ts` of an activity event among them."""
+        """The events that arrived after arrival number `after_seq`: how many, their first and last `ts`, the
+        first `ts` of an activity event among them, and the partners they name (None when one names no
+        partner, or an object: tasks, grants, policies are shared across partners)."""
         activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
         with self.store.con.cursor() as cur:
-            rows, first, last, first_activity = cur.execute(
+            rows, first, last, first_activity, shared, partners = cur.execute(
                 "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE list_contains(?, event) OR "
-                "(user_id IS NOT NULL AND NOT list_contains(?, event))) FROM events WHERE seq > ?",
-                [activity, known, after_seq]).fetchall()[0]
-        return Appended(rows, first, last, first_activity)
+                "(user_id IS NOT NULL AND NOT list_contains(?, event))), "
+                "bool_or(partner_id IS NULL OR object_id IS NOT NULL), list(DISTINCT partner_id) "
+                "FROM events WHERE seq > ?", [activity, known, after_seq]).fetchall()[0]
+        return Appended(rows, first, last, first_activity, None if shared else frozenset(partners or ()))
 
     def last_event_at(self) -> datetime | None:
         """The latest stored event `ts` (None without events); unlike `watermark` not cut at the clock."""

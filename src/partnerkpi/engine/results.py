@@ -43,13 +43,14 @@ class DataVersion:
 
 @dataclass(frozen=True)
 class Appended:
-    """The events that arrived after an arrival number: how many, their earliest and latest `ts`, and the
-    earliest `ts` of an activity event among them."""
+    """The events that arrived after an arrival number: how many, their earliest and latest `ts`, the
+    earliest `ts` of an activity event among them, and the partners they touch."""
 
     rows: int
     first: datetime | None
     last: datetime | None
     first_activity: datetime | None
+    partners: frozenset[str] | None = None  # the partners they name; None when one names none or an object
 
 
 class Identity:

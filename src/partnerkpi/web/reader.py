@@ -38,7 +38,6 @@ from partnerkpi.insights.health import (
     Override,
     add_override,
     default_as_of,
-    health_scores,
     list_overrides,
     load_config,
     remove_override,
@@ -52,6 +51,7 @@ from partnerkpi.insights.trends import Trend, trends
 from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.empty import NoDataYet
+from partnerkpi.web.live_health import LiveHealth
 from partnerkpi.web.state import ResultCache
 
 DEFAULT_PERIODS = 6
@@ -281,8 +281,8 @@ class Insights:
         return self.reader.cache.get(("targets", tuple(paths)), lambda: load_targets(paths, catalog=self.hub.catalog))
 
     def health_config(self) -> HealthConfig:
-        return self.reader._cached(("health_config", self.settings.health),
-                                   lambda: load_config(self.settings.health, self.hub.catalog))
+        return self.reader.cache.get(("health_config", self.settings.health),
+                                     lambda: load_config(self.settings.health, self.hub.catalog))
 
     def as_of(self) -> datetime:
         """The instant health is judged at: the data's now (the watermark, or the clock if that is earlier)."""
@@ -307,7 +307,9 @@ class Insights:
         if self.reader.scope is not None:
             return None
         as_of, config = self.as_of(), self.health_config()
-        scores = self.reader._cached(("health", as_of), lambda: health_scores(self.hub, as_of, config))
+        live = self.reader.cache.get(("live_health",), LiveHealth)  # not keyed by the data version
+        version = self.reader._version()[0]
+        scores = self.reader._cached(("health", as_of), lambda: live.scores(self.hub, version, as_of, config))
         return {h.partner_id: h for h in scores}
 
     def override(self, partner_id: str, *, level: str, reason: str, expires_at: date, by: str) -> Override:
