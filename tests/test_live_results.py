@@ -21,7 +21,7 @@ from partnerkpi.engine.result import KpiRow
 from partnerkpi.engine.results import Appended, DataVersion, LiveResults
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.health import health_scores, load_config
-from partnerkpi.web.live_health import LiveHealth
+from partnerkpi.web.kept import LastActive, LiveHealth
 from partnerkpi.web.state import ResultCache
 from tests.kpi_fixtures import Fixture
 
@@ -223,7 +223,7 @@ def _append(hub: Hub, folder: Path, name: str, *events: dict) -> None:
     hub.import_files([path], kind="events")
 
 
-def test_kept_health_recomputes_only_touched_partners_and_equals_scores_from_scratch(tmp_path):
+def test_kept_health_and_last_activity_equal_them_from_scratch_after_appends(tmp_path):
     fx = Fixture(tmp_path)
     for pid in ("A", "B", "C"):
         fx.partner(pid, onboarded="2026-01-01").user(f"u{pid}", pid)
@@ -233,6 +233,9 @@ def test_kept_health_recomputes_only_touched_partners_and_equals_scores_from_scr
     hub = fx.hub()
     live, config, as_of = LiveHealth(), load_config(None, hub.catalog), datetime(2026, 8, 1)
     assert live.scores(hub, hub.data_version(), as_of, config) == health_scores(hub, as_of, config)
+    last = LastActive()
+    assert last.of(hub, hub.data_version()) == hub.last_active() == {
+        "A": datetime(2026, 6, 3, 10), "B": datetime(2026, 7, 10, 10)}
     steps = [
         ({"A"}, [{"event_id": "n1", "ts": "2026-07-20T10:00:00Z", "event": "Logged In", "partner_id": "A",
                   "user_id": "uA"}]),
@@ -248,4 +251,5 @@ def test_kept_health_recomputes_only_touched_partners_and_equals_scores_from_scr
         assert LiveHealth._touched(hub, kept, version, as_of, config) == (
             None if touched is None else frozenset(touched))
         assert live.scores(hub, version, as_of, config) == health_scores(hub, as_of, config)
+        assert last.of(hub, version) == hub.last_active()
     assert hub.appended(0).partners is None

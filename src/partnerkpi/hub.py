@@ -359,11 +359,14 @@ class Hub:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def last_active(self, before: datetime | None = None) -> dict[str, datetime]:
-        """Each partner's latest activity event (any of its users), before `before` when given; partners
-        without activity are left out."""
+    def last_active(self, before: datetime | None = None, after_seq: int | None = None) -> dict[str, datetime]:
+        """Each partner's latest activity event (any of its users), before `before` when given, among the
+        events that arrived after arrival number `after_seq` when given; partners without activity are left out."""
         engine = self.engine
-        df = engine.execute(last_activity(engine.table("events"), self.plan, before))
+        events = engine.table("events")
+        if after_seq is not None:
+            events = events.filter(events.seq > after_seq)
+        df = engine.execute(last_activity(events, self.plan, before))
         return {pid: last.to_pydatetime() for pid, last in zip(df["partner_id"], df["last"], strict=True)}
 
     def traits(self) -> list[str]:

@@ -51,7 +51,7 @@ from partnerkpi.insights.trends import Trend, trends
 from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.empty import NoDataYet
-from partnerkpi.web.live_health import LiveHealth
+from partnerkpi.web.kept import LastActive, LiveHealth
 from partnerkpi.web.state import ResultCache
 
 DEFAULT_PERIODS = 6
@@ -200,7 +200,7 @@ class Reader:
         partners = self._visible()
         ids = {p["partner_id"] for p in partners}
         rows = [r for r in self._per_partner(query, kpis) if r.segment.get(PER_PARTNER) in ids]
-        last = self._cached(("last_active",), self.hub.last_active)
+        last = self.cache.get(("kept_last_active",), LastActive).of(self.hub, self._version()[0])
         return partners, rows, {pid: ts for pid, ts in last.items() if pid in ids}
 
     def last_active(self, partner_id: str) -> datetime | None:
@@ -307,7 +307,7 @@ class Insights:
         if self.reader.scope is not None:
             return None
         as_of, config = self.as_of(), self.health_config()
-        live = self.reader.cache.get(("live_health",), LiveHealth)  # not keyed by the data version
+        live = self.reader.cache.get(("kept_health",), LiveHealth)  # not keyed by the data version
         version = self.reader._version()[0]
         scores = self.reader._cached(("health", as_of), lambda: live.scores(self.hub, version, as_of, config))
         return {h.partner_id: h for h in scores}

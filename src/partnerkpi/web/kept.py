@@ -1,5 +1,7 @@
-"""Health scores kept between data changes: after an append that only touches some partners' own events,
-only those partners' scores are computed again.
+"""Per-partner figures kept between data changes: health scores and each partner's last activity.
+
+After an append that only touches some partners' own events, only those partners' health scores are
+computed again; the last activity of each partner takes the latest of the kept one and the new events'.
 
 A partner's score at `as_of` reads its own events (by `partner_id`), its users and tasks, the program's
 first activity (where look-backs stop), policy titles and the overrides in force. So the kept scores
@@ -71,3 +73,31 @@ class LiveHealth:
         if new.first_activity is not None and (kept.since is None or new.first_activity < kept.since):
             return None
         return new.partners
+
+
+class LastActive:
+    """Each partner's latest activity event, brought up to date from the events appended since."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[DataVersion, dict[str, datetime]] | None = None
+
+    def of(self, hub: Hub, version: DataVersion) -> dict[str, datetime]:
+        """Partner id -> its latest activity event, for the data at `version` (read before the hub's data);
+        rows only appended add their latest, anything else reads every event again."""
+        with self._lock:
+            kept = self._kept
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        old = kept[0] if kept is not None else None
+        if (kept is None or old.plan != version.plan or version.last_seq < old.last_seq  # type: ignore[union-attr]
+                or hub.appended(old.last_seq).rows != version.rows - old.rows):  # type: ignore[union-attr]
+            made = hub.last_active()
+        else:
+            made = dict(kept[1])
+            for pid, last in hub.last_active(after_seq=old.last_seq).items():  # type: ignore[union-attr]
+                made[pid] = max(last, made.get(pid, last))
+        with self._lock:
+            if self._kept is None or self._kept[0].last_seq <= version.last_seq:
+                self._kept = (version, made)
+        return made
