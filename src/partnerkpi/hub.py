@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,10 +20,11 @@ from partnerkpi.catalog.model import KPI
 from partnerkpi.catalog.plan import TrackingPlan, load_plan
 from partnerkpi.clock import Clock, utc_now
 from partnerkpi.engine.compute import Engine
-from partnerkpi.engine.derived import DERIVED, data_fingerprint, last_activity
+from partnerkpi.engine.derived import DERIVED, data_fingerprint, last_activity, plan_fingerprint
 from partnerkpi.engine.periods import Grain, Period, make_period, period_start, periods_between, shift
 from partnerkpi.engine.refresh import refresh
 from partnerkpi.engine.result import KpiRow
+from partnerkpi.engine.results import Appended, DataVersion, Identity, LiveResults
 from partnerkpi.errors import UsageError
 from partnerkpi.locations import Location, parse_location
 from partnerkpi.settings import DEFAULT_MEMORY_LIMIT, TimeBounds
@@ -56,6 +57,8 @@ class Hub:
     # Where the KPI expressions run when the canonical tables are not the store's own (PostgreSQL by URL,
     # Spark over a lake); None: the store's DuckDB file, with its rollups.
     source: Backend | None = None
+    # Rows kept between data changes (engine/results.py), shared by the hubs of one server; None: compute each time.
+    results: LiveResults | None = None
 
     @classmethod
     def open(
@@ -119,6 +122,15 @@ class Hub:
         from partnerkpi.access import PartnerScope
 
         return PartnerScope(self, partner_id) if memo is None else PartnerScope(self, partner_id, memo=memo)
+
+    def snapshot(self) -> Hub:
+        """This hub reading through a DuckDB connection of its own (its reads see committed data only and never
+        wait for a writer's transaction); close it with `close_snapshot`."""
+        return replace(self, store=self.store.cursor_view())
+
+    def close_snapshot(self) -> None:
+        """Close the connection of a hub made by `snapshot` (the store's own stays open)."""
+        self.store.con.close()
 
     # -- data in ------------------------------------------------------------------------------------
     def import_files(
@@ -316,6 +328,29 @@ class Hub:
                         "first_seen": first, "last_seen": last})
         return out
 
+    def data_version(self) -> DataVersion:
+        """What the data is now (events appended, partners or users changed, the plan), for results kept
+        between reads (engine/results.py)."""
+        with self.store.con.cursor() as cur:
+            rows, last, partners, users = cur.execute(
+                "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events), "
+                "(SELECT concat(count(*), ':', sum(hash(p))) FROM partners p), "
+                "(SELECT concat(count(*), ':', sum(hash(u))) FROM users u)").fetchall()[0]
+        return DataVersion(plan_fingerprint(self.plan), rows, last, f"{partners}/{users}")
+
+    def appended(self, after_seq: int) -> Appended:
+        """The events that arrived after arrival number `after_seq`: how many, their first and last `ts`, the
+        first `ts` of an activity event among them, and the partners they name (None when one names no
+        partner, or an object: tasks, grants, policies are shared across partners)."""
+        activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
+        with self.store.con.cursor() as cur:
+            rows, first, last, first_activity, shared, partners = cur.execute(
+                "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE list_contains(?, event) OR "
+                "(user_id IS NOT NULL AND NOT list_contains(?, event))), "
+                "bool_or(partner_id IS NULL OR object_id IS NOT NULL), list(DISTINCT partner_id) "
+                "FROM events WHERE seq > ?", [activity, known, after_seq]).fetchall()[0]
+        return Appended(rows, first, last, first_activity, None if shared else frozenset(partners or ()))
+
     def last_event_at(self) -> datetime | None:
         """The latest stored event `ts` (None without events); unlike `watermark` not cut at the clock."""
         with self.store.con.cursor() as cur:
@@ -338,11 +373,14 @@ class Hub:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def last_active(self, before: datetime | None = None) -> dict[str, datetime]:
-        """Each partner's latest activity event (any of its users), before `before` when given; partners
-        without activity are left out."""
+    def last_active(self, before: datetime | None = None, after_seq: int | None = None) -> dict[str, datetime]:
+        """Each partner's latest activity event (any of its users), before `before` when given, among the
+        events that arrived after arrival number `after_seq` when given; partners without activity are left out."""
         engine = self.engine
-        df = engine.execute(last_activity(engine.table("events"), self.plan, before))
+        events = engine.table("events")
+        if after_seq is not None:
+            events = events.filter(events.seq > after_seq)
+        df = engine.execute(last_activity(events, self.plan, before))
         return {pid: last.to_pydatetime() for pid, last in zip(df["partner_id"], df["last"], strict=True)}
 
     def traits(self) -> list[str]:
@@ -372,6 +410,8 @@ class Hub:
                 f"unknown partner trait '{by}'", hint=f"segment by one of: {', '.join(self.traits())}"
             )
         periods = periods_between(grain, start, end)
+        if self.results is not None:  # before anything reads the data: the kept rows must not be older
+            self.results.sync(self.data_version(), self.appended)
         with Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             disable=not progress, transient=True,
@@ -382,9 +422,28 @@ class Hub:
             before, after = self._history(grain, periods, span, max(
                 [book.judgment.baseline_periods, *(book.judgment.baseline_periods_for(k.id) for k in chosen)]),
             ) if judged else ([], [])
-            rows = self.engine.compute(chosen, grain, [*before, *periods, *after], by,
-                                       on_kpi=lambda _: bar.advance(task))
+            every = [*before, *periods, *after]
+            if self.results is not None:
+                return self._kept(chosen, grain, every, periods, by, book, span[1] if judged else None, judged)
+            rows = self.engine.compute(chosen, grain, every, by, on_kpi=lambda _: bar.advance(task))
         return self._judged(rows, periods, book, span[1]) if judged else rows
+
+    def _kept(self, kpis: list[KPI], grain: Grain, every: list[Period], periods: list[Period], by: str | None,
+              book: TargetBook, last: datetime | None, judged: bool) -> list[KpiRow]:
+        """The rows of `every` period from the kept results (computing only what they miss), judged like
+        `_judged` when `judged` (kept as long as what the judgment reads is the same)."""
+        results = self.results
+        assert results is not None
+
+        def compute(chosen: Sequence[KPI], grain: Grain, run: Sequence[Period], by: str | None) -> list[KpiRow]:
+            return self.engine.compute(chosen, grain, run, by)
+
+        if not judged:
+            return results.rows(kpis, grain, every, by, compute)
+        in_baseline = sum(1 for p in every if last is not None and p.start <= last)
+        return results.judged(kpis, grain, every, by, compute,
+                              lambda rows: self._judged(rows, periods, book, last),
+                              (Identity(book), periods[0].start, periods[-1].start, in_baseline))
 
     def _history(self, grain: Grain, periods: Sequence[Period], span: tuple[datetime | None, datetime | None],
                  window: int) -> tuple[list[Period], list[Period]]:
@@ -404,13 +463,17 @@ class Hub:
     def _data_span(self) -> tuple[datetime | None, datetime | None]:
         """From the first activity event (when partners started using the hub: grants or policies back-filled
         from before carry no measurement of it) to the last event of any kind, at most the watermark."""
-        activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
-        with self.store.con.cursor() as cur:
-            first, last = cur.execute(
-                "SELECT min(ts) FILTER (WHERE list_contains(?, event) OR (user_id IS NOT NULL AND NOT "
-                "list_contains(?, event))), max(ts) FROM events", [activity, known]).fetchall()[0]
+        first, last = self.results.span(self._scan_span) if self.results is not None else self._scan_span()
         mark = self.watermark()  # a stored instant past it (9999-12-31 from before imports had bounds) ends there
         return first, (min(last, mark) if last is not None and mark is not None else last)
+
+    def _scan_span(self) -> tuple[datetime | None, datetime | None]:
+        """The first activity event and the last event of any kind, read from the events."""
+        activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
+        with self.store.con.cursor() as cur:
+            return cur.execute(
+                "SELECT min(ts) FILTER (WHERE list_contains(?, event) OR (user_id IS NOT NULL AND NOT "
+                "list_contains(?, event))), max(ts) FROM events", [activity, known]).fetchall()[0]
 
     def _judged(self, rows: list[KpiRow], periods: Sequence[Period], book: TargetBook, last: datetime | None
                 ) -> list[KpiRow]:

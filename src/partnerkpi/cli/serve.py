@@ -168,7 +168,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         previous = signal.signal(signal.SIGTERM, _interrupt)  # uvicorn re-raises it after a graceful stop
         try:
             out.print(f"partnerkpi serving {settings.db} at [bold]{url}[/] (Ctrl-C stops it)")
-            uvicorn.run(create_app(settings, hub=hub), host=host, port=port, workers=1, log_level="warning")
+            uvicorn.run(create_app(settings, hub=hub, warm=True), host=host, port=port, workers=1, log_level="warning")
         except KeyboardInterrupt:
             pass
         finally:

@@ -7,6 +7,7 @@ against the product's tables themselves.
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,13 +77,7 @@ class Store:
                     hint="stop the other process (e.g. a running `partnerkpi serve`) or send the work to it",
                 ) from exc
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
-        self.imports = ImportTables(self.con)
-        self.credentials = CredentialTables(self.con)
-        self.alerts = AlertTables(self.con)
-        self.overrides = OverrideTables(self.con)
-        self.derived = DerivedTables(self.con)
-        self.subscriptions = SubscriptionTables(self.con)
-        self.checkpoints = CheckpointTables(self.con)
+        self._bind()
         self.use_utc()
         self.con.execute("SET enable_progress_bar = false")  # ours (Rich) show progress; DuckDB's would interleave
         if self.memory_limit:
@@ -94,6 +89,25 @@ class Store:
                 ) from exc
         if not self.read_only:
             self.ensure_schema()
+
+    def _bind(self) -> None:
+        self.imports = ImportTables(self.con)
+        self.credentials = CredentialTables(self.con)
+        self.alerts = AlertTables(self.con)
+        self.overrides = OverrideTables(self.con)
+        self.derived = DerivedTables(self.con)
+        self.subscriptions = SubscriptionTables(self.con)
+        self.checkpoints = CheckpointTables(self.con)
+
+    def cursor_view(self) -> Store:
+        """This store through a connection of its own to the same database (`con.cursor()`): its statements
+        see committed data only, so a reader on another thread never waits for, nor sees, a writer's
+        transaction. Close its `con` when done; the store's own stays open."""
+        view = copy.copy(self)
+        view.con = self.con.cursor()
+        view._bind()
+        view.use_utc()
+        return view
 
     def use_utc(self) -> None:
         """Make the session zone UTC: casts between TIMESTAMPTZ and TIMESTAMP use it, and it defaults to

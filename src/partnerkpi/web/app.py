@@ -25,6 +25,7 @@ from partnerkpi.web.empty import NoDataYet, empty_view
 from partnerkpi.web.routes import ROUTERS
 from partnerkpi.web.routes.collector import Collector
 from partnerkpi.web.state import AppState
+from partnerkpi.web.warm import start_warming
 
 
 def wants_html(request: Request) -> bool:
@@ -65,10 +66,12 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str]:
 
 
 SUBSCRIPTION_TICK = 60.0  # seconds: cron's resolution is a minute
+WARM_STOP_SECONDS = 5.0
 
 
-def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
-    """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown)."""
+def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False) -> FastAPI:
+    """The app for `settings`; a given `hub` is used as it is (and not closed at shutdown). With `warm`, the
+    default views are computed in the background after start (web/warm.py)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -84,9 +87,13 @@ def create_app(settings: Settings, *, hub: Hub | None = None) -> FastAPI:
             st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
             st.mailer = AlertScheduler(SUBSCRIPTION_TICK, st.send_due_reports).start()
             app.state.collector = Collector.start(opened, settings.collector, st.write_lock, st.new_data)
+        warming = start_warming(st) if warm else None
         try:
             yield
         finally:
+            if warming is not None:
+                warming[1].set()
+                warming[0].join(WARM_STOP_SECONDS)  # a view being computed finishes, or dies with the process
             if app.state.collector is not None:
                 app.state.collector.stop()
             for scheduler in (st.alerts, st.mailer):

@@ -6,7 +6,7 @@ the page templates, and the query parameters several routes take.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -42,7 +42,7 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 # -- the request's reader -----------------------------------------------------------------------------
 def _reader(st: AppState, actor: Actor) -> Reader:
-    reader = Reader(st.hub, st.write_lock, scope=actor.scope_partner, cache=st.results)
+    reader = Reader(st.hub.snapshot(), st.write_lock, scope=actor.scope_partner, cache=st.results)
     reader.insights = Insights(reader, st.settings)
     return reader
 
@@ -52,24 +52,27 @@ WORKS_EMPTY = frozenset({"/catalog", "/data", "/api/v1/kpis", "/api/v1/segments"
                          "/api/v1/rejected.csv"})
 
 
-def _checked(request: Request, reader: Reader) -> Reader:
-    if request.method == "GET" and request.url.path not in WORKS_EMPTY:
-        reader.require_data()
-    return reader
+def _checked(request: Request, reader: Reader) -> Iterator[Reader]:
+    try:
+        if request.method == "GET" and request.url.path not in WORKS_EMPTY:
+            reader.require_data()
+        yield reader
+    finally:
+        reader.hub.close_snapshot()
 
 
 def page_reader(request: Request, st: Annotated[AppState, Depends(state)],
-                actor: Annotated[Actor, Depends(require_actor_page)]) -> Reader:
+                actor: Annotated[Actor, Depends(require_actor_page)]) -> Iterator[Reader]:
     """The reader of a page request (anonymous visitors are sent to sign in; on an empty database a page
-    that reads data shows how to import it)."""
-    return _checked(request, _reader(st, actor))
+    that reads data shows how to import it); its snapshot is closed after the response."""
+    yield from _checked(request, _reader(st, actor))
 
 
 def api_reader(request: Request, st: Annotated[AppState, Depends(state)],
-               actor: Annotated[Actor, Depends(require_actor_api)]) -> Reader:
+               actor: Annotated[Actor, Depends(require_actor_api)]) -> Iterator[Reader]:
     """The reader of an API request (anonymous requests get 401; on an empty database a read answers
-    `{"empty": true, ...}`)."""
-    return _checked(request, _reader(st, actor))
+    `{"empty": true, ...}`); its snapshot is closed after the response."""
+    yield from _checked(request, _reader(st, actor))
 
 
 St = Annotated[AppState, Depends(state)]

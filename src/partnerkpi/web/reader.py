@@ -2,7 +2,10 @@
 
 An internal actor's reader reads the Hub; a partner user's reader wraps the library's `PartnerScope`
 (`hub.scoped(partner_id)`, partnerkpi/access.py), which decides what the partner may read. The reader adds
-only what the web needs in front of them: the result cache and the lock. Routes never look at who is asking.
+only what the web needs in front of them: the result cache. Routes never look at who is asking.
+
+A request's hub is a snapshot (`Hub.snapshot`: a DuckDB connection of its own), so its reads never wait for
+the app's write lock; the few writes a reader makes (overrides, acknowledgements) take that lock.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from partnerkpi.insights.health import (
     Override,
     add_override,
     default_as_of,
-    health_scores,
     list_overrides,
     load_config,
     remove_override,
@@ -49,6 +51,7 @@ from partnerkpi.insights.trends import Trend, trends
 from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.empty import NoDataYet
+from partnerkpi.web.kept import LastActive, LiveHealth
 from partnerkpi.web.state import ResultCache
 
 DEFAULT_PERIODS = 6
@@ -77,7 +80,7 @@ class Reader:
     """What a request may read from the hub; `scope` is the one partner a partner user may see."""
 
     hub: Hub
-    lock: threading.Lock
+    write_lock: threading.Lock
     scope: str | None = None
     cache: ResultCache = field(default_factory=ResultCache)
     insights: Insights = field(init=False)
@@ -123,25 +126,22 @@ class Reader:
         return self.hub.scoped(partner_id, memo=self._cached)
 
     def _version(self) -> tuple:
-        """The data version cached results are keyed by (last import, row counts); read once per request,
-        under the lock the callers hold."""
+        """The data version cached results are keyed by (the hub's data version, the last import, the partner
+        count); read once per request."""
         if self._data_version is None:
-            self._data_version = tuple(self.hub.store.con.execute(
-                "SELECT (SELECT max(import_id) FROM imports), (SELECT count(*) FROM events), "
-                "(SELECT count(*) FROM partners), (SELECT count(*) FROM users)"
-            ).fetchall()[0])
+            imports, partners = self.hub.store.con.execute(
+                "SELECT (SELECT max(import_id) FROM imports), (SELECT count(*) FROM partners)").fetchall()[0]
+            self._data_version = (self.hub.data_version(), imports, partners)
         return self._data_version
 
     def require_data(self) -> None:
         """Raise NoDataYet while the database holds no partners or no events: there is nothing to compute."""
-        with self.lock:
-            _, events, partners, _ = self._version()
-        if not events or not partners:
-            raise NoDataYet(partners, events)
+        data, _, partners = self._version()
+        if not data.rows or not partners:
+            raise NoDataYet(partners, data.rows)
 
     def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
-        with self.lock:
-            return self.cache.get((self._version(), *key), make)
+        return self.cache.get((self._version(), *key), make)
 
     # -- catalog ----------------------------------------------------------------------------------
     def kpis(self) -> list[KPI]:
@@ -158,38 +158,34 @@ class Reader:
 
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""
-        with self.lock:
-            return self.hub.traits()
+        return self.hub.traits()
 
     def default_range(self, grain: Grain, end: date | None = None, partial: bool = False) -> tuple[date, date]:
         """Like the CLI: 6 periods up to `end`, by default the end of the last complete period (with `partial`,
         of the running one)."""
         running = self.hub.running_period(grain) if partial and end is None else None
-        with self.lock:
-            return self.hub.default_range(grain, DEFAULT_PERIODS, running.end.date() if running else end)
+        return self.hub.default_range(grain, DEFAULT_PERIODS, running.end.date() if running else end)
 
     # -- the whole program (internal actors) ------------------------------------------------------
     def scorecard(self, query: RangeQuery, kpis: Sequence[str] | None = None) -> list[KpiRow]:
         """KPI rows of the query's range, program and segments."""
         self._whole_program()
         key = ("scorecard", query, tuple(kpis or ()))
-        book = self.insights.book()  # outside `_cached`: the lock is not reentrant
+        book = self.insights.book()
         return self._cached(key, lambda: self.hub.scorecard(query.grain, query.start, query.end, by=query.by,
                                                             kpis=kpis, book=book))
 
     def data_quality(self) -> tuple[dict[str, int], list[dict], list[dict]]:
         """Table counts, imports (newest first) and tracking-plan coverage."""
         self._whole_program()
-        with self.lock:
-            return self.hub.store.counts(), self.hub.imports(), self.hub.plan_coverage()
+        return self.hub.store.counts(), self.hub.imports(), self.hub.plan_coverage()
 
     def rejected(self, *, kind: str | None, field: str | None, import_id: int | None, text: str | None,
                  limit: int | None, offset: int) -> tuple[list[dict], int]:
         """Rejected rows matching the filters, and how many match."""
         self._whole_program()
-        with self.lock:
-            return self.hub.rejected(kind=kind, field=field, import_id=import_id, text=text, limit=limit,
-                                     offset=offset)
+        return self.hub.rejected(kind=kind, field=field, import_id=import_id, text=text, limit=limit,
+                                 offset=offset)
 
     # -- partners ---------------------------------------------------------------------------------
     def _per_partner(self, query: RangeQuery, kpis: Sequence[str]) -> list[KpiRow]:
@@ -204,7 +200,7 @@ class Reader:
         partners = self._visible()
         ids = {p["partner_id"] for p in partners}
         rows = [r for r in self._per_partner(query, kpis) if r.segment.get(PER_PARTNER) in ids]
-        last = self._cached(("last_active",), self.hub.last_active)
+        last = self.cache.get(("kept_last_active",), LastActive).of(self.hub, self._version()[0])
         return partners, rows, {pid: ts for pid, ts in last.items() if pid in ids}
 
     def last_active(self, partner_id: str) -> datetime | None:
@@ -213,7 +209,7 @@ class Reader:
 
     def partner_figures(self, partner_id: str, query: RangeQuery, peers_by: str | None) -> PartnerFigures:
         """A partner's own rows of the partner-page KPIs, and its peers' figures (never their rows)."""
-        book = self.insights.book()  # outside `_cached`: the lock is not reentrant
+        book = self.insights.book()
         if self.access is not None:
             self.access.partner(partner_id)
             return self.access.figures(query.grain, query.start, query.end, peers_by, book=book)
@@ -223,14 +219,12 @@ class Reader:
     def open_tasks(self, partner_id: str) -> list[dict]:
         """The partner's open tasks now, overdue first."""
         scope = self._scope_of(partner_id)
-        with self.lock:
-            return scope.open_tasks()
+        return scope.open_tasks()
 
     def unacknowledged_policies(self, partner_id: str) -> list[dict]:
         """The required policies the partner has not acknowledged yet."""
         scope = self._scope_of(partner_id)
-        with self.lock:
-            return scope.unacknowledged_policies()
+        return scope.unacknowledged_policies()
 
     # -- the quarterly report ---------------------------------------------------------------------
     def report_audiences(self) -> list[tuple[str, str]]:
@@ -283,11 +277,12 @@ class Insights:
     def book(self) -> TargetBook:
         """The targets and band sets in force (the built-in ones plus the settings' file)."""
         paths = [self.settings.targets] if self.settings.targets else []
-        return self.reader._cached(("targets", tuple(paths)), lambda: load_targets(paths, catalog=self.hub.catalog))
+        # not keyed by the data version: kept results judged by the same book are reused (engine/results.py)
+        return self.reader.cache.get(("targets", tuple(paths)), lambda: load_targets(paths, catalog=self.hub.catalog))
 
     def health_config(self) -> HealthConfig:
-        return self.reader._cached(("health_config", self.settings.health),
-                                   lambda: load_config(self.settings.health, self.hub.catalog))
+        return self.reader.cache.get(("health_config", self.settings.health),
+                                     lambda: load_config(self.settings.health, self.hub.catalog))
 
     def as_of(self) -> datetime:
         """The instant health is judged at: the data's now (the watermark, or the clock if that is earlier)."""
@@ -312,7 +307,9 @@ class Insights:
         if self.reader.scope is not None:
             return None
         as_of, config = self.as_of(), self.health_config()
-        scores = self.reader._cached(("health", as_of), lambda: health_scores(self.hub, as_of, config))
+        live = self.reader.cache.get(("kept_health",), LiveHealth)  # not keyed by the data version
+        version = self.reader._version()[0]
+        scores = self.reader._cached(("health", as_of), lambda: live.scores(self.hub, version, as_of, config))
         return {h.partner_id: h for h in scores}
 
     def override(self, partner_id: str, *, level: str, reason: str, expires_at: date, by: str) -> Override:
@@ -320,23 +317,23 @@ class Insights:
         self.reader._whole_program()
         self.reader.partner(partner_id)
         config = self.health_config()
-        with self.reader.lock:
+        with self.reader.write_lock:
             made = add_override(self.hub, partner_id, level=level, reason=reason, expires_at=expires_at,
                                 created_by=by, config=config)
-            self.reader.cache.entries.clear()  # scores and lists computed before the override are stale
+            self.reader.cache.clear()  # scores and lists computed before the override are stale
         return made
 
     def remove_override(self, partner_id: str, override_id: int) -> None:
         """Remove one of the partner's overrides (internal users only)."""
         self.reader._whole_program()
         self.reader.partner(partner_id)
-        with self.reader.lock:
+        with self.reader.write_lock:
             if not any(o.override_id == override_id and o.partner_id == partner_id
                        for o in list_overrides(self.hub, include_expired=True)):
                 raise UsageError(f"partner {partner_id} has no override #{override_id}",
                                  hint="reload the partner page")
             remove_override(self.hub, override_id)
-            self.reader.cache.entries.clear()
+            self.reader.cache.clear()
 
     def review(self, quarter: str | None) -> QuarterReview:
         """The quarterly review (improved, worsened, band changes, targets met and missed)."""
@@ -390,13 +387,12 @@ class Insights:
     def alerts(self, status: str) -> tuple[list[Alert], list[dict[str, Any]]]:
         """Alerts (active, resolved or all, newest first) and their delivery attempts."""
         self.reader._whole_program()
-        with self.reader.lock:
-            return list_alerts(self.hub, status), list_deliveries(self.hub)  # type: ignore[arg-type]
+        return list_alerts(self.hub, status), list_deliveries(self.hub)  # type: ignore[arg-type]
 
     def acknowledge(self, alert_id: int, by: str) -> Alert:
         """Mark an alert as seen (the first acknowledgement stays)."""
         self.reader._whole_program()
-        with self.reader.lock:
+        with self.reader.write_lock:
             return acknowledge(self.hub, alert_id, by)
 
 

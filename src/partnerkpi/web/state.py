@@ -1,5 +1,6 @@
-"""What the routes of one app share: the hub, the lock that serialises writes to its store, and a cache of
-computed results; `state(request)` hands it to a route (a FastAPI dependency)."""
+"""What the routes of one app share: the hub, the lock that serialises writes to its store, a cache of
+computed results and the KPI rows kept between data changes; `state(request)` hands it to a route (a FastAPI
+dependency)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,55 @@ from typing import Any
 from fastapi import Request
 
 from partnerkpi.credentials import Credentials
+from partnerkpi.engine.results import LiveResults
 from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
 
-CACHE_ENTRIES = 16
+CACHE_ENTRIES = 64
 
 
 @dataclass
 class ResultCache:
     """Computed results by (data version, what was asked), so requests that share a computation do it once;
-    the oldest entries go first. Callers hold the app's lock."""
+    the least recently used entries go first. Safe to share between threads: a result is made outside the
+    cache's lock, once however many requests ask for it at the same time (the others wait for that one)."""
 
     entries: dict[tuple, Any] = field(default_factory=dict)
+    size: int = CACHE_ENTRIES
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _making: dict[tuple, threading.Event] = field(default_factory=dict, repr=False)
 
     def get(self, key: tuple, make: Callable[[], Any]) -> Any:
         """The cached result of `key`, made by `make()` the first time."""
-        if key not in self.entries:
-            while len(self.entries) >= CACHE_ENTRIES:
-                self.entries.pop(next(iter(self.entries)))
-            self.entries[key] = make()
-        return self.entries[key]
+        while True:
+            with self._lock:
+                if key in self.entries:
+                    self.entries[key] = value = self.entries.pop(key)  # now the most recently used
+                    return value
+                made = self._making.get(key)
+                mine = made is None
+                if mine:
+                    made = self._making[key] = threading.Event()
+            if not mine:
+                made.wait()  # type: ignore[union-attr]
+                continue  # the maker's result, or (when it failed) this request makes it
+            try:
+                value = make()
+                with self._lock:
+                    while len(self.entries) >= self.size:
+                        self.entries.pop(next(iter(self.entries)))
+                    self.entries[key] = value
+                return value
+            finally:
+                with self._lock:
+                    del self._making[key]
+                made.set()  # type: ignore[union-attr]
+
+    def clear(self) -> None:
+        """Forget every result (e.g. after an override: health scores computed before it are stale)."""
+        with self._lock:
+            self.entries.clear()
 
 
 @dataclass
@@ -45,6 +74,10 @@ class AppState:
     results: ResultCache = field(default_factory=ResultCache)
     alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
     mailer: AlertScheduler | None = None  # fires the report subscriptions that are due, once a minute
+
+    def __post_init__(self) -> None:
+        if self.hub.results is None:  # KPI rows kept between data changes, shared by every request's snapshot
+            self.hub.results = LiveResults()
 
     def new_data(self) -> None:
         """Say that data arrived (an upload, a collector flush): the alert rules are evaluated soon."""

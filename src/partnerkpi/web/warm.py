@@ -1,0 +1,47 @@
+"""Warming at start: the default views are computed in the background once the server is up, so the first
+view after a restart is served from the kept results (engine/results.py) and the result cache."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from partnerkpi.web.empty import NoDataYet
+from partnerkpi.web.insight_views import at_risk_view
+from partnerkpi.web.partner_views import partners_view
+from partnerkpi.web.reader import Insights, Reader
+from partnerkpi.web.state import AppState
+from partnerkpi.web.views import kpi_view, resolve_query, scorecard_view
+
+log = logging.getLogger(__name__)
+
+
+def warm(st: AppState, stop: threading.Event) -> None:
+    """Compute the scorecard's default range, each KPI page's default, the partner list and at-risk, as an
+    internal user would see them; stops between views once `stop` is set."""
+    reader = Reader(st.hub.snapshot(), st.write_lock, cache=st.results)
+    reader.insights = Insights(reader, st.settings)
+    try:
+        reader.require_data()
+        query = resolve_query(reader, "month", None, None)
+        steps = [lambda: scorecard_view(reader, query), lambda: partners_view(reader, query),
+                 lambda: at_risk_view(reader)]
+        steps += [lambda kpi_id=kpi.id: kpi_view(reader, kpi_id, query) for kpi in reader.kpis()]
+        for step in steps:
+            if stop.is_set():
+                return
+            step()
+    except NoDataYet:
+        return
+    except Exception:  # a view that fails here fails again for its request, which reports it
+        log.exception("warming the default views failed")
+    finally:
+        reader.hub.close_snapshot()
+
+
+def start_warming(st: AppState) -> tuple[threading.Thread, threading.Event]:
+    """Start `warm` on a daemon thread; set the event to make it stop early."""
+    stop = threading.Event()
+    thread = threading.Thread(target=warm, args=(st, stop), name="partnerkpi-warm", daemon=True)
+    thread.start()
+    return thread, stop
