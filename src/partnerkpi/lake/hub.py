@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from partnerkpi.backends import spark_backend
 from partnerkpi.catalog import load_catalog
 from partnerkpi.catalog.plan import load_plan
 from partnerkpi.clock import Clock
@@ -17,7 +16,7 @@ from partnerkpi.engine.compute import Engine
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.lake.layout import find_tables
-from partnerkpi.lake.spark import lake_session, register_lake
+from partnerkpi.lake.spark import SPARK_THREADS, lake_session, lake_source, register_lake
 from partnerkpi.lake.state import LakeStore
 from partnerkpi.locations import Location
 from partnerkpi.settings import TimeBounds
@@ -40,8 +39,10 @@ class LakeHub(Hub):
                 session = lake_session(self.location)
                 database = register_lake(session, self.location.lake or "", self.store.tables,
                                          self.store.lake_columns, self.store.file_columns)
-                self.source = spark_backend(session, database)
-        return super().engine
+                self.source = lake_source(session, database)
+        engine = super().engine
+        engine.fork, engine.threads = (lambda: engine.execute), SPARK_THREADS
+        return engine
 
     def import_files(self, paths: Sequence[str | os.PathLike[str]], **options: object):
         """Refused: a lake is read in place (UsageError saying how to add data)."""

@@ -8,16 +8,24 @@ grows under a running server is read whole, with no session restart.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from partnerkpi.backends import SPARK_TYPES, spark_session
+import ibis
+
+from partnerkpi.backends import SPARK_TYPES, Backend, spark_session
 from partnerkpi.errors import StoreError
 from partnerkpi.lake.layout import LakeTable
 from partnerkpi.locations import Location
 
 if TYPE_CHECKING:
+    import ibis.expr.types as ir
     from pyspark.sql import SparkSession
+
+# Spark runs a KPI's query while the next ones are planned; more threads than cores still help, as much of a
+# small query's time is spent in planning and scheduling, not in the cores.
+SPARK_THREADS = 4
 
 _sessions: dict[str, SparkSession] = {}
 
@@ -60,6 +68,25 @@ def _connect(url: str) -> SparkSession:
         raise StoreError(f"cannot reach the Spark Connect server {url}: {exc}",
                          hint="start it (sbin/start-connect-server.sh) or check host and port") from exc
     return session
+
+
+@dataclass
+class LakeSource(Backend):
+    """Spark over one lake's views; each table's ibis expression is looked up once (a lookup asks Spark for the
+    view's schema, which reads the files' footers)."""
+
+    _tables: dict[str, ir.Table] = field(default_factory=dict, repr=False)
+
+    def table(self, name: str) -> ir.Table:
+        """One canonical table of the lake as an ibis expression."""
+        if name not in self._tables:
+            self._tables[name] = super().table(name)
+        return self._tables[name]
+
+
+def lake_source(session: SparkSession, database: str) -> LakeSource:
+    """The backend the KPI expressions of a lake run on."""
+    return LakeSource("spark", ibis.pyspark.connect(session), database=database)
 
 
 def lake_database(lake: str | Path) -> str:
