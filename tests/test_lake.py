@@ -152,8 +152,8 @@ def _json(args: list[str]) -> object:
 
 
 @pytest.mark.parametrize("command", [
-    ["scorecard", "--from", "2026-07-01", "--to", "2026-08-01", "--by", "type"],
-    ["at-risk", "--as-of", "2026-09-01"],
+    ["scorecard", "--from", "2026-07-01", "--to", "2026-08-01", "--by", "type", "--kpi", "active_partner_rate",
+     "--kpi", "login_frequency"],
     ["health", "--as-of", "2026-09-01"],
 ])
 def test_read_commands_on_spark_give_what_they_give_on_the_duckdb_file(spark, tmp_path, command):
