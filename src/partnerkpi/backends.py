@@ -106,8 +106,10 @@ def spark_backend(session: SparkSession, database: str = "partnerkpi") -> Backen
     return Backend("spark", ibis.pyspark.connect(session), database=database)
 
 
-def spark_session(app: str = "partnerkpi", *, warehouse_dir: str | os.PathLike[str] | None = None) -> SparkSession:
-    """A quiet local[2] Spark session with UTC time; tables go to `warehouse_dir` (default: a temp dir)."""
+def spark_session(app: str = "partnerkpi", *, warehouse_dir: str | os.PathLike[str] | None = None,
+                  master: str = "local[2]") -> SparkSession:
+    """A quiet Spark session (local[2] unless told) with UTC time; tables go to `warehouse_dir` (default: a
+    temp dir)."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     try:
@@ -121,7 +123,7 @@ def spark_session(app: str = "partnerkpi", *, warehouse_dir: str | os.PathLike[s
         # Spark's default is ./spark-warehouse in the working directory; tables die with the session anyway.
         atexit.register(shutil.rmtree, warehouse_dir, True)
     session = (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master(master)
         .appName(app)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from partnerkpi.cli import admin, alerts, data, health, insights, kpis, report, serve, subscriptions, templates
+from partnerkpi.cli import admin, alerts, data, health, insights, kpis, lake, report, serve, subscriptions, templates
 from partnerkpi.cli.common import err
 from partnerkpi.errors import PartnerKPIError
 
@@ -29,6 +29,7 @@ health.register(app)
 alerts.register(app)
 report.register(app)
 templates.register(app)
+app.add_typer(lake.lake_app, name="lake")
 
 
 def main() -> None:

@@ -1,0 +1,84 @@
+"""The oracle through the CLI on Spark: a hand-computed fixture's scorecard, computed by
+`partnerkpi scorecard --db 'spark:local[2]?lake=…'` over a lake that `partnerkpi lake export` wrote.
+
+`spark_scorecard` has the signature of `Fixture.scorecard` (plus the fixture), so the hand-computed tests run
+unchanged against it. The CLI runs in this process (CliRunner): its one Spark session serves every call.
+The CLI's clock is the fixture's (2030-01-01, after every instant the fixtures hold), as `Fixture.hub` gives
+its hub: Hub.open's default clock is set for the call, the one thing of the environment the CLI does not take
+as an option.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from datetime import date, datetime
+from unittest import mock
+
+from typer.testing import CliRunner
+
+from partnerkpi.cli import app
+from partnerkpi.clock import FixedClock
+from partnerkpi.engine.result import KpiRow
+from partnerkpi.hub import Hub
+from tests.kpi_fixtures import AUGUST, JULY, RECEIVED, Fixture
+
+SPARK_MASTER = "spark:local[2]"
+
+
+def _invoke(args: list[str]) -> str:
+    """Run one CLI command in this process with the fixtures' clock; its stdout (AssertionError on failure)."""
+    defaults = Hub.open.__func__.__kwdefaults__
+    with mock.patch.dict(defaults, clock=FixedClock(RECEIVED)):
+        result = CliRunner().invoke(app, args)
+    if result.exit_code != 0:
+        raise AssertionError(f"partnerkpi {' '.join(args)} failed ({result.exit_code}): {result.output}"
+                             ) from result.exception
+    return result.stdout
+
+
+def lake_of(fixture: Fixture) -> str:
+    """The fixture's program as a lake (built once per fixture, and again when it gained rows): the DuckDB
+    store `Fixture.hub` builds, copied and exported with `partnerkpi lake export`."""
+    hub = fixture.hub()
+    hub.store.con.execute("CHECKPOINT")
+    copy = fixture.dir / "lake-source.duckdb"
+    shutil.copyfile(hub.store.path, copy)
+    lake = fixture.dir / "lake"
+    _invoke(["lake", "export", "--db", str(copy), "--out", str(lake), "--partition", "month", "--replace"])
+    return str(lake)
+
+
+def _row(record: dict) -> KpiRow:
+    def instant(text: str) -> datetime:
+        return datetime.fromisoformat(text.removesuffix("Z"))
+
+    fields = {k: v for k, v in record.items() if k in KpiRow.__dataclass_fields__}
+    return KpiRow(**{**fields, "period_start": instant(record["period_start"]),
+                     "period_end": instant(record["period_end"])})
+
+
+def spark_scorecard(
+    fixture: Fixture,
+    kpis: Sequence[str] | None = None,
+    grain: str = "month",
+    start: date = JULY,
+    end: date = AUGUST,
+    by: str | None = None,
+) -> list[KpiRow]:
+    """`Fixture.scorecard` computed by the CLI on Spark over the fixture exported as a lake."""
+    db = f"{SPARK_MASTER}?lake={lake_of(fixture)}"
+    args = ["scorecard", "--db", db, "--grain", grain, "--from", start.isoformat(), "--to", end.isoformat(),
+            "--format", "json", "--partial"]
+    for kpi in kpis or ():
+        args += ["--kpi", kpi]
+    if by is not None:
+        args += ["--by", by]
+    return [_row(r) for r in json.loads(_invoke(args))]
+
+
+def pytest_configure(config: object) -> None:
+    """As a plugin (`pytest -p tests.oracle_spark tests/test_kpi_*.py`) run every hand-computed KPI test on
+    Spark through the CLI."""
+    Fixture.scorecard = spark_scorecard  # type: ignore[method-assign]
