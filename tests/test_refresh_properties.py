@@ -12,6 +12,7 @@ import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def _appended_after(hub: Hub, old: str, new: str) -> int | None:
         "SELECT count(*) FROM events WHERE seq > ?", [seq]).fetchall()[0][0])
 
 
+@pytest.mark.slow  # about 3 s of CPU an example: a store, 3-4 imports and 6 rollups compared each time
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches)
 def test_incremental_refresh_equals_a_full_rebuild_after_random_appends(batches):
