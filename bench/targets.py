@@ -36,6 +36,12 @@ def runs_by_size() -> dict[int, dict]:
     return dict(sorted(out.items()))
 
 
+def when(record: dict) -> str:
+    """When a record was taken, and the machine's load then (figures under load are provisional)."""
+    load = record.get("load_average")
+    return record["at"][:16] + (f", load {load:.1f}" if load is not None else "")
+
+
 @dataclass
 class Row:
     """One target: what it asks, the figure measured, and whether it is met (None: not measured)."""
@@ -58,11 +64,11 @@ def import_rows(runs: dict[int, dict]) -> list[Row]:
         label = f"{size // 1_000_000}M"
         rate = r["import"]["events_accepted"] / r["import"]["seconds"]
         rows.append(Row(f"Parquet import >= 1.00M events/s ({label})", f"{rate / 1e6:.2f}M events/s",
-                        rate >= 1e6, r["at"][:16]))
+                        rate >= 1e6, when(r)))
         if "prepare" in r:
             p, i = r["prepare"]["seconds"], r["import"]["seconds"]
             rows.append(Row(f"first prepare <= import time ({label})", f"{p:.1f} s vs import {i:.1f} s", p <= i,
-                            r["at"][:16]))
+                            when(r)))
     return rows
 
 
@@ -72,7 +78,7 @@ def collector_rows() -> list[Row]:
     if r is None:
         return [Row("collector acknowledged and stored >= 10,000 events/s", "no bench/collector.py result", None),
                 Row("collector p99 < 100 ms at half that rate", "no bench/collector.py result", None)]
-    full, half, at = r["full"], r["half"], r["at"][:16]
+    full, half, at = r["full"], r["half"], when(r)
     stored = full.get("stored_per_s", 0)
     return [
         Row("collector acknowledged >= 10,000 events/s", f"{full['acked_per_s']:,} events/s",
@@ -89,7 +95,7 @@ def dashboard_rows(events: int = 10_000_000) -> list[Row]:
     if r is None:
         return [Row(f"pages p95 < 200 ms, {events // 1_000_000}M events, 1,000 events/s stream",
                     "no bench/dashboard.py result", None)]
-    at = r["at"][:16]
+    at = when(r)
     rows = [Row(f"{name} p95 < 200 ms (stream {r['stream_rate']}/s)", f"p95 {v['p95_ms']} ms (first {v['first_ms']})",
                 v["p95_ms"] < 200, at) for name, v in r["views"].items()]
     rows.append(Row("server peak memory <= 2 GiB", f"{r['peak_rss_mib']:,} MiB", r["peak_rss_mib"] <= 2048, at))
