@@ -76,8 +76,8 @@ def collector_rows() -> list[Row]:
     """The collector's throughput and latency targets (bench/collector.py)."""
     r = latest("collector")
     if r is None:
-        return [Row("collector acknowledged and stored >= 10,000 events/s", "no bench/collector.py result", None),
-                Row("collector p99 < 100 ms at half that rate", "no bench/collector.py result", None)]
+        return [Row("collector acknowledged and stored >= 10,000 events/s", "no bench/collector.py run yet", None),
+                Row("collector p99 < 100 ms at half that rate", "no bench/collector.py run yet", None)]
     full, half, at = r["full"], r["half"], when(r)
     stored = full.get("stored_per_s", 0)
     return [
@@ -94,7 +94,7 @@ def dashboard_rows(events: int = 10_000_000) -> list[Row]:
     r = latest("dashboard", lambda r: r.get("events_target") == events and r.get("stream_rate", 0) >= 1000)
     if r is None:
         return [Row(f"pages p95 < 200 ms, {events // 1_000_000}M events, 1,000 events/s stream",
-                    "no bench/dashboard.py result", None)]
+                    "no such bench/dashboard.py run yet", None)]
     at = when(r)
     rows = [Row(f"{name} p95 < 200 ms (stream {r['stream_rate']}/s)", f"p95 {v['p95_ms']} ms (first {v['first_ms']})",
                 v["p95_ms"] < 200, at) for name, v in r["views"].items()]
@@ -127,6 +127,11 @@ def side_by_side(runs: dict[int, dict]) -> list[str]:
             pg = r["postgres"]
             parts.append(f"PostgreSQL: load {pg['load_seconds']:.1f} s, scorecard {pg['scorecard_seconds']:.1f} s")
         lines.append(f"  {size // 1_000_000:>3}M: " + "; ".join(parts))
+    for rate, label in ((0, "without a stream"), (1000, "with a 1,000 events/s stream")):
+        d = latest("dashboard", lambda r, rate=rate: r.get("stream_rate", 0) == rate)
+        if d is not None:
+            views = ", ".join(f"{k} {v['p50_ms']:.0f}/{v['p95_ms']:.0f}" for k, v in d["views"].items())
+            lines.append(f"  pages {label} ({d['events_target'] // 1_000_000}M, p50/p95 ms): {views}")
     lake = latest("lake")
     if lake is not None:
         secs = ", ".join(f"{k} {v:.1f} s" for k, v in lake["seconds"].items())
