@@ -85,11 +85,15 @@ class AppState:
             self.alerts.poke()
 
     def watch(self) -> None:
-        """Evaluate the alert rules now (under the write lock: the run stores firings and resolves)."""
+        """Evaluate the alert rules now: on a snapshot, outside the write lock, which is taken only to store
+        firings and resolves (the collector's loader never waits for an evaluation)."""
         from partnerkpi.insights.watch import run_watch
 
-        with self.write_lock:
-            run_watch(self.hub, self.settings)
+        snapshot = self.hub.snapshot()
+        try:
+            run_watch(self.hub, self.settings, reader=snapshot, write_lock=self.write_lock)
+        finally:
+            snapshot.close_snapshot()
 
     def send_due_reports(self) -> None:
         """Fire the report subscriptions that are due (under the write lock: rendering reads the store and the

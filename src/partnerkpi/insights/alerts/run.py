@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,20 +53,28 @@ def run_alerts(
     now: datetime | None = None,
     at_risk: AtRiskProvider | None = None,
     stale_after: timedelta = DEFAULT_STALE_AFTER,
+    *,
+    reader: Hub | None = None,
+    write_lock: AbstractContextManager[object] | None = None,
 ) -> AlertRun:
     """Evaluate the rules as of `now` (default: the hub's clock; firings and resolves are stamped with it):
     KPI and at-risk rules judge the data's now (`data_now`), stale_data rules compare `now` with the
-    watermark. Store firings and resolves, deliver."""
+    watermark. Store firings and resolves, deliver. A server passes a `reader` (a snapshot of the hub) to
+    evaluate on and its `write_lock`, held only while firings are stored: the long evaluation never holds
+    back the collector's loader."""
     if hub.store.read_only:
         raise UsageError("alerts need a writable database", hint="open the hub read-write to run alerts")
     rules = load_rules(rules_path, hub)
     now = now or hub.clock()
     skipped = tuple(r.id for r in rules.rules if isinstance(r, AtRiskRule) and at_risk is None)
+    source = reader or hub
     with _RUN_LOCK:
-        ensure_schema(hub.store)
-        conditions = evaluate(hub, rules, data_now(hub, now), at_risk, clock=now, stale_after=stale_after)
+        with write_lock or nullcontext():
+            ensure_schema(hub.store)
+        conditions = evaluate(source, rules, data_now(source, now), at_risk, clock=now, stale_after=stale_after)
         evaluated = {r.id for r in rules.rules} - set(skipped)
-        fired, resolved = apply_conditions(hub.store, rules, conditions, evaluated, now)
-        ok, failed = deliver_pending(hub, rules)
-        active = len(alerts_in(hub.store, "active"))
+        with write_lock or nullcontext():
+            fired, resolved = apply_conditions(hub.store, rules, conditions, evaluated, now)
+            ok, failed = deliver_pending(hub, rules)
+            active = len(alerts_in(hub.store, "active"))
     return AlertRun(now, tuple(fired), tuple(resolved), active, ok, failed, skipped)
