@@ -21,6 +21,7 @@ from partnerkpi.errors import StoreError
 REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bDOUBLE\b(?!\s+PRECISION)"), "DOUBLE PRECISION"),
     (re.compile(r"list_contains\(\?, (\w+)\)"), r"(\1 = ANY(?))"),
+    (re.compile(r"\bIN \(SELECT unnest\(\?\)\)"), "= ANY(?)"),  # the array's type then comes from the column
 )
 
 
