@@ -3,6 +3,12 @@ failed import leaves PostgreSQL as it was, and the product's own tables live the
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import datetime
 
 import psycopg
@@ -145,3 +151,63 @@ def test_a_job_runs_in_one_process_at_a_time(pg_db):
                 assert other_job
         with second.job_lock("alerts") as got_later:
             assert got_later
+
+
+def test_two_server_workers_answer_from_one_postgresql_database(tmp_path, pg_db):
+    fx = Fixture(tmp_path)
+    fx.partner("A").partner("B").user("ua", "A").user("ub", "B")
+    fx.event("Logged In", "2026-07-03 10:00", user="ua")
+    fx.event("Logged In", "2026-08-02 10:00", user="ub")  # the data reaches into August: July is complete
+    with Hub.open(pg_db) as hub:
+        for kind, path in fx.write().items():
+            hub.import_files([path], kind=kind)
+        creds = Credentials(hub.store)
+        creds.add_user("admin@example.com", "a long password", "admin")
+        token = creds.create_token("admin@example.com")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PARTNERKPI_DB", "PARTNERKPI_CATALOG")}
+    proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", pg_db, "--port", str(port),
+                             "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        answers = workers_answering(f"http://127.0.0.1:{port}", token, proc)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    assert len(answers) == 2, f"one worker answered every request: {list(answers)}"
+    (first, second) = answers.values()
+    assert first == second
+    july = [r for r in first if r["kpi"] == "active_partner_rate" and r["period"] == "2026-07" and not r["segment"]]
+    assert [(r["value"], r["numerator"], r["denominator"]) for r in july] == [(50.0, 1, 2)]  # A of A and B
+
+
+def workers_answering(url: str, token: str, proc: subprocess.Popen[str]) -> dict[str, list[dict]]:
+    """Scorecard rows by the pid of the worker that answered, asking on new connections until two have."""
+    import httpx
+
+    from partnerkpi.cli.serve import WORKER_HEADER
+
+    answers: dict[str, list[dict]] = {}
+    deadline = time.monotonic() + 180
+    while len(answers) < 2 and time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server stopped: {proc.communicate()}")
+        try:
+            response = httpx.get(f"{url}/api/v1/scorecard", params={"from": "2026-07-01", "to": "2026-08-01",
+                                                                    "kpi": "active_partner_rate"},
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        assert response.status_code == 200, response.text
+        answers[response.headers[WORKER_HEADER]] = response.json()["rows"]
+    return answers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -55,8 +55,9 @@ class AppState:
         """Evaluate the alert rules now (under the write lock: the run stores firings and resolves)."""
         from partnerkpi.insights.watch import run_watch
 
-        with self.write_lock:
-            run_watch(self.hub, self.settings)
+        with self.write_lock, self.hub.job_lock("alerts") as ours:
+            if ours:  # else another server process evaluates them right now
+                run_watch(self.hub, self.settings)
 
     def send_due_reports(self) -> None:
         """Fire the report subscriptions that are due (under the write lock: rendering reads the store and the
@@ -64,8 +65,9 @@ class AppState:
         rather than holding the lock through the retries' waits."""
         from partnerkpi.delivery.runs import Retry, open_subscriptions
 
-        with self.write_lock:
-            open_subscriptions(self.hub, self.settings.mail, retry=Retry(attempts=1)).run_due()
+        with self.write_lock, self.hub.job_lock("subscriptions") as ours:
+            if ours:  # else another server process sends them right now
+                open_subscriptions(self.hub, self.settings.mail, retry=Retry(attempts=1)).run_due()
 
     @cached_property
     def credentials(self) -> Credentials:
