@@ -90,10 +90,11 @@ def imported(fixture: Fixture, url: str) -> str:
 
     if getattr(fixture, "_oracle_db", None) != url:
         # No alert rules: the import's alert run would compute every KPI, which is not what the fixtures check.
+        files = [str(path) for path in fixture.write().values()]  # kinds from the names
         rules = fixture.dir / "oracle-alerts.yaml"
         rules.write_text("rules: []\n")
         with mock.patch.dict(os.environ, {"PARTNERKPI_ALERTS": str(rules)}):
-            cli(["import", "--db", url, *map(str, fixture.write().values())], RECEIVED)  # kinds from the names
+            cli(["import", "--db", url, *files], RECEIVED)
         with Hub.open(url, read_only=True, clock=FixedClock(RECEIVED)) as hub:
             log = {row["kind"]: row for row in hub.imports()}
         fixture.summaries = {kind: ImportSummary(
