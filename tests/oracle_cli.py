@@ -90,6 +90,7 @@ def imported(fixture: Fixture, url: str) -> str:
 
     if getattr(fixture, "_oracle_db", None) != url:
         # No alert rules: the import's alert run would compute every KPI, which is not what the fixtures check.
+        fixture.dir.mkdir(parents=True, exist_ok=True)  # the library's Hub.open makes it; the command imports into it
         files = [str(path) for path in fixture.write().values()]  # kinds from the names
         rules = fixture.dir / "oracle-alerts.yaml"
         rules.write_text("rules: []\n")
