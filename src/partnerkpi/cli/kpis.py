@@ -45,6 +45,9 @@ def scorecard(
                     ] = False,
     catalog: CatalogOption = None,
     targets: TargetsOption = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The data is complete up to this day (e.g. the export's date): a range ending by then is "
+        "shown whole, periods after the last event included")] = None,
 ) -> None:
     """KPI rows for every period of a range, for the program and per segment, each with its status. The table
     shows each KPI's latest period (value, change, band, status); --wide shows every period; json and csv hold
@@ -54,9 +57,11 @@ def scorecard(
 
     with _reader(db, catalog, targets=targets) as hub:
         start, end = _range(hub, grain, _parse_date(from_, "--from"), _parse_date(to, "--to"), partial=partial)
-        end, note = hub.covered_range(grain, start, end, partial=partial)
-        if note:
-            err.print(f"note: {note}", highlight=False, soft_wrap=True)
+        complete = _parse_date(as_of, "--as-of")
+        if complete is None or complete < end:
+            end, note = hub.covered_range(grain, start, end, partial=partial)
+            if note:
+                err.print(f"note: {note}", highlight=False, soft_wrap=True)
         rows = hub.scorecard(grain, start, end, by=by, kpis=kpi or None, progress=sys.stderr.isatty())
         running = hub.running_period(grain) if partial else None
         is_partial = lambda r: running is not None and r.period_start == running.start  # noqa: E731

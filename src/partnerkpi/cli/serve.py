@@ -108,9 +108,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     catalog: CatalogOption = None,
+    workers: Annotated[int, typer.Option(
+        min=1, help="Worker processes (several need PostgreSQL: one process owns a DuckDB file)")] = 1,
 ) -> None:
-    """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs."""
-    _serve(Settings.from_env(db, tuple(catalog or ())), host, port)
+    """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs; on
+    PostgreSQL several worker processes can serve (--workers)."""
+    settings = Settings.from_env(db, tuple(catalog or ()))
+    if workers > 1:
+        _serve_workers(settings, host, port, workers)
+    else:
+        _serve(settings, host, port)
 
 
 def _url(host: str, port: int) -> str:
@@ -176,6 +183,51 @@ def _serve(settings: Settings, host: str, port: int) -> None:
             if marker is not None:
                 remove_marker(marker)
 
+
+WORKER_HEADER = "X-Partnerkpi-Worker"  # the pid of the worker process that answered
+
+
+def _serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Run `workers` uvicorn worker processes, each building its app from the environment (`app_from_env`)."""
+    import os
+
+    import uvicorn
+
+    location = parse_location(settings.db)
+    if location.kind != "postgres":
+        raise UsageError(
+            f"--workers {workers} needs a PostgreSQL database: {settings.db} is a DuckDB file, which one process "
+            "may write (every worker would write it: imports, the collector, alerts)",
+            hint="serve it with one worker (leave out --workers), or move the data to PostgreSQL "
+            "(--db postgresql://user@host/dbname)")
+    _check_port(host, port)
+    with _open(settings):  # the schema is made once, here, not by the workers racing
+        pass
+    os.environ["PARTNERKPI_DB"] = settings.db
+    os.environ["PARTNERKPI_CATALOG"] = os.pathsep.join(str(p) for p in settings.catalog_paths)
+    out.print(f"partnerkpi serving {location.text} at [bold]{_url(host, port)}[/] with {workers} workers "
+              "(Ctrl-C stops it)")
+    uvicorn.run("partnerkpi.cli.serve:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")
+
+
+def app_from_env() -> object:
+    """The app of one worker process: settings from the environment (`PARTNERKPI_DB`, ...), and a header naming
+    the worker's pid on every response."""
+    import os
+
+    from partnerkpi.web import create_app
+
+    app = create_app(Settings.from_env(None))
+    pid = str(os.getpid())
+
+    @app.middleware("http")
+    async def name_the_worker(request: object, call_next: object) -> object:
+        response = await call_next(request)  # type: ignore[operator]
+        response.headers[WORKER_HEADER] = pid
+        return response
+
+    return app
 
 
 def register(app: typer.Typer) -> None:

@@ -184,8 +184,8 @@ class SubscriptionTables:
         with self.con.cursor() as cur:
             rows = cur.execute(
                 "SELECT d.subscription, d.fire_at, d.status, count(*) FROM subscription_deliveries d "
-                "JOIN (SELECT subscription, max(fire_at) AS fire_at FROM subscription_deliveries GROUP BY ALL) m "
-                "USING (subscription, fire_at) GROUP BY ALL ORDER BY ALL").fetchall()
+                "JOIN (SELECT subscription, max(fire_at) AS fire_at FROM subscription_deliveries GROUP BY 1) m "
+                "USING (subscription, fire_at) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3").fetchall()
         out: dict[str, tuple[datetime, dict[str, int]]] = {}
         for name, fire, status, count in rows:
             out.setdefault(name, (fire, {}))[1][status] = count
@@ -210,17 +210,17 @@ class SubscriptionTables:
 
     def addresses(self) -> dict[str, list[str]]:
         """The configured addresses per partner."""
-        return self._pairs("SELECT partner_id, email FROM subscription_addresses ORDER BY ALL")
+        return self._pairs("SELECT partner_id, email FROM subscription_addresses ORDER BY 1, 2")
 
     def domains(self) -> dict[str, list[str]]:
         """The configured allow-list of recipient domains per partner (a partner without one has none here)."""
-        return self._pairs("SELECT partner_id, domain FROM subscription_domains ORDER BY ALL")
+        return self._pairs("SELECT partner_id, domain FROM subscription_domains ORDER BY 1, 2")
 
     def user_emails(self, at: datetime) -> dict[str, list[str]]:
         """Per partner, the emails of its users still active at `at` (from the canonical users table)."""
         return self._pairs("SELECT partner_id, lower(trim(email)) FROM users WHERE partner_id IS NOT NULL "
                            "AND coalesce(trim(email), '') <> '' AND (deactivated_at IS NULL OR deactivated_at > ?) "
-                           "ORDER BY ALL", [at])
+                           "ORDER BY 1, 2", [at])
 
     def _pairs(self, sql: str, params: list | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -89,11 +89,14 @@ class AppState:
         firings and resolves (the collector's loader never waits for an evaluation)."""
         from partnerkpi.insights.watch import run_watch
 
-        snapshot = self.hub.snapshot()
-        try:
-            run_watch(self.hub, self.settings, reader=snapshot, write_lock=self.write_lock)
-        finally:
-            snapshot.close_snapshot()
+        with self.hub.job_lock("alerts") as ours:
+            if not ours:  # another server process evaluates them right now
+                return
+            snapshot = self.hub.snapshot()
+            try:
+                run_watch(self.hub, self.settings, reader=snapshot, write_lock=self.write_lock)
+            finally:
+                snapshot.close_snapshot()
 
     def send_due_reports(self) -> None:
         """Fire the report subscriptions that are due (under the write lock: rendering reads the store and the
@@ -101,8 +104,9 @@ class AppState:
         rather than holding the lock through the retries' waits."""
         from partnerkpi.delivery.runs import Retry, open_subscriptions
 
-        with self.write_lock:
-            open_subscriptions(self.hub, self.settings.mail, retry=Retry(attempts=1)).run_due()
+        with self.write_lock, self.hub.job_lock("subscriptions") as ours:
+            if ours:  # else another server process sends them right now
+                open_subscriptions(self.hub, self.settings.mail, retry=Retry(attempts=1)).run_due()
 
     @cached_property
     def credentials(self) -> Credentials:
