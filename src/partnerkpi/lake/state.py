@@ -94,7 +94,7 @@ class LakeStore(Store):
                 self.con.execute(f"DROP TABLE {_quote(name)}")
             self.con.execute(sql)
             self.con.execute(f"COMMENT ON VIEW {_quote(name)} IS {_literal(_fingerprint(sql))}")
-        super().ensure_schema()  # CREATE TABLE IF NOT EXISTS leaves the views alone
+        super().ensure_schema()  # the store makes only missing tables: the views stay
 
 
 def _fingerprint(sql: str) -> str:
