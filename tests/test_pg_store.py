@@ -202,7 +202,9 @@ def workers_answering(url: str, token: str, proc: subprocess.Popen[str]) -> dict
         except httpx.TransportError:
             time.sleep(0.2)
             continue
-        assert response.status_code == 200, response.text
+        if response.status_code != 200:
+            proc.terminate()
+            raise AssertionError(f"{response.status_code} {response.text}: {proc.communicate(timeout=30)}")
         answers[response.headers[WORKER_HEADER]] = response.json()["rows"]
     return answers
 

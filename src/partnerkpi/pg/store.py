@@ -11,12 +11,6 @@ from dataclasses import dataclass, field
 
 from partnerkpi.pg.connection import PgConnection
 from partnerkpi.store import Store
-from partnerkpi.store.alerts import AlertTables
-from partnerkpi.store.credentials import CredentialTables
-from partnerkpi.store.derived import DerivedTables
-from partnerkpi.store.imports import ImportTables
-from partnerkpi.store.overrides import OverrideTables
-from partnerkpi.store.subscriptions import SubscriptionTables
 
 
 @dataclass
@@ -27,10 +21,7 @@ class PostgresStore(Store):
 
     def _connect(self) -> None:
         self.con = PgConnection(self.path)
-        for name, tables in (("imports", ImportTables), ("credentials", CredentialTables), ("alerts", AlertTables),
-                             ("overrides", OverrideTables), ("derived", DerivedTables),
-                             ("subscriptions", SubscriptionTables)):
-            setattr(self, name, tables(self.con))  # type: ignore[arg-type]
+        self._bind()  # the DuckDB store's own table classes, over the adapter
         if not self.read_only:
             self.ensure_schema()
 

@@ -19,6 +19,7 @@ from partnerkpi.errors import PartnerKPIError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
+from partnerkpi.store import Store
 from partnerkpi.web.auth import require_actor_api
 from partnerkpi.web.deps import templates
 from partnerkpi.web.empty import NoDataYet, empty_view
@@ -86,7 +87,8 @@ def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False
         if not opened.store.read_only:
             st.alerts = AlertScheduler(settings.alert_interval, st.watch).start()
             st.mailer = AlertScheduler(SUBSCRIPTION_TICK, st.send_due_reports).start()
-            app.state.collector = Collector.start(opened, settings.collector, st.write_lock, st.new_data)
+            if type(opened.store) is Store:  # the loader writes DuckDB; PostgreSQL and lakes have no collector yet
+                app.state.collector = Collector.start(opened, settings.collector, st.write_lock, st.new_data)
         warming = start_warming(st) if warm else None
         try:
             yield
