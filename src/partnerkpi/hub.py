@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -60,6 +60,17 @@ class Hub:
     source: Backend | None = None
     # Rows kept between data changes (engine/results.py), shared by the hubs of one server; None: compute each time.
     results: LiveResults | None = None
+
+    # The store's SQL for `data_version` and `appended` (a PostgreSQL hub says them in its own words).
+    VERSION_SQL: ClassVar[str] = (
+        "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events), "
+        "(SELECT concat(count(*), ':', sum(hash(p))) FROM partners p), "
+        "(SELECT concat(count(*), ':', sum(hash(u))) FROM users u)")
+    APPENDED_SQL: ClassVar[str] = (
+        "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE list_contains(?, event) OR "
+        "(user_id IS NOT NULL AND NOT list_contains(?, event))), "
+        "bool_or(partner_id IS NULL OR object_id IS NOT NULL), list(DISTINCT partner_id) "
+        "FROM events WHERE seq > ?")
 
     @classmethod
     def open(
@@ -339,10 +350,7 @@ class Hub:
         """What the data is now (events appended, partners or users changed, the plan), for results kept
         between reads (engine/results.py)."""
         with self.store.con.cursor() as cur:
-            rows, last, partners, users = cur.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events), "
-                "(SELECT concat(count(*), ':', sum(hash(p))) FROM partners p), "
-                "(SELECT concat(count(*), ':', sum(hash(u))) FROM users u)").fetchall()[0]
+            rows, last, partners, users = cur.execute(self.VERSION_SQL).fetchall()[0]
         return DataVersion(plan_fingerprint(self.plan), rows, last, f"{partners}/{users}")
 
     def appended(self, after_seq: int) -> Appended:
@@ -352,10 +360,7 @@ class Hub:
         activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
         with self.store.con.cursor() as cur:
             rows, first, last, first_activity, shared, partners = cur.execute(
-                "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE list_contains(?, event) OR "
-                "(user_id IS NOT NULL AND NOT list_contains(?, event))), "
-                "bool_or(partner_id IS NULL OR object_id IS NOT NULL), list(DISTINCT partner_id) "
-                "FROM events WHERE seq > ?", [activity, known, after_seq]).fetchall()[0]
+                self.APPENDED_SQL, [activity, known, after_seq]).fetchall()[0]
         return Appended(rows, first, last, first_activity, None if shared else frozenset(partners or ()))
 
     def last_event_at(self) -> datetime | None:

@@ -14,13 +14,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from partnerkpi.backends import postgres_backend
 from partnerkpi.catalog import load_catalog
 from partnerkpi.catalog.plan import load_plan
-from partnerkpi.engine.derived import plan_fingerprint
-from partnerkpi.engine.results import Appended, DataVersion
 from partnerkpi.hub import Hub
 from partnerkpi.locations import Location
 from partnerkpi.pg.store import PostgresStore
@@ -45,26 +43,16 @@ class PostgresHub(Hub):
     def close_snapshot(self) -> None:
         """Nothing to close: the pool is the hub's own (`close` ends it)."""
 
-    def data_version(self) -> DataVersion:
-        """What the data is now, as `Hub.data_version`, in PostgreSQL's words (a row hash is `hashtext` of its
-        text)."""
-        with self.store.con.cursor() as cur:
-            rows, last, partners, users = cur.execute(
-                "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events), "
-                "(SELECT concat(count(*), ':', sum(hashtext(p::text)::bigint)) FROM partners p), "
-                "(SELECT concat(count(*), ':', sum(hashtext(u::text)::bigint)) FROM users u)").fetchall()[0]
-        return DataVersion(plan_fingerprint(self.plan), rows, last, f"{partners}/{users}")
-
-    def appended(self, after_seq: int) -> Appended:
-        """The events that arrived after `after_seq`, as `Hub.appended`, in PostgreSQL's words."""
-        activity, known = list(self.plan.activity_events), [e.name for e in self.plan.events]
-        with self.store.con.cursor() as cur:
-            rows, first, last, first_activity, shared, partners = cur.execute(
-                "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE event = ANY(?) OR "
-                "(user_id IS NOT NULL AND NOT event = ANY(?))), "
-                "bool_or(partner_id IS NULL OR object_id IS NOT NULL), array_agg(DISTINCT partner_id) "
-                "FROM events WHERE seq > ?", [activity, known, after_seq]).fetchall()[0]
-        return Appended(rows, first, last, first_activity, None if shared else frozenset(partners or ()))
+    # `Hub.data_version` and `Hub.appended` in PostgreSQL's words: a row hash is `hashtext` of its text.
+    VERSION_SQL: ClassVar[str] = (
+        "SELECT (SELECT count(*) FROM events), (SELECT coalesce(max(seq), 0) FROM events), "
+        "(SELECT concat(count(*), ':', sum(hashtext(p::text)::bigint)) FROM partners p), "
+        "(SELECT concat(count(*), ':', sum(hashtext(u::text)::bigint)) FROM users u)")
+    APPENDED_SQL: ClassVar[str] = (
+        "SELECT count(*), min(ts), max(ts), min(ts) FILTER (WHERE event = ANY(?) OR "
+        "(user_id IS NOT NULL AND NOT event = ANY(?))), "
+        "bool_or(partner_id IS NULL OR object_id IS NOT NULL), array_agg(DISTINCT partner_id) "
+        "FROM events WHERE seq > ?")
 
     def import_files(self, paths: Sequence[str | os.PathLike[str]], *, kind: str | None = None,
                      mapping: str | os.PathLike[str] | None = None, progress: bool = False
