@@ -4,8 +4,7 @@
 `spark_scorecard` has the signature of `Fixture.scorecard` (plus the fixture), so the hand-computed tests run
 unchanged against it. The CLI runs in this process (CliRunner): its one Spark session serves every call.
 The CLI's clock is the fixture's (2030-01-01, after every instant the fixtures hold), as `Fixture.hub` gives
-its hub: Hub.open's default clock is set for the call, the one thing of the environment the CLI does not take
-as an option.
+its hub: `tests/oracle_cli.cli` runs the command with that clock, and `row_from_json` reads its rows back.
 """
 
 from __future__ import annotations
@@ -13,29 +12,13 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
-from datetime import date, datetime
-from unittest import mock
+from datetime import date
 
-from typer.testing import CliRunner
-
-from partnerkpi.cli import app
-from partnerkpi.clock import FixedClock
 from partnerkpi.engine.result import KpiRow
-from partnerkpi.hub import Hub
 from tests.kpi_fixtures import AUGUST, JULY, RECEIVED, Fixture
+from tests.oracle_cli import cli, row_from_json
 
 SPARK_MASTER = "spark:local[2]"
-
-
-def _invoke(args: list[str]) -> str:
-    """Run one CLI command in this process with the fixtures' clock; its stdout (AssertionError on failure)."""
-    defaults = Hub.open.__func__.__kwdefaults__
-    with mock.patch.dict(defaults, clock=FixedClock(RECEIVED)):
-        result = CliRunner().invoke(app, args)
-    if result.exit_code != 0:
-        raise AssertionError(f"partnerkpi {' '.join(args)} failed ({result.exit_code}): {result.output}"
-                             ) from result.exception
-    return result.stdout
 
 
 def lake_of(fixture: Fixture) -> str:
@@ -46,17 +29,8 @@ def lake_of(fixture: Fixture) -> str:
     copy = fixture.dir / "lake-source.duckdb"
     shutil.copyfile(hub.store.path, copy)
     lake = fixture.dir / "lake"
-    _invoke(["lake", "export", "--db", str(copy), "--out", str(lake), "--partition", "month", "--replace"])
+    cli(["lake", "export", "--db", str(copy), "--out", str(lake), "--partition", "month", "--replace"], RECEIVED)
     return str(lake)
-
-
-def _row(record: dict) -> KpiRow:
-    def instant(text: str) -> datetime:
-        return datetime.fromisoformat(text.removesuffix("Z"))
-
-    fields = {k: v for k, v in record.items() if k in KpiRow.__dataclass_fields__}
-    return KpiRow(**{**fields, "period_start": instant(record["period_start"]),
-                     "period_end": instant(record["period_end"])})
 
 
 def spark_scorecard(
@@ -75,7 +49,7 @@ def spark_scorecard(
         args += ["--kpi", kpi]
     if by is not None:
         args += ["--by", by]
-    return [_row(r) for r in json.loads(_invoke(args))]
+    return [row_from_json(r) for r in json.loads(cli(args, RECEIVED))]
 
 
 def pytest_configure(config: object) -> None:
