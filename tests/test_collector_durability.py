@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -31,7 +27,8 @@ from partnerkpi.ingest.spool import (
     segment_path,
 )
 from partnerkpi.settings import CollectorSettings
-from tests.test_collector import _free_port, serve
+from tests.test_collector import serve
+from tests.test_serve import start_server
 
 SETUP = [{"type": "group", "groupId": "p1", "userId": "u1", "messageId": "g-1", "traits": {"name": "Acme"}},
          {"type": "identify", "userId": "u1", "messageId": "i-1", "traits": {"partner_id": "p1"}}]
@@ -115,25 +112,6 @@ def _auth(key: str) -> dict[str, str]:
             "Content-Type": "application/json"}
 
 
-def _start(db: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "PARTNERKPI_DB"}
-    proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server stopped"
-        try:
-            if httpx.get(f"{url}/signin", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not answer within 120 s")
-
-
 def _send_until_gone(url: str, key: str, prefix: str, acked: list[str], sent: list[str]) -> None:
     """Post batches of 50 unique messages until the server is gone; note each sent and each acknowledged id."""
     with httpx.Client(base_url=url, headers=_auth(key), timeout=30) as client:
@@ -157,7 +135,7 @@ def test_kill_9_under_load_five_times_loses_no_acknowledged_event_and_stores_non
     sent: list[str] = []
     rng = random.Random(10)
     for round_ in range(5):
-        proc, url = _start(db)
+        proc, url = start_server(db, quiet=True)
         if round_ == 0:
             assert httpx.post(f"{url}/v1/batch", content=json.dumps({"batch": SETUP}), headers=_auth(key),
                               timeout=30).status_code == 200
@@ -174,7 +152,8 @@ def test_kill_9_under_load_five_times_loses_no_acknowledged_event_and_stores_non
         for sender in senders:
             sender.join(60)
         assert len(acked) > before
-    proc, url = _start(db)  # replays what the last kill left, then a graceful stop loads what is spooled
+    # The last start replays what the last kill left, then a graceful stop loads what is spooled.
+    proc, url = start_server(db, quiet=True)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(120) == 0
 

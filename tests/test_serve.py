@@ -67,13 +67,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(db: Path) -> tuple[subprocess.Popen[str], str]:
-    """`partnerkpi serve` on a free port, once it answers."""
+def start_server(db: Path, *, quiet: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """`partnerkpi serve` on a free port, once it answers; `quiet` drops its output (a server under a long
+    load would fill a pipe nobody reads)."""
     port = free_port()
     env = {**os.environ}
     env.pop("PARTNERKPI_DB", None)
+    output = subprocess.DEVNULL if quiet else subprocess.PIPE
     proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", str(db), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=output, stderr=output, text=True, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
