@@ -6,7 +6,7 @@ DB ?= partnerkpi.duckdb
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-fast bench lint clean
+.PHONY: install demo test test-fast bench reliability lint clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test-fast: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# the reliability proofs at full scale (issue 11; docs/reliability.md); make test runs them at a quick scale
+reliability: install
+	PARTNERKPI_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability
 
 lint: install
 	$(BIN)/ruff check src tests bench
