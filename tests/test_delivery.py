@@ -185,7 +185,7 @@ def test_run_due_fires_at_the_right_instants_under_an_injected_clock(tmp_path, s
     hub = build(tmp_path)
     clock = FixedClock(datetime(2027, 3, 27, 12, 0))
     subs = subscriptions(hub, mail, pdf_renderer(hub), clock=clock)
-    subs.add("nightly", "30 2 * * *", tz="Europe/Berlin", period="last-month", audience="internal",
+    subs.add("nightly", "30 2 * * *", tz="Europe/Berlin", period="last-quarter", audience="internal",
              to=("boss@corp.example",))
     assert subs.run_due(datetime(2027, 3, 28, 0, 59)) == []  # 00:59 UTC is 01:59 CET; 02:30 is skipped to 03:00 CEST
     (first,) = subs.run_due(datetime(2027, 3, 28, 1, 0))
@@ -196,7 +196,7 @@ def test_run_due_fires_at_the_right_instants_under_an_injected_clock(tmp_path, s
     assert (late.fire_at, late.skipped) == (datetime(2027, 3, 31, 0, 30), 2)
     assert boxes.counts() == {"boss@corp.example": 2}
     periods = {r.fire_at: r.period for r in subs.tables.log("nightly")}
-    assert periods == {datetime(2027, 3, 28, 1, 0): "2027-02", datetime(2027, 3, 31, 0, 30): "2027-02"}
+    assert periods == {datetime(2027, 3, 28, 1, 0): "2026-Q4", datetime(2027, 3, 31, 0, 30): "2026-Q4"}
 
 
 def test_bad_schedules_are_refused_with_a_hint(tmp_path, smtp):
@@ -205,6 +205,7 @@ def test_bad_schedules_are_refused_with_a_hint(tmp_path, smtp):
     subs = subscriptions(hub, mail, pdf_renderer(hub))
     cases = [({"cron": "0 7 * *"}, "five fields"), ({"cron": "0 25 * * *"}, "not a valid cron"),
              ({"tz": "Mars/Olympus"}, "not a time zone"), ({"period": "last-decade"}, "not a period"),
+             ({"period": "last-month"}, "not a quarter"), ({"period": "2026-07"}, "not a quarter"),
              ({"segment": "colour=red"}, "no trait 'colour'")]
     for change, message in cases:
         args = {"cron": "0 7 * * 1", "tz": "UTC", "period": "last-quarter", "audience": "partners", **change}

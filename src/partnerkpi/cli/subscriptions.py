@@ -57,7 +57,7 @@ def add(
     name: Annotated[str, typer.Option("--name", help="A name to refer to it by")],
     cron: Annotated[str, typer.Option("--cron", help='When it fires, e.g. "0 7 * * 1" (Mondays 07:00)')],
     period: Annotated[str, typer.Option(
-        "--period", help="last-week, last-month, last-quarter, last-year, this-... or a label like 2026-Q3")],
+        "--period", help="The quarter each fire reports: last-quarter, this-quarter or a label like 2026-Q3")],
     audience: Annotated[str, typer.Option(
         "--audience", help="internal (the internal edition to --to) or partners (each partner's own edition)")],
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of --cron (default: $PARTNERKPI_TIMEZONE, else UTC)")

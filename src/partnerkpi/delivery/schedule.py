@@ -67,15 +67,19 @@ def due_fires(expr: str, tz: str, since: datetime, now: datetime) -> list[dateti
 
 
 def check_period(spec: str) -> str:
-    """`spec` if it names a period: a relative one (last-quarter, ...) or a label (2026-Q3, 2026-07, ...)."""
+    """`spec` if it names a quarter, the period a report covers: last-quarter, this-quarter or a label (2026-Q3)."""
     from partnerkpi.engine.periods import parse_period_label
 
-    if spec not in RELATIVE_PERIODS:
+    hint = "a report covers a quarter: use last-quarter, this-quarter or a label like 2026-Q3"
+    if spec in RELATIVE_PERIODS:
+        grain = RELATIVE_PERIODS[spec][0]
+    else:
         try:
-            parse_period_label(spec)
+            grain = parse_period_label(spec)[0]
         except UsageError:
-            raise UsageError(f"'{spec}' is not a period",
-                             hint=f"use one of {', '.join(RELATIVE_PERIODS)} or a label like 2026-Q3") from None
+            raise UsageError(f"'{spec}' is not a period", hint=hint) from None
+    if grain is not Grain.QUARTER:
+        raise UsageError(f"'{spec}' is not a quarter", hint=hint)
     return spec
 
 
