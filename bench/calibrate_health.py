@@ -7,11 +7,12 @@
 Each seed's demo (300 partners, 24 months, default end) is generated and imported once, cached under
 bench/data/calibrate/<seed>/. Tuning: the components are measured once per quarter end (the built-in
 health.yaml's points), then random weight vectors (Dirichlet around the built-in weights) are scored on the
-tuning seeds only, by their mean AUC (ties: mean precision of the at-risk flag). Report: `backtest` with
-the built-in config, or `--config`'s (and with the best weights found, when they differ) on the test seeds:
-AUC, precision and recall of the at-risk flag, the same for the naive rule "no login in 30 days", and the
-score's recall at the naive rule's budget. Each component's own AUC on the tuning seeds (its score alone as
-the predictor) is printed and kept: which signals separate the churners. Results are appended to
+tuning seeds only, by their mean AUC (ties: mean precision of the at-risk flag). Report: `backtest` with the
+built-in config, or `--config`'s (and with the best weights found, when they differ) on the test seeds: AUC,
+precision and recall of the at-risk flag, the same for the naive rule "no login in 30 days", and the score's
+recall at the naive rule's budget (the same figures for the tuning seeds, kept apart). Each component's own
+AUC on the tuning seeds (its score alone as the predictor) is printed and kept: which signals separate the
+churners. `decline_auc` is the ceiling: the AUC of the demo's hidden decline itself. Results are appended to
 bench/results/calibrate_health.jsonl.
 
 The built-in weights came from the tuning seeds only: a small grid over the weights and three variants of
@@ -36,7 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,28 @@ def component_aucs(data, names: list[str]) -> dict[str, float]:
     return {n: auc(100 - comps[:, i], labels) for i, n in enumerate(names)}
 
 
+def decline_auc(seed: int, hub) -> float:
+    """The ceiling: the AUC of the demo's own hidden decline at each quarter end (a perfect observer of the
+    fade), over the same (partner, quarter) pairs as the backtest."""
+    from partnerkpi.demo import story
+    from partnerkpi.demo.world import Calendar, build_world
+    from partnerkpi.insights.backtest import quarter_ends
+    from partnerkpi.insights.health import history_start
+
+    cal = Calendar.build(story.DEFAULT_END, MONTHS)
+    world = build_world(np.random.default_rng(seed), cal, PARTNERS)  # the generator's first draws
+    last = hub.store.con.execute("SELECT max(ts) FROM events").fetchall()[0][0]
+    ends = quarter_ends(history_start(hub), datetime(last.year, last.month, last.day) + timedelta(days=1))
+    risk, labels = [], []
+    for q in ends:
+        t = np.datetime64(q, "us").astype(np.int64)
+        nxt = np.datetime64(datetime(q.year + (q.month >= 10), (q.month + 2) % 12 + 1, 1), "us").astype(np.int64)
+        p = np.nonzero((world.onboarded < t) & (world.offboarded >= t))[0]
+        risk.append(world.decline(p, np.full(len(p), t)))
+        labels.append((world.offboarded[p] >= t) & (world.offboarded[p] < nxt))
+    return auc(np.concatenate(risk), np.concatenate(labels))
+
+
 def report(hub, config) -> dict:
     from partnerkpi.insights.backtest import backtest
 
@@ -150,19 +173,20 @@ def main() -> None:
         comps = {n: c.model_copy(update={"weight": float(max(x, 1))})
                  for (n, c), x in zip(base.components.items(), tuned, strict=True)}
         configs["tuned"] = base.model_copy(update={"components": comps, "source": "tuned"})
-    rows = []
-    for seed in args.test:
-        with hub_for(seed) as hub:
-            for name, config in configs.items():
-                row = {"seed": seed, "config": name, **report(hub, config)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    rows: dict[str, list[dict]] = {"tuning": [], "test": []}
+    for part, seeds in (("tuning", args.tune), ("test", args.test)):
+        for seed in seeds:
+            with hub_for(seed) as hub:
+                for name, config in configs.items():
+                    row = {"seed": seed, "config": name, **report(hub, config), "decline_auc": decline_auc(seed, hub)}
+                    rows[part].append(row)
+                    print(json.dumps({"part": part, **row}), flush=True)
     out = HERE / "results" / "calibrate_health.jsonl"
     with out.open("a") as f:
         f.write(json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), "config": label, "tune": args.tune,
                             "tuning_component_auc": per_component,
                             "best_tuning_weights": dict(zip(names, map(float, best[2]), strict=True)),
-                            "best_tuning_auc": best[0], "test": rows}) + "\n")
+                            "best_tuning_auc": best[0], "tuning": rows["tuning"], "test": rows["test"]}) + "\n")
 
 
 if __name__ == "__main__":
