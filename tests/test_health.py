@@ -216,6 +216,14 @@ def test_breadth_counts_distinct_user_days_of_activity(fx):
     assert c.detail == "no data: too little history for 30 days of use (neutral score 50)"
 
 
+def test_the_inactivity_cap_is_not_said_again_by_breadth(fx):
+    with_cap = BREADTH + "caps: [{kind: inactivity, grace_days: 30, max_level: bad}]\n"
+    b = by_id(health_scores(fx.hub(), AS_OF, config(with_cap)))["B"]
+    # silent since Jan 15: the cap says so; breadth's "little use: 0 user-days ..." would say it again
+    assert b.components[0].reason is not None
+    assert b.reasons == ("no activity for 167 days",)
+
+
 def test_score_of_is_piecewise_linear_and_flat_beyond_the_ends():
     points = ((7, 100), (30, 70), (60, 40))
     assert score_of(points, 0) == 100  # below the first point
