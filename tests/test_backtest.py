@@ -113,8 +113,9 @@ def test_demo_at_risk_flag_beats_the_naive_rule(tmp_path):
     print(f"\n{result.to_json()}")
     assert len(result.quarters) == 7
     m, n = result.model, result.naive
-    # Seed 7 measured 0.806 (bench/calibrate_health.py: 0.820 on seed 21, 0.852 on 42, 0.802 on 99); the
-    # issue's target is 0.78 on seeds not tuned on. ~42 churners a seed make the AUC waver by about ±0.03.
+    # Seed 7 measured 0.806 (bench/calibrate_health.py, none tuned on: 0.820 on seed 21, 0.852 on 42, 0.802 on 99,
+    # 0.827 on 5, 0.785 on 3); the issue's target is 0.78 on seeds not tuned on. ~42 churners a seed make the
+    # AUC waver by about ±0.03, so the floor is the target itself, 0.026 under seed 7's figure.
     assert m.auc >= 0.78
     # The claim: better ranking (AUC) and better precision of the flag than the naive rule, with a lead time of
     # over a month; the naive rule's own recall is higher: it flags ~40 % of partners.

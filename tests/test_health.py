@@ -182,6 +182,48 @@ def test_support_trend_and_access_hygiene(fx):
                          "1 per 30 days before")
 
 
+BREADTH = """
+neutral_score: 50
+levels: [{name: ok, min: 50}, {name: bad, min: 0}]
+at_risk_levels: [bad]
+components:
+  breadth: {measure: active_user_days, window_days: 30, weight: 1, points: [[0, 0], [10, 100]], kpi: portal_usage_rate}
+"""
+
+
+def test_breadth_counts_distinct_user_days_of_activity(fx):
+    fx.event("Logged In", "2026-06-05 09:00", user="a1")  # a1 already asked for support on Jun 5: the same day
+    fx.event("Document Viewed", "2026-06-05 10:00", user="a2")  # a second user on that day: one more
+    fx.event("Logged In", "2026-05-31 23:00", user="a2")  # before the window [Jun 1, Jul 1)
+    fx.partner("F", onboarded="2026-06-11").user("f1", "F", created="2026-06-11")
+    fx.event("Logged In", "2026-06-12", user="f1").event("Page Viewed", "2026-06-20", user="f1")
+    scores = by_id(health_scores(fx.hub(), AS_OF, config(BREADTH)))
+    # A: a1 on Jun 1 (survey), 5, 6, 7 (support), 21 (login); a2 on Jun 5; task events have no user -> 6
+    (a,) = scores["A"].components
+    assert (a.measured, a.score) == pytest.approx((6.0, 60.0))
+    assert a.detail == "6 user-days of activity in the last 30 days (2 users)" and a.reason is None
+    # B: silent since January -> 0 -> 0, said as a reason
+    (b,) = scores["B"].components
+    assert (b.measured, b.score) == (0.0, 0.0)
+    assert scores["B"].reasons == ("little use: 0 user-days of activity in the last 30 days (0 users)",)
+    # F: onboarded Jun 11, 20 days covered: 2 user-days -> 3 per 30 days -> 30
+    (f,) = scores["F"].components
+    assert (f.measured, f.score) == pytest.approx((3.0, 30.0))
+    assert f.detail == "2 user-days of activity in the last 30 days (1 user), 3 per 30 days"
+    # C: onboarded Jun 20, 11 days covered (less than half the window) -> no data, neutral 50
+    (c,) = scores["C"].components
+    assert c.measured is None and c.score == 50
+    assert c.detail == "no data: too little history for 30 days of use (neutral score 50)"
+
+
+def test_the_inactivity_cap_is_not_said_again_by_breadth(fx):
+    with_cap = BREADTH + "caps: [{kind: inactivity, grace_days: 30, max_level: bad}]\n"
+    b = by_id(health_scores(fx.hub(), AS_OF, config(with_cap)))["B"]
+    # silent since Jan 15: the cap says so; breadth's "little use: 0 user-days ..." would say it again
+    assert b.components[0].reason is not None
+    assert b.reasons == ("no activity for 167 days",)
+
+
 def test_score_of_is_piecewise_linear_and_flat_beyond_the_ends():
     points = ((7, 100), (30, 70), (60, 40))
     assert score_of(points, 0) == 100  # below the first point

@@ -13,6 +13,9 @@ value per partner looking back from `as_of`, for all partners at once (ibis over
 - login_trend: Logged In events of the last `recent_days` against the `baseline_days` before them, both
   as a rate per 30 days over the days the partner was onboarded and the history covers; the change in %.
   No data when the baseline window is less than half covered or holds no login.
+- active_user_days: breadth of use, distinct (user, UTC day) pairs with an activity event in the last
+  `window_days`, per `window_days` of the days the partner was onboarded and the history covers. No data
+  when less than half the window is covered.
 - task_completion: of the partner's tasks due in the last `window_days` (not cancelled before due),
   the % completed at or before due. No data without such a task.
 - overdue_compliance: compliance tasks at `as_of` past due, neither completed nor cancelled (a count).

@@ -15,7 +15,7 @@ from partnerkpi.errors import ConfigError
 from partnerkpi.insights.health.caps import CapConfig
 
 Measure = Literal[
-    "days_since_activity", "login_trend", "task_completion", "overdue_compliance", "support_trend",
+    "days_since_activity", "login_trend", "active_user_days", "task_completion", "overdue_compliance", "support_trend",
     "satisfaction", "access_hygiene",
 ]
 

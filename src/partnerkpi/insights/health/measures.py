@@ -56,6 +56,16 @@ def _q_window_counts(event: str) -> Callable[[Context, ComponentConfig], ir.Tabl
     return query
 
 
+def _q_user_days(ctx: Context, c: ComponentConfig) -> ir.Table:
+    e = ctx.table("events")
+    a = e.filter(
+        is_activity(e, ctx.plan) & e.partner_id.notnull() & e.user_id.notnull()
+        & (e.ts >= ctx.as_of - c.window_days * DAY) & (e.ts < ctx.as_of)
+    )
+    a = a.select("partner_id", "user_id", day=a.ts.truncate("D")).distinct()
+    return a.group_by("partner_id").aggregate(user_days=a.count(), users=a.user_id.nunique())
+
+
 def _q_tasks(ctx: Context, c: ComponentConfig) -> ir.Table:
     t = ctx.derived("derived_tasks")
     t = t.filter(
@@ -94,6 +104,7 @@ def _q_access(ctx: Context, c: ComponentConfig) -> ir.Table:
 QUERIES: dict[str, Callable[[Context, ComponentConfig], ir.Table]] = {
     "days_since_activity": _q_recency,
     "login_trend": _q_window_counts("Logged In"),
+    "active_user_days": _q_user_days,
     "task_completion": _q_tasks,
     "overdue_compliance": _q_overdue,
     "support_trend": _q_window_counts("Support Requested"),
@@ -164,6 +175,17 @@ def measure(c: ComponentConfig, raw: Mapping[str, Any], as_of: datetime, start: 
         way = "down" if change < 0 else "up"
         return Measured(change, f"logins {way} {abs(change):.0f} % ({compare})",
                         f"logins {way} {abs(change):.0f} % over {c.recent_days} days ({compare})")
+    if c.measure == "active_user_days":
+        covered = _covered(as_of - c.window_days * DAY, as_of, start)
+        if covered < c.window_days / 2:
+            return Measured(None, f"no data: too little history for {c.window_days} days of use", "")
+        days, users = int(get("user_days")), int(get("users"))
+        per = days / covered * c.window_days
+        text = (f"{_plural(days, 'user-day')} of activity in the last {c.window_days} days "
+                f"({_plural(users, 'user')})")
+        if covered < c.window_days:
+            text += f", {short_number(per)} per {c.window_days} days"
+        return Measured(per, text, f"little use: {text}")
     if c.measure == "task_completion":
         due, done = int(get("due")), int(get("done"))
         if due == 0:

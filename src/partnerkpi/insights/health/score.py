@@ -203,15 +203,15 @@ def _score_partner(
     h = HealthScore(partner_id, name, traits, as_of, score, level, computed, computed_level, tuple(comps),
                     (), override, tuple(settled))
     # A breached cap already names what the component of the same measure would say in other words.
-    said = {CAP_REPEATS.get(cap.kind) for cap in settled if cap.reason}
+    said = {m for cap in settled if cap.reason for m in CAP_REPEATS.get(cap.kind, ())}
     repeated = {name for name, c in config.components.items() if c.measure in said}
     reasons = [c.reason for c in settled if c.reason] + [
         c.reason for c in h.hurting if c.reason and c.name not in repeated]
     return replace(h, reasons=tuple(dict.fromkeys(reasons)))  # a breach and a component can say the same
 
 
-# The component measure whose reason a breached cap of each kind repeats.
-CAP_REPEATS = {"overdue_compliance": "overdue_compliance", "inactivity": "days_since_activity"}
+# The component measures whose reasons a breached cap of each kind repeats.
+CAP_REPEATS = {"overdue_compliance": ("overdue_compliance",), "inactivity": ("days_since_activity", "active_user_days")}
 
 
 def default_as_of(hub: Any) -> datetime:
