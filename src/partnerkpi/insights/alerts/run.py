@@ -64,10 +64,10 @@ def run_alerts(
     back the collector's loader."""
     if hub.store.read_only:
         raise UsageError("alerts need a writable database", hint="open the hub read-write to run alerts")
-    rules = load_rules(rules_path, hub)
+    source = reader or hub  # every read goes to the snapshot: the loader may hold a transaction on `hub`'s connection
+    rules = load_rules(rules_path, source)
     now = now or hub.clock()
     skipped = tuple(r.id for r in rules.rules if isinstance(r, AtRiskRule) and at_risk is None)
-    source = reader or hub
     with _RUN_LOCK:
         with write_lock or nullcontext():
             ensure_schema(hub.store)

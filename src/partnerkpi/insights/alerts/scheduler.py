@@ -38,8 +38,9 @@ class AlertScheduler:
         """Run soon (new data arrived); pokes during a run make one more run, not one each."""
         self._wake.set()
 
-    def stop(self, timeout: float | None = 10.0) -> None:
-        """Ask the thread to stop and wait for a run in progress to finish."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to stop and wait for a run in progress to finish (by default for as long as it takes:
+        the store is closed after this, and closing it under a running query aborts the process)."""
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
