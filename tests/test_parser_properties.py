@@ -91,12 +91,14 @@ def test_parquet_files_of_arbitrary_types(store, tmp_path):
     check()
 
 
-def test_a_damaged_parquet_file_found_by_the_fuzzer_is_refused_with_a_reason(store, tmp_path):
-    damaged = Path(__file__).parent / "data" / "fuzz" / "damaged-thrift.parquet"  # a Thrift protocol error
-    path = tmp_path / "events.parquet"
-    path.write_bytes(damaged.read_bytes())
-    with pytest.raises(InputFileError, match="not a readable Parquet file"):
+@pytest.mark.parametrize(("name", "says"), [("damaged-thrift.parquet", "not a readable Parquet file"),
+                                           ("damaged-page.parquet", "cannot read the file")])
+def test_damaged_parquet_files_found_by_the_fuzzer_are_refused_with_a_reason(store, tmp_path, name, says):
+    path = tmp_path / "events.parquet"  # a Thrift error in the footer; an unknown type in a data page
+    path.write_bytes((Path(__file__).parent / "data" / "fuzz" / name).read_bytes())
+    with pytest.raises(InputFileError, match=says):
         import_files(store, [path])
+    assert store.counts()["imports"] == 0
 
 
 def test_segment_files_of_arbitrary_messages(store, tmp_path):
