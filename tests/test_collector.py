@@ -156,7 +156,8 @@ def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
     events = served.rows("SELECT event, partner_id, user_id, p_path FROM events ORDER BY seq")
     assert events == [("Logged In", "p1", "u1", None), ("Page Viewed", "p1", "u1", "/resources"),
                       ("Logged In", "p1", "u1", None)]
-    assert served.rows("SELECT count(*) FROM events WHERE event_id = 'portal/m-dup'") == [(1,)]  # scoped to the key's source
+    # stored under the write key's source: Segment dedupes per source
+    assert served.rows("SELECT count(*) FROM events WHERE event_id = 'portal/m-dup'") == [(1,)]
     assert served.rows("SELECT sum(duplicates) FROM imports") == [(1,)]
     assert served.rows("SELECT count(*) FROM rejected_rows") == [(0,)]
 
@@ -196,7 +197,8 @@ def test_batch_context_merge_clock_skew_and_write_key_in_body(served):
     after = utc_now()
     served.wait_loaded(7)
     got = served.rows("SELECT event_id, partner_id, ts FROM events ORDER BY event_id")
-    assert [r[:2] for r in got] == [("portal/t-1", "p2"), ("portal/t-2", "p1"), ("portal/t-3", "p2")]  # the item's context wins
+    # the item's context wins
+    assert [r[:2] for r in got] == [("portal/t-1", "p2"), ("portal/t-2", "p1"), ("portal/t-3", "p2")]
     for _, _, ts in got[:2]:  # receivedAt − (sentAt − timestamp): the client sent them 5 s after they happened
         assert before - timedelta(seconds=5) <= ts <= after - timedelta(seconds=5)
     assert before <= got[2][2] <= after
