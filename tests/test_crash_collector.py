@@ -131,12 +131,13 @@ def test_a_retrying_sender_through_kill_9_gets_every_event_stored_exactly_once(t
     thread.join(600)
     assert not thread.is_alive() and len(acked) == EVENTS, f"seed {seed}: {len(acked)} of {EVENTS} acknowledged"
     proc.send_signal(signal.SIGINT)  # a graceful stop loads what is spooled
-    assert proc.wait(120) == 0
+    stopped = proc.wait(120)
     counts = dict(stored_events(db))
     twice = [m for m, n in counts.items() if n > 1]
     missing = {f"portal/{m}" for m in acked} - set(counts)
     assert twice == [] and missing == set(), f"seed {seed}: {len(twice)} twice, {len(missing)} lost"
     assert len(counts) == EVENTS
+    assert stopped == 0, f"seed {seed}: the graceful stop after the last restart exited with {stopped}"
     print(f"\n{EVENTS} events acknowledged and stored once through {KILLS} kill -9, {sender.retries} retries, "
           f"{time.monotonic() - t0:.1f} s")
 
