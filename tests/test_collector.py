@@ -156,7 +156,8 @@ def test_segment_sdk_calls_land_and_the_kpi_reflects_them(served, analytics):
     events = served.rows("SELECT event, partner_id, user_id, p_path FROM events ORDER BY seq")
     assert events == [("Logged In", "p1", "u1", None), ("Page Viewed", "p1", "u1", "/resources"),
                       ("Logged In", "p1", "u1", None)]
-    assert served.rows("SELECT count(*) FROM events WHERE event_id = 'm-dup'") == [(1,)]
+    # stored under the write key's source: Segment dedupes per source
+    assert served.rows("SELECT count(*) FROM events WHERE event_id = 'portal/m-dup'") == [(1,)]
     assert served.rows("SELECT sum(duplicates) FROM imports") == [(1,)]
     assert served.rows("SELECT count(*) FROM rejected_rows") == [(0,)]
 
@@ -196,7 +197,8 @@ def test_batch_context_merge_clock_skew_and_write_key_in_body(served):
     after = utc_now()
     served.wait_loaded(7)
     got = served.rows("SELECT event_id, partner_id, ts FROM events ORDER BY event_id")
-    assert [r[:2] for r in got] == [("t-1", "p2"), ("t-2", "p1"), ("t-3", "p2")]  # the item's context wins
+    # the item's context wins
+    assert [r[:2] for r in got] == [("portal/t-1", "p2"), ("portal/t-2", "p1"), ("portal/t-3", "p2")]
     for _, _, ts in got[:2]:  # receivedAt − (sentAt − timestamp): the client sent them 5 s after they happened
         assert before - timedelta(seconds=5) <= ts <= after - timedelta(seconds=5)
     assert before <= got[2][2] <= after
@@ -215,7 +217,7 @@ def test_single_calls_and_rejected_messages_are_kept_with_reasons(served):
     assert served.post("/v1/batch", {"batch": batch}).status_code == 200
     served.wait_loaded(9)
 
-    assert served.rows("SELECT event_id FROM events") == [("b-1",)]
+    assert served.rows("SELECT event_id FROM events") == [("portal/b-1",)]
     rejected = served.rows("SELECT field, reason FROM rejected_rows ORDER BY field NULLS LAST, reason")
     assert rejected == [
         ("event", "event is missing; name the event, e.g. Logged In"),
@@ -227,7 +229,7 @@ def test_single_calls_and_rejected_messages_are_kept_with_reasons(served):
         (None, "the message is over 32 KB (Segment's limit per message); trim its properties or traits"),
     ]
     [(raw,)] = served.rows("SELECT raw FROM rejected_rows WHERE reason LIKE 'neither%'")
-    assert json.loads(raw)["messageId"] == "anon" and "receivedAt" in json.loads(raw)
+    assert json.loads(raw)["messageId"] == "portal/anon" and "receivedAt" in json.loads(raw)
     assert served.rows("SELECT sum(rows_read), sum(accepted), sum(rejected) FROM imports") == [(9, 3, 6)]
     with httpx.Client(base_url=served.url, timeout=30) as browser:  # an analyst looks at the Data page
         assert sign_in(browser, *ANALYST).status_code == 303
@@ -287,7 +289,7 @@ def test_the_spool_holds_each_acknowledged_request_whole(served):
     [request] = spooled(served.db)
     [message] = [json.loads(text) for text in request.accepted]
     assert request.refused == [(None, "the message is not a JSON object; send one object per message", "1")]
-    assert message["type"] == "track" and message["messageId"].startswith("api-")
+    assert message["type"] == "track" and message["messageId"].startswith("portal/api-")
     assert datetime.fromisoformat(message["receivedAt"]).tzinfo is not None
 
 
@@ -332,7 +334,7 @@ def test_times_past_the_receiving_instant_and_conflicting_message_ids_are_kept_a
               "timestamp": "2026-07-01T00:00:00Z"}]  # another event under the same id: a conflict
     assert served.post("/v1/batch", {"batch": again}).status_code == 200
     served.wait_loaded(7)
-    assert served.rows("SELECT event_id FROM events ORDER BY event_id") == [("ok",)]
+    assert served.rows("SELECT event_id FROM events ORDER BY event_id") == [("portal/ok",)]
     kept = served.rows("SELECT field, reason FROM rejected_rows ORDER BY import_id, row_number")
     assert [f for f, _ in kept] == ["timestamp", "timestamp", "event"]
     far = kept[0][1]
@@ -340,6 +342,6 @@ def test_times_past_the_receiving_instant_and_conflicting_message_ids_are_kept_a
     shown = datetime.fromisoformat(far.split("received (")[1][:20].removesuffix("Z"))
     assert abs(shown - received) < timedelta(minutes=5)  # the request's receivedAt, not the message's claim
     assert kept[1][1].startswith("timestamp 0001-01-01T00:00:00Z is before 2000-01-01")
-    assert kept[2][1].startswith("messageId 'ok' repeats the event stored by import ")
+    assert kept[2][1].startswith("messageId 'portal/ok' repeats the event stored by import ")
     assert "event 'Logged Out' here, 'Logged In' there" in kept[2][1]
     assert served.rows("SELECT duplicates, rejected FROM imports ORDER BY import_id DESC LIMIT 1") == [(1, 1)]

@@ -179,7 +179,8 @@ def _write(store: Store, source: Source, kind: str, flows: list[Canon], fp: str,
         con.commit()
     except BaseException as exc:
         con.rollback()
-        if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException):
+        # a Parquet file read in place shows damage as a bare duckdb.Error ("don't know what type")
+        if isinstance(exc, duckdb.IOException | duckdb.InvalidInputException) or type(exc) is duckdb.Error:
             raise InputFileError(f"cannot read the file: {str(exc).splitlines()[0]}", file=source.path,
                                  hint="the file may be truncated or corrupt; export it again") from exc
         raise

@@ -374,7 +374,7 @@ def open_parquet(con: duckdb.DuckDBPyConnection, path: str, table: str | None) -
         if table:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT file_row_number + 1 AS _row, * "
                         f"FROM {scan}")
-    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+    except duckdb.Error as exc:  # damage shows as IO, invalid input, or a bare Thrift protocol error
         if not os.path.exists(path):
             raise InputFileError("the file does not exist", file=path, hint="check the path") from exc
         raise InputFileError(f"this is not a readable Parquet file: {str(exc).splitlines()[0]}", file=path,

@@ -6,6 +6,10 @@ refuses (oversize inside a batch, not an object, neither `userId` nor `anonymous
 the write-ahead spool beside the database (`ingest/spool.py`); the request is acknowledged once that append
 is fsynced. The loader thread (`ingest/loader.py`) imports spooled requests in batches through the usual
 rules. Past a bounded backlog a request gets 503 with `Retry-After`, which Segment's SDKs honour.
+
+Segment dedupes on messageId per source, and a write key's name is its source: the collector stores a
+message under `<source>/<messageId>` (`scoped_id`), so two partners' senders may use the same messageId while
+a retry of one sender's message stays a duplicate. Files keep the global event_id rule.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from partnerkpi.credentials import WriteKey
 from partnerkpi.hub import Hub
 from partnerkpi.ingest.loader import Loader
 from partnerkpi.ingest.spool import SpooledRequest, SpoolWriter
@@ -150,8 +155,16 @@ def _dump(message: Any) -> str:
     return _dump_sized(message)[0]
 
 
-def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
-    """Split a decoded request into messages to import and messages refused with a reason."""
+def scoped_id(source: str, message_id: Any) -> str:
+    """The event id a message is stored under: its messageId (as the Segment importer reads it) within its
+    source; `/` and `%` in the source name are escaped, so no two (source, messageId) pairs share one."""
+    scope = source.replace("%", "%25").replace("/", "%2F")
+    return f"{scope}/{message_id if isinstance(message_id, str) else _COMPACT(message_id)}"
+
+
+def parse_request(call: str, body: Any, received_at: datetime, source: str | None = None) -> Parsed:
+    """Split a decoded request into messages to import and messages refused with a reason; with a `source`
+    (the write key's name) each messageId is scoped to it."""
     if not isinstance(body, dict):
         raise BadRequest("invalid_body", "the body must be a JSON object")
     if call == "batch":
@@ -183,6 +196,8 @@ def parse_request(call: str, body: Any, received_at: datetime) -> Parsed:
             message["sentAt"] = sent_at
         if message.get("messageId") in (None, ""):
             message["messageId"] = f"api-{uuid.uuid4()}"
+        if source is not None:
+            message["messageId"] = scoped_id(source, message["messageId"])
         message["receivedAt"] = received
         if message.get("timestamp") in (None, "") and message.get("originalTimestamp") in (None, ""):
             # as Segment does: with no time given, the event happened when it arrived (sentAt: no skew to correct)
@@ -206,23 +221,23 @@ def spool_dir(hub: Hub) -> Path:
 
 
 class KeyCache:
-    """Write keys checked in the last `ttl` seconds and whether they were valid: a revoked key stops working
-    within `ttl`, and a busy sender costs one store lookup per `ttl`, not one per request."""
+    """Write keys checked in the last `ttl` seconds and what they were (None: invalid): a revoked key stops
+    working within `ttl`, and a busy sender costs one store lookup per `ttl`, not one per request."""
 
     def __init__(self, ttl: float, size: int = 1024) -> None:
         self.ttl, self.size = ttl, size
-        self.entries: dict[str, tuple[bool, float]] = {}
+        self.entries: dict[str, tuple[WriteKey | None, float]] = {}
 
-    def get(self, key: str) -> bool | None:
-        """Whether `key` was valid when last checked, or None when that is older than `ttl`."""
+    def get(self, key: str) -> tuple[WriteKey | None] | None:
+        """(the key, or None when invalid) as last checked, or None when that is older than `ttl`."""
         entry = self.entries.get(key)
-        return entry[0] if entry is not None and time.monotonic() - entry[1] < self.ttl else None
+        return (entry[0],) if entry is not None and time.monotonic() - entry[1] < self.ttl else None
 
-    def put(self, key: str, valid: bool) -> None:
+    def put(self, key: str, found: WriteKey | None) -> None:
         """Remember a check."""
         if len(self.entries) >= self.size:
             self.entries.clear()
-        self.entries[key] = (valid, time.monotonic())
+        self.entries[key] = (found, time.monotonic())
 
 
 @dataclass
@@ -275,12 +290,13 @@ class Collector:
                             status_code=503, headers={"Retry-After": str(self.settings.retry_after)})
 
 
-async def _key_is_valid(collector: Collector, app_state: AppState, key: str) -> bool:
-    valid = collector.keys.get(key)
-    if valid is None:
-        valid = await run_in_threadpool(app_state.credentials.verify_write_key, key) is not None
-        collector.keys.put(key, valid)
-    return valid
+async def _write_key(collector: Collector, app_state: AppState, key: str) -> WriteKey | None:
+    cached = collector.keys.get(key)
+    if cached is not None:
+        return cached[0]
+    found = await run_in_threadpool(app_state.credentials.verify_write_key, key)
+    collector.keys.put(key, found)
+    return found
 
 
 async def collect(call: str, request: Request, app_state: AppState) -> JSONResponse:
@@ -295,12 +311,13 @@ async def collect(call: str, request: Request, app_state: AppState) -> JSONRespo
         if key is None:
             decoded = _parse_json(body)
             key = decoded.get("writeKey") if isinstance(decoded, dict) else None
-        if not isinstance(key, str) or not await _key_is_valid(collector, app_state, key):
+        write_key = await _write_key(collector, app_state, key) if isinstance(key, str) else None
+        if write_key is None:
             return JSONResponse(UNAUTHORIZED, status_code=401,
                                 headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
         if decoded is None:
             decoded = _parse_json(body)
-        parsed = parse_request(call, decoded, app_state.hub.clock())
+        parsed = parse_request(call, decoded, app_state.hub.clock(), source=write_key.name)
     except BadRequest as exc:
         return _bad(exc.code, exc.message)
     except ClientDisconnect:
@@ -334,7 +351,7 @@ async def backlog(request: Request, app_state: Annotated[AppState, Depends(state
     for the write key's sender or a monitor; the same 401 as the calls without a valid write key."""
     collector: Collector | None = getattr(request.app.state, "collector", None)
     key = _basic_key(request)
-    if collector is None or key is None or not await _key_is_valid(collector, app_state, key):
+    if collector is None or key is None or await _write_key(collector, app_state, key) is None:
         return JSONResponse(UNAUTHORIZED, status_code=401,
                             headers={"WWW-Authenticate": 'Basic realm="partnerkpi collector"'})
     return JSONResponse({"pending": collector.loader.pending, "loaded": collector.loader.loaded,
