@@ -46,8 +46,8 @@ OTHER = {"partner_a": B, "partner_b": A}
 def build(directory: Path) -> Path:
     """Write the program's files, import them and add the users; returns the DuckDB path."""
     fx = Fixture(directory)
-    fx.partner(A, name="Alpha Systems")
-    fx.partner(B, name=f"{CANARY} Holdings")
+    fx.partner(A, name="Alpha Systems", tier="silver")
+    fx.partner(B, name=f"{CANARY} Holdings", tier="silver")
     for pid in PEERS:
         fx.partner(pid, name=f"Company {pid[2:].title()}")
     for pid in (A, B, *PEERS):
