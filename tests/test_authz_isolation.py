@@ -134,6 +134,7 @@ def comparable(response, name: str) -> tuple:
     return response.status_code, headers, body
 
 
+@pytest.mark.slow  # 2 x 1000 requests at the quick scale
 def test_partner_a_asking_for_b_gets_exactly_what_a_missing_id_gets(program):
     rng = random.Random(SEED)
     outcomes: Counter[str] = Counter()
@@ -181,7 +182,7 @@ def reachable(program: Program) -> list[tuple[str, tuple[str, ...]]]:
                 urls += [f"{url}?format={fmt}" for fmt in ("csv", "xlsx", "parquet")]
             if "grain" in takes:
                 urls += [f"{url}?grain={g}" for g in ("week", "quarter", "year")]
-    urls += [f"/partners/{A}?kpi={k}" for k in kpis]
+    urls += [f"/partners/{A}?kpi={k}" for k in ("login_frequency", "partner_revenue", "overdue_compliance_tasks")]
     urls += [f"/api/v1/partners/{A}?peers_by={t}" for t in ("type", "tier", "region", "")]
     urls += [f"/reports/document.pdf?audience=partner:{A}&period=2026-Q2", f"/reports?audience=partner:{A}"]
     plain = [(url, (JSON,) if url.startswith("/api/") or ".pdf" in url else (HTML,)) for url in urls]
@@ -191,6 +192,7 @@ def reachable(program: Program) -> list[tuple[str, tuple[str, ...]]]:
     return plain + [(url, (HTML, JSON)) for url in errors]
 
 
+@pytest.mark.slow  # hundreds of pages, exports and PDFs
 def test_the_canary_never_reaches_anything_partner_a_can_fetch(program):
     urls = reachable(program)
     assert len(urls) >= 150

@@ -139,6 +139,7 @@ def test_every_route_has_a_row_and_every_row_a_route(program):
         assert row["why"].strip(), key
 
 
+@pytest.mark.slow  # every route computed cold for staff: about a minute, longer on a busy machine
 def test_every_route_answers_every_actor_as_the_matrix_says(program):
     rows, routes = matrix(), app_routes(program)
     wrong, checked = [], 0
