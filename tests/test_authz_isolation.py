@@ -15,16 +15,14 @@ from email import message_from_bytes, policy
 from urllib.parse import urlencode
 
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 
 from partnerkpi.delivery.runs import open_subscriptions
-from partnerkpi.settings import MailSettings
 from partnerkpi.web.auth import CSRF_HEADER
 from tests.authz_program import CANARY, PARTNER_B, A, B, Program, build, canary_in, running, secrets_of, text_of
 from tests.scale import scaled
-from tests.test_delivery import Mailboxes, every_text, free_port
+from tests.test_delivery import every_text, smtp  # noqa: F401 (smtp: the real SMTP server fixture)
 
 pytestmark = pytest.mark.reliability
 
@@ -220,19 +218,7 @@ def test_the_canary_is_really_there_for_b_and_for_staff(program):
     assert canary_in(text_of(program.clients["partner_b"].get("/reports/document.pdf")))
 
 
-@pytest.fixture
-def smtp():
-    boxes = Mailboxes()
-    controller = Controller(boxes, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield boxes, MailSettings(host="127.0.0.1", port=controller.port, sender="reports@hub.example", timeout=10,
-                                  base_url="https://kpi.hub.example")
-    finally:
-        controller.stop()
-
-
-def test_a_partner_subscription_mails_a_its_edition_without_the_canary(program, smtp):
+def test_a_partner_subscription_mails_a_its_edition_without_the_canary(program, smtp):  # noqa: F811
     boxes, mail = smtp
     subs = open_subscriptions(program.hub, mail)
     subs.add("isolation", "0 7 * * 1", tz="UTC", period="last-quarter", audience="partners", segment="tier=silver")
