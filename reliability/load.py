@@ -178,7 +178,8 @@ async def send_at_rate(url: str, key: str, rate: float, seconds: float, size: in
     """Post `rate` batches of `size` events a second for `seconds`, on a fixed schedule (open loop: a slow
     answer does not slow the sender)."""
     answers = Answers()
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive closes them under a request in flight.
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=url, headers=_basic(key), timeout=60, limits=limits) as client:
 
         async def one(n: int) -> None:
@@ -311,7 +312,8 @@ def dashboard_scenario(program: Program, users: int, seconds: float, import_rows
                                                            timeout=120).json()["partners"]][:5]
         pages = ["/", "/partners", *[f"/partners/{p}" for p in partner_ids[:3]], *[f"/kpis/{k}" for k in KPIS]]
         answers, imports = Answers(), Counter[bool]()
-        clients = [httpx.AsyncClient(base_url=server.url, timeout=120) for _ in range(users)]
+        clients = [httpx.AsyncClient(base_url=server.url, timeout=120, limits=httpx.Limits(keepalive_expiry=2.0))
+                   for _ in range(users)]
         signed = 0
         until = 0.0
 
