@@ -7,7 +7,20 @@ from __future__ import annotations
 
 import typer
 
-from partnerkpi.cli import admin, alerts, data, health, insights, kpis, lake, report, serve, subscriptions, templates
+from partnerkpi.cli import (
+    admin,
+    alerts,
+    backup,
+    data,
+    health,
+    insights,
+    kpis,
+    lake,
+    report,
+    serve,
+    subscriptions,
+    templates,
+)
 from partnerkpi.cli.common import err
 from partnerkpi.errors import PartnerKPIError
 
@@ -20,6 +33,7 @@ app = typer.Typer(
 data.register(app)
 kpis.register(app)
 serve.register(app)
+backup.register(app)
 app.add_typer(admin.users_app, name="users")
 app.add_typer(admin.tokens_app, name="tokens")
 app.add_typer(admin.keys_app, name="keys")

@@ -110,10 +110,17 @@ def serve(
     catalog: CatalogOption = None,
     workers: Annotated[int, typer.Option(
         min=1, help="Worker processes (several need PostgreSQL: one process owns a DuckDB file)")] = 1,
+    log_json: Annotated[bool, typer.Option(
+        "--log-json", help="Log one JSON line per request to stderr (ts, request_id, method, path, status, ms, "
+        "actor)")] = False,
 ) -> None:
     """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs; on
     PostgreSQL several worker processes can serve (--workers)."""
     settings = Settings.from_env(db, tuple(catalog or ()))
+    if log_json:
+        from partnerkpi.web.logs import log_to_stderr
+
+        log_to_stderr()
     if workers > 1:
         _serve_workers(settings, host, port, workers)
     else:

@@ -78,6 +78,7 @@ class Loader:
         self.position = Position(*saved) if saved else Position(0, 0)
         self.pending = 0  # events acknowledged and not yet loaded
         self.loaded = 0  # events loaded since start
+        self.failure: str | None = None  # why the last load failed, until one succeeds (readiness reports it)
         self._count = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -113,10 +114,12 @@ class Loader:
             stopping = self._stop
             try:
                 self.load_available(announce=not stopping)
-            except Exception:
+            except Exception as exc:
+                self.failure = f"{type(exc).__name__}: {exc}"
                 log.exception("the collector's loader failed; it tries again in %s s", FAILURE_PAUSE)
                 time.sleep(FAILURE_PAUSE)
                 continue
+            self.failure = None
             if stopping:
                 return
 

@@ -163,6 +163,12 @@ class Store:
         tables = ("partners", "users", "events", "rejected_rows", "imports")
         return {t: self.con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] for t in tables}
 
+    def ping(self) -> None:
+        """Ask the database a trivial question on a connection of its own (it raises when the database does not
+        answer); never waits for a writer's transaction."""
+        with self.con.cursor() as cur:
+            cur.execute("SELECT 1").fetchall()
+
     def close(self) -> None:
         """Close the connection."""
         self.con.close()

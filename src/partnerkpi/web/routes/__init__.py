@@ -11,6 +11,7 @@ from partnerkpi.web.routes import (
     data,
     insights,
     kpis,
+    ops,
     partners,
     reports,
     scorecard,
@@ -20,7 +21,7 @@ from partnerkpi.web.routes import (
 )
 
 ROUTERS = (
-    auth.router, admin.router, tokens.router, subscriptions.router, collector.router,
+    ops.router, auth.router, admin.router, tokens.router, subscriptions.router, collector.router,
     scorecard.api, kpis.api, partners.api, data.api, data.uploads, snapshot.router, insights.api, reports.router,
     insights.pages, scorecard.pages, kpis.pages, partners.pages, data.pages, assets.router,
 )

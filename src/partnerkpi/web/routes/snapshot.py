@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.local_server import SECRET_HEADER, SNAPSHOT_PATH, own_secret
+from partnerkpi.store.backup import copy_database
 from partnerkpi.web.state import AppState, state
 
 router = APIRouter()
@@ -60,22 +61,7 @@ def snapshot(
                         hint="run the command on the server's machine, as the server's user")
     path = _target(body.path)
     started = time.perf_counter()
-    con = st.hub.store.con
     with st.write_lock:
-        source = con.execute("SELECT current_database()").fetchone()[0]
-        con.execute(f"ATTACH '{_quoted(path)}' AS partnerkpi_snapshot")
-        try:
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(f'COPY FROM DATABASE "{source}" TO partnerkpi_snapshot')
-                con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
-                raise
-        finally:
-            con.execute("DETACH partnerkpi_snapshot")
+        copy_database(st.hub.store.con, path)
     return SnapshotOut(path=str(path), seconds=round(time.perf_counter() - started, 3))
 
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
