@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 PER_PARTNER = "partner_id"  # `by` value of a scorecard with one segment per partner (the partner pages)
 DAY = timedelta(days=1)
+# The source of an import the collector's loader made: <db>.spool/[memory-…/]batches/<segment>-<offset>.segment.jsonl
+SPOOLED_BATCH = f"%.spool{os.sep}%batches{os.sep}%.segment.jsonl"
 
 
 def _grain(grain: str | Grain) -> Grain:
@@ -246,12 +248,14 @@ class Hub:
         """The data watermark: the end (the next UTC midnight) of the latest UTC day that holds an event `ts`
         or a collector arrival, whichever is later, but no later than the end of the clock's day; None when
         there is no data. Data up to 2026-10-31 makes it 2026-11-01 00:00, and October complete. File imports
-        are not arrivals: a file of old events says nothing about how far the data reaches."""
+        are not arrivals: a file of old events says nothing about how far the data reaches. Arrivals are found
+        by the shape of a spooled batch's name, not by this database's spool path, so a snapshot or a restored
+        backup read elsewhere has the same watermark as the server."""
         with self.store.con.cursor() as cur:  # a cursor of its own: pages and the scheduler read it from any thread
             latest = cur.execute(
                 "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
-                "WHERE starts_with(source, ?) AND rows_read > rejected))",
-                [os.fspath(self.spool_dir()) + os.sep],
+                "WHERE source LIKE ? AND rows_read > rejected))",
+                [SPOOLED_BATCH],
             ).fetchall()[0][0]
         if latest is None:
             return None

@@ -119,12 +119,14 @@ class MailSettings:
 @dataclass(frozen=True)
 class CollectorSettings:
     """How the collector spools and loads: a load every `batch_ms` or `batch_events` events, a 503 past
-    `max_backlog` events spooled but not loaded or `max_waiting` requests waiting for the spool."""
+    `max_backlog` events spooled but not loaded, `max_waiting` requests waiting for the spool or `max_inflight`
+    requests under way (so a flood is turned away at once instead of queueing until clients time out)."""
 
     batch_events: int = 20_000  # events in one load transaction, at most
     batch_ms: float = 250.0  # how often the loader looks for spooled events
     max_backlog: int = 200_000  # events spooled but not loaded before requests get 503
     max_waiting: int = 512  # requests waiting for the spool's fsync before requests get 503
+    max_inflight: int = 256  # requests being read, parsed or spooled at once; more get 503 before their body is read
     retry_after: int = 1  # seconds, told to a refused client
     refresh_every: float = 10.0  # seconds between rollup refreshes while events keep coming
     key_cache: float = 2.0  # seconds a checked write key is trusted: a revocation takes effect within it
@@ -132,11 +134,11 @@ class CollectorSettings:
 
     @classmethod
     def from_env(cls) -> CollectorSettings:
-        """$PARTNERKPI_COLLECTOR_BATCH_EVENTS, _BATCH_MS, _MAX_BACKLOG, _MAX_WAITING, _RETRY_AFTER,
+        """$PARTNERKPI_COLLECTOR_BATCH_EVENTS, _BATCH_MS, _MAX_BACKLOG, _MAX_WAITING, _MAX_INFLIGHT, _RETRY_AFTER,
         _REFRESH_EVERY and _KEY_CACHE, each defaulting when unset."""
         values: dict[str, Any] = {}
-        for name in ("batch_events", "batch_ms", "max_backlog", "max_waiting", "retry_after", "refresh_every",
-                     "key_cache"):
+        for name in ("batch_events", "batch_ms", "max_backlog", "max_waiting", "max_inflight", "retry_after",
+                     "refresh_every", "key_cache"):
             text = os.environ.get(f"PARTNERKPI_COLLECTOR_{name.upper()}")
             if text:
                 kind = type(getattr(cls, name))

@@ -249,6 +249,7 @@ class Collector:
     keys: KeyCache
     settings: CollectorSettings
     turned_away: int = 0  # requests answered 503
+    inflight: int = 0  # requests inside `collect` now (read on the event loop's thread only)
     scratch: Path | None = None  # the spool of an in-memory store, removed at stop (the store goes too)
 
     @classmethod
@@ -300,10 +301,21 @@ async def _write_key(collector: Collector, app_state: AppState, key: str) -> Wri
 
 
 async def collect(call: str, request: Request, app_state: AppState) -> JSONResponse:
-    """Authenticate, check and spool one Segment call; 200 once its messages are durably spooled."""
+    """Authenticate, check and spool one Segment call; 200 once its messages are durably spooled. Past
+    `max_inflight` requests under way, 503 at once, before the body is read."""
     collector: Collector | None = getattr(request.app.state, "collector", None)
     if collector is None:
         return _bad("read_only", "this server opened its database read-only and collects nothing", 503)
+    if collector.inflight >= collector.settings.max_inflight:
+        return collector.busy("too many requests are under way")
+    collector.inflight += 1
+    try:
+        return await _collect(call, request, app_state, collector)
+    finally:
+        collector.inflight -= 1
+
+
+async def _collect(call: str, request: Request, app_state: AppState, collector: Collector) -> JSONResponse:
     try:
         body = await _read_body(request)
         key = _basic_key(request)
