@@ -32,6 +32,7 @@ SMALL_DATA_CONF = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
+GIVEN_ENV = "PARTNERKPI_TEST_SPARK_CONNECT"  # a server already running, e.g. while working on these tests
 JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Duser.timezone=UTC"
 
 
@@ -90,11 +91,14 @@ def stop_connect_server(proc: subprocess.Popen[bytes]) -> None:
 
 @pytest.fixture(scope="session")
 def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`sc://127.0.0.1:PORT` of a Spark Connect server started for the session (skips without pyspark's
-    connect client or a Java runtime)."""
+    """`sc://127.0.0.1:PORT` of a Spark Connect server started for the session, or the running one that
+    $PARTNERKPI_TEST_SPARK_CONNECT names (skips without pyspark's connect client or a Java runtime)."""
     pytest.importorskip("pyspark", reason="pyspark is not installed (pip install 'partnerkpi[spark]')")
     for module in ("grpc", "grpc_status", "zstandard", "google.rpc"):
         pytest.importorskip(module, reason="Spark Connect's client needs pip install 'pyspark[connect]'")
+    if given := os.environ.get(GIVEN_ENV, "").strip():
+        yield given
+        return
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("Spark needs a Java runtime (java not on PATH, JAVA_HOME unset)")
     proc, url = start_connect_server(tmp_path_factory.mktemp("spark-connect") / "server.log")
