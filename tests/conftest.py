@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.backends", "tests.browser"]
+pytest_plugins = ["tests.backends", "tests.browser", "tests.spark_connect"]
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ values check the command line on each backend:
     cli-duckdb    a DuckDB file in the fixture's folder
     cli-postgres  a fresh database on the server of $PARTNERKPI_ORACLE_PG (a postgresql:// URL)
     cli-spark     tests/oracle_spark.py::spark_scorecard (Spark over a Parquet lake)
+    server-postgres  `/api/v1/scorecard` of `partnerkpi serve --workers 2` on the fixture's database there (the
+                  import still by the command); both workers must answer, with the same rows
 
 The clock the fixtures are received at (2030-01-01) comes in from outside, as in `Fixture.hub`.
 """
@@ -144,4 +146,81 @@ def postgres_scorecard(fixture: Fixture, kpis: Sequence[str] | None, grain: str,
     return scorecard_by_cli(fixture, url, kpis, grain, start, end, by)
 
 
-RUNNERS: dict[str, Runner] = {"cli-duckdb": duckdb_scorecard, "cli-postgres": postgres_scorecard}
+
+
+def server_postgres_scorecard(fixture: Fixture, kpis: Sequence[str] | None, grain: str, start: date, end: date,
+                              by: str | None) -> list[KpiRow]:
+    """`/api/v1/scorecard` from `partnerkpi serve --workers 2` on the fixture's own PostgreSQL database (imported
+    by the command); asked until both workers answered, which must give the same rows."""
+    from partnerkpi.credentials import Credentials
+    from tests.kpi_fixtures import RECEIVED
+
+    url = getattr(fixture, "_oracle_db", None)
+    if url is None:
+        server = os.environ.get(PG_SERVER_ENV)
+        if not server:
+            raise RuntimeError(f"{ENV}=server-postgres needs {PG_SERVER_ENV}=postgresql://...")
+        url = new_database(server)
+    imported(fixture, url)
+    token = getattr(fixture, "_oracle_token", None)
+    if token is None:
+        with Hub.open(url, clock=FixedClock(RECEIVED)) as hub:
+            creds = Credentials(hub.store)
+            creds.add_user("oracle@example.com", "a long password", "admin")
+            token = fixture._oracle_token = creds.create_token("oracle@example.com")  # type: ignore[attr-defined]
+    query: dict[str, Any] = {"grain": grain, "from": start.isoformat(), "to": end.isoformat(), "partial": "true",
+                             "kpi": list(kpis or ()), **({"by": by} if by else {})}
+    answers = answers_of_two_workers(url, token, query, fixture.catalog_paths)
+    first, second = answers.values()
+    assert first == second, "the two workers gave different rows"
+    return [row_from_json(r) for r in first]
+
+
+def answers_of_two_workers(db: str, token: str, query: dict[str, Any], catalogs: Sequence[os.PathLike[str]] = ()
+                           ) -> dict[str, list[dict[str, Any]]]:
+    """Scorecard rows by the pid of the worker that answered, from a fresh `serve --workers 2` on `db`, asking on
+    new connections until two workers have answered (AssertionError with the server's output otherwise)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from partnerkpi.cli.serve import WORKER_HEADER
+    from tests.test_pg_store import free_port
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PARTNERKPI_DB", "PARTNERKPI_CATALOG", ENV)}
+    proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", db, "--port", str(port),
+                             "--workers", "2", *[a for c in catalogs for a in ("--catalog", str(c))]],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    answers: dict[str, list[dict[str, Any]]] = {}
+    try:
+        deadline = time.monotonic() + 180
+        while len(answers) < 2 and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"the server stopped: {proc.communicate()}")
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/scorecard", params=query,
+                                     headers={"Authorization": f"Bearer {token}"}, timeout=120)
+            except httpx.TransportError:
+                time.sleep(0.2)
+                continue
+            if response.status_code != 200:
+                proc.terminate()
+                raise AssertionError(f"{response.status_code} {response.text}: {proc.communicate(timeout=30)}")
+            answers[response.headers[WORKER_HEADER]] = response.json()["rows"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+    assert len(answers) == 2, f"one worker answered every request: {list(answers)}"
+    return answers
+
+
+RUNNERS: dict[str, Runner] = {"cli-duckdb": duckdb_scorecard, "cli-postgres": postgres_scorecard,
+                               "server-postgres": server_postgres_scorecard}

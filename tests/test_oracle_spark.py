@@ -1,9 +1,10 @@
-"""A handful of the hand-computed KPI tests, run through `partnerkpi scorecard` on Spark over a lake exported
-from their fixture (tests/oracle_spark.py). The whole set runs the same way with
-`pytest -p tests.oracle_spark tests/test_kpi_*.py`: there, tests whose range runs past the fixture's last
-event fail, as the CLI does not compute periods the data does not reach (`Hub.covered_range`)."""
+"""The hand-computed KPI tests through `partnerkpi scorecard` on Spark over a lake exported from their fixture
+(tests/oracle_spark.py): a handful in this process on local-mode Spark, and every one of them by a pytest run
+whose commands name the session's Spark Connect server (`--db 'sc://127.0.0.1:PORT?lake=…'`)."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests import test_kpi_experience as experience
 from tests import test_kpi_outcomes as outcomes
 from tests import test_kpi_rows as kpi_rows
 from tests.kpi_fixtures import Fixture
+from tests.test_oracle_backends import counted, kpi_test_count, pytest_run  # noqa: F401 (a fixture)
 
 CASES = [
     adoption.test_usage_rate_is_a_share_of_users_and_per_partner_divides_by_partners,
@@ -36,3 +38,14 @@ def on_spark(spark, monkeypatch):
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__.removeprefix("test_") for c in CASES])
 def test_hand_computed_kpis_through_the_cli_on_spark(on_spark, tmp_path, case):
     case(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_every_kpi_fixture_passes_through_the_command_line_on_spark_connect(spark_connect_url, kpi_test_count):  # noqa: F811
+    env = {**os.environ, "PARTNERKPI_ORACLE": "cli-spark", oracle_spark.MASTER_ENV: spark_connect_url}
+    env.pop("PARTNERKPI_DB", None)
+    output = pytest_run(env=env)
+    tail = output[-6000:]
+    assert counted(output, "passed") == kpi_test_count, tail
+    assert (counted(output, "failed"), counted(output, "skipped"), counted(output, "errors?")) == (0, 0, 0), tail

@@ -8,6 +8,7 @@ grows under a running server is read whole, with no session restart.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +34,11 @@ _sessions: dict[str, SparkSession] = {}
 def lake_session(location: Location) -> SparkSession:
     """The process' Spark session for the location's master: `local[*]` and `spark://` start one here, `sc://`
     connects to a Spark Connect server. Later opens in the same process reuse it (JVM start-up takes seconds)."""
+    if location.spark_connect:
+        # ibis hands its in-memory tables (e.g. the periods) to createDataFrame with verifySchema, which the
+        # Connect client ignores with a UserWarning on every query; set on each open, as a caller's
+        # warnings.catch_warnings (a test's) drops it at exit.
+        warnings.filterwarnings("ignore", message="'verifySchema' is ignored", category=UserWarning)
     session = _sessions.get(location.target)
     if session is not None and _alive(session):
         return session
