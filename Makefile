@@ -6,7 +6,7 @@ DB ?= partnerkpi.duckdb
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test test-fast bench reliability lint clean
+.PHONY: install demo test test-fast bench reliability conformance lint clean
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: install
 # the reliability proofs at full scale (issue 11; docs/reliability.md); make test runs them at a quick scale
 reliability: install
 	PARTNERKPI_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability
+
+# every hand-computed KPI test through the CLI on Spark Connect (10-20 min); make test runs a handful on Spark
+conformance: install
+	PARTNERKPI_SPARK_CONFORMANCE=full $(BIN)/python -m pytest -q tests/test_oracle_spark.py
 
 lint: install
 	$(BIN)/ruff check src tests bench
