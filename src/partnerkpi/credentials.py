@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from partnerkpi.clock import Clock, utc_now
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import NotFoundError, UsageError
 from partnerkpi.store import Store
 
 Role = Literal["admin", "analyst", "partner"]
@@ -192,7 +192,7 @@ class Credentials:
         token_id = self.tables.find_token(given, _sha256(given), kind)
         if token_id is None:
             what = {"api": "API token", "write_key": "write key"}.get(kind or "", "token or write key")
-            raise UsageError(f"no {what} has the id '{given}'",
+            raise NotFoundError(f"no {what} has the id '{given}'",
                              hint="list them with `partnerkpi tokens list` or `partnerkpi keys list`")
         self.tables.revoke(token_id, self.clock())
         return self._info(token_id)

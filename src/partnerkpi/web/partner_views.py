@@ -7,7 +7,6 @@ functions give them their own page, with peers as anonymous figures (median, top
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -18,6 +17,7 @@ from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import PER_PARTNER
 from partnerkpi.web.numbers import display_number
+from partnerkpi.web.openapi import Instant
 from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
 from partnerkpi.web.views import QueryOut, Row, Tile, Twin, query_out, tile
 
@@ -58,9 +58,9 @@ class PartnerListRow(BaseModel):
     name: str | None
     traits: dict[str, str | None]
     status: Literal["active", "offboarded"]
-    onboarded_at: datetime | None
-    offboarded_at: datetime | None
-    last_active: datetime | None
+    onboarded_at: Instant | None
+    offboarded_at: Instant | None
+    last_active: Instant | None
     health: str | None  # the health level (internal users only; None for a partner's own users)
     health_score: float | None
     kpis: dict[str, PartnerCell]
@@ -207,13 +207,13 @@ class TaskOut(BaseModel):
     task: str
     kind: str | None
     title: str | None = None  # the task's `title` (else `name`) property, when it has one
-    assigned_at: datetime
-    due: datetime
+    assigned_at: Instant
+    due: Instant
     overdue: bool
     days_overdue: int
     started: bool
     reminders: int
-    last_reminder_at: datetime | None
+    last_reminder_at: Instant | None
 
 
 class PolicyOut(BaseModel):
@@ -221,7 +221,7 @@ class PolicyOut(BaseModel):
 
     policy: str
     title: str | None = None  # the policy's `title` (else `name`) property, when it has one
-    published_at: datetime
+    published_at: Instant
     days_since_published: int
 
 
@@ -231,9 +231,9 @@ class PartnerInfo(BaseModel):
     partner_id: str
     name: str | None
     traits: dict[str, str | None]
-    onboarded_at: datetime | None
-    offboarded_at: datetime | None
-    last_active: datetime | None
+    onboarded_at: Instant | None
+    offboarded_at: Instant | None
+    last_active: Instant | None
 
 
 class PartnerOut(Twin):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ from partnerkpi.credentials import ROLES, User
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.auth import Actor, check_csrf, sessions
 from partnerkpi.web.deps import Admin, AdminApi, St, templates
+from partnerkpi.web.openapi import ADMIN_ERRORS, Instant, errors
 from partnerkpi.web.state import AppState
 
 router = APIRouter()
@@ -27,13 +27,23 @@ class UnknownUser(UsageError):
     http_status = 404
 
 
+class OwnAccount(PartnerKPIError):
+    """An admin asked to remove the account the request is made with."""
+
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("you cannot remove your own account",
+                         hint="ask another admin to remove it, so there is always an admin left")
+
+
 class UserOut(BaseModel):
     """A user as listed (never the password hash)."""
 
     email: str
     role: str
     partner_id: str | None
-    created_at: datetime
+    created_at: Instant
 
 
 class NewUser(BaseModel):
@@ -57,8 +67,7 @@ def remove_user(request: Request, st: AppState, actor: Actor, email: str) -> str
     """Remove a user and end their sessions; an admin cannot remove themselves. Returns the email removed."""
     email = email.strip().lower()
     if email == actor.email:
-        raise UsageError("you cannot remove your own account",
-                         hint="ask another admin to remove it, so there is always an admin left")
+        raise OwnAccount()
     with st.write_lock:
         if not any(u.email == email for u in st.credentials.list_users()):
             raise UnknownUser(f"there is no user {email}", hint="pick a user from the list of users")
@@ -118,22 +127,21 @@ def users_remove(request: Request, st: St, actor: Admin, email: Annotated[str, F
 
 
 # -- the JSON twin ------------------------------------------------------------------------------------
-@router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"])
+@router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"], responses=ADMIN_ERRORS)
 def list_users(st: St, actor: AdminApi) -> list[UserOut]:
     """Every user, by email (admins only)."""
     return [_out(u) for u in st.credentials.list_users()]
 
 
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"],
-             responses={400: {"description": "Bad input: the error says what and how to fix it"}})
+             responses=errors(400, 401, 403, 422, 503))
 def create_user(body: NewUser, st: St, actor: AdminApi) -> UserOut:
     """Add a user (admins only); a partner user needs `partner_id`."""
     return add_user(st, body.email, body.password, body.role, body.partner_id)
 
 
 @router.delete("/api/v1/users/{email}", status_code=204, response_class=Response, tags=["admin"],
-               responses={400: {"description": "An admin cannot remove themselves"},
-                          404: {"description": "No such user"}})
+               responses=errors(401, 403, 404, 409, 422, 503))
 def delete_user(email: str, request: Request, st: St, actor: AdminApi) -> Response:
     """Remove a user, revoke their API tokens and end their sessions (admins only)."""
     remove_user(request, st, actor, email)

@@ -23,6 +23,7 @@ from partnerkpi.ingest import infer_kind
 from partnerkpi.web.auth import require_admin_api
 from partnerkpi.web.deps import ApiData, PageData, render
 from partnerkpi.web.empty import NoDataYet, empty_view
+from partnerkpi.web.openapi import READ_ERRORS, errors
 from partnerkpi.web.state import AppState, state
 from partnerkpi.web.views import (
     DataOut,
@@ -34,7 +35,7 @@ from partnerkpi.web.views import (
     rejected_view,
 )
 
-api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 uploads = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -126,8 +127,7 @@ def _without(prefix: str, exc: PartnerKPIError) -> None:
 
 
 @uploads.post("/imports", response_model=ImportsOut, dependencies=[Depends(require_admin_api)],
-             responses={401: {"description": "No valid credentials"}, 403: {"description": "Not an admin"},
-                        422: {"description": "A file cannot be imported (named with its row and field)"}})
+             responses=errors(400, 401, 403, 422, 503))
 def create_imports(
     st: Annotated[AppState, Depends(state)],
     files: Annotated[list[UploadFile], File(description="CSV, JSONL or Parquet files; the kind comes from "

@@ -1,0 +1,156 @@
+"""What the OpenAPI document promises, in one place: the error model and the status codes each kind of route
+can answer, UTC instants, the security schemes, the values some parameters take from the data, and the 405
+(with `Allow`) for a method a path does not have.
+
+Routers declare `responses=errors(...)`; `install(app)` adds the rest to the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator, BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# The store keeps naive UTC instants; JSON says so with a "Z" (RFC 3339 `date-time` needs the offset).
+Instant = Annotated[datetime, AfterValidator(_utc)]
+
+DAY_PATTERN = r"^(?:(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|2200-01-01)$"
+DAY_SCHEMA: dict[str, Any] = {"format": "date", "pattern": DAY_PATTERN}  # engine.periods' EARLIEST..LATEST_DAY
+
+
+class ErrorOut(BaseModel):
+    """Every refusal of the JSON API: what went wrong, and how to fix it."""
+
+    error: str
+    hint: str | None
+
+
+class CollectorError(BaseModel):
+    """A refusal of the Segment-compatible collector, in Segment's shape."""
+
+    success: Literal[False]
+    code: str
+    message: str
+    hint: str | None = None
+
+
+class CollectorOk(BaseModel):
+    """The collector's acknowledgement: the messages are durably spooled."""
+
+    success: Literal[True]
+
+
+WHY = {
+    400: "The request names something invalid (a value, a period, a page): the error says what and how to fix it",
+    401: "Missing, unknown, revoked or expired credentials",
+    403: "Not allowed for this actor (not an admin), or a cookie request without its CSRF token",
+    404: "No such object, or one this actor may not see (both answer alike)",
+    409: "Conflicts with the current state (e.g. the caller's own account or token)",
+    422: "A value the schema refuses: the error names it",
+    429: "Too many requests: send again after Retry-After seconds",
+    503: "The store is busy or read-only: send again later",
+}
+
+
+def errors(*codes: int, model: type[BaseModel] = ErrorOut) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for the status codes a route can answer besides success, each with the error model."""
+    return {code: {"model": model, "description": WHY[code]} for code in codes}
+
+
+API_ERRORS = errors(401, 422, 503)  # every JSON API route: credentials, the schema's values, the store
+READ_ERRORS = errors(400, 401, 404, 422, 503)  # reads of the data: bad ranges and periods, unknown ids
+ADMIN_ERRORS = errors(401, 403, 422, 503)
+
+
+# -- 405 with the methods the path really has ---------------------------------------------------------------
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """Every method some route answers on the request's path (Starlette names only the first route's)."""
+    return [method for method in METHODS
+            if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)]
+
+
+async def method_not_allowed(request: Request, exc: StarletteHTTPException) -> Response:
+    """405 for a method the path does not have (OPTIONS included), with `Allow` listing the ones it does."""
+    allow = ", ".join(allowed_methods(request.app, request.scope))
+    body = ErrorOut(error=f"{request.method} is not allowed on {request.url.path}", hint=f"use one of: {allow}")
+    return JSONResponse(body.model_dump(), status_code=405, headers={"Allow": allow})
+
+
+# -- the document -------------------------------------------------------------------------------------------
+SECURITY_SCHEMES = {
+    "apiToken": {"type": "http", "scheme": "bearer",
+                 "description": "An API token (`partnerkpi tokens create EMAIL`); a signed-in browser's session "
+                                "cookie also works"},
+    "writeKey": {"type": "http", "scheme": "basic",
+                 "description": "A Segment write key as the username, with an empty password (or `writeKey` "
+                                "in the body)"},
+}
+
+# Query parameters whose values come from the data: the document lists the ones the server has now.
+Choices = Callable[[Any], list[str]]
+
+
+def _sorts(hub: Any) -> list[str]:  # partner users cannot sort by health: the document is the internal one
+    from partnerkpi.web.partner_views import FIXED_SORTS, HEALTH_SORT, LIST_KPIS
+
+    known = {k.id for k in hub.catalog}
+    return [*FIXED_SORTS, HEALTH_SORT, *hub.traits(), *(k for k in LIST_KPIS if k in known)]
+
+
+DATA_CHOICES: dict[str, Choices] = {"by": lambda hub: hub.traits(), "peers_by": lambda hub: hub.traits(),
+                                    "sort": _sorts}
+
+
+def _security(path: str) -> list[dict[str, list[str]]] | None:
+    if path.startswith("/api/"):
+        return [{"apiToken": []}]
+    if path.startswith("/v1/"):
+        return [{"writeKey": []}]
+    return None
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document: the routes' own, with the security schemes and the data's current choices."""
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    st = getattr(app.state, "partnerkpi", None)
+    choices = {name: sorted(set(make(st.hub))) for name, make in DATA_CHOICES.items()} if st is not None else {}
+    for path, operations in doc.get("paths", {}).items():
+        for operation in operations.values():
+            security = _security(path)
+            if security is not None:
+                operation["security"] = security
+            for parameter in operation.get("parameters", []):
+                values = choices.get(parameter["name"]) if parameter["in"] == "query" else None
+                if values:
+                    _restrict(parameter["schema"], values)
+    return doc
+
+
+def _restrict(schema: dict[str, Any], values: list[str]) -> None:
+    """Put `enum` on the string branch of a (possibly nullable) parameter schema."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "string":
+            branch["enum"] = values
+
+
+def install(app: FastAPI) -> None:
+    """Serve `document` as the app's OpenAPI (built per request: the data's choices change with imports) and
+    answer 405 with a complete `Allow`."""
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+    app.add_exception_handler(405, method_not_allowed)  # type: ignore[arg-type]
