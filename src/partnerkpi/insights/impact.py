@@ -29,7 +29,7 @@ from rich.text import Text
 
 from partnerkpi.engine.derived import DERIVED
 from partnerkpi.engine.periods import Grain, Period, period_start, periods_between, shift
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import NotFoundError, UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.stats import (
     Interval,
@@ -387,8 +387,8 @@ def before_after(
     before_start = max(shift(pivot, grain, -n_before), _dt(lo))
     after_end = min(shift(first_after, grain, n_after), _dt(hi))
     if before_start >= pivot or after_end <= first_after:
-        raise UsageError(f"no whole {grain.value} on both sides of {date.isoformat()} within the data "
-                         f"({lo.isoformat()} .. {hi.isoformat()})", hint="choose a date inside the data's range")
+        raise NotFoundError(f"no whole {grain.value} on both sides of {date.isoformat()} within the data "
+                            f"({lo.isoformat()} .. {hi.isoformat()})", hint="choose a date inside the data's range")
     before_w: Window = (before_start.date(), pivot.date())
     after_w: Window = (first_after.date(), after_end.date())
     panel = partner_panel(hub, [on], grain, before_w[0], after_w[1])

@@ -27,7 +27,20 @@ def _utc(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_utc)]
 
 DAY_PATTERN = r"^(?:(?:19|20|21)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|2200-01-01)$"
-DAY_SCHEMA: dict[str, Any] = {"format": "date", "pattern": DAY_PATTERN}  # engine.periods' EARLIEST..LATEST_DAY
+
+
+def optional_day(schema: dict[str, Any]) -> None:
+    """An optional day parameter: a date in engine.periods' EARLIEST_DAY .. LATEST_DAY, or empty (not given, as
+    an HTML form sends it)."""
+    schema.pop("type", None)
+    schema["anyOf"] = [{"type": "string", "format": "date", "pattern": DAY_PATTERN},
+                       {"type": "string", "maxLength": 0}, {"type": "null"}]
+
+
+# Python's str.isspace() characters: a value the code strips must be matched by the same set in the schema.
+_WS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = rf"[^{_WS}]"  # a text that is not all whitespace (unanchored: somewhere in it)
+EMAIL_PATTERN = rf"^[{_WS}]*[^@{_WS}][\s\S]*@[\s\S]*[^@{_WS}][{_WS}]*$"  # credentials._normal_email's rule
 
 
 class ErrorOut(BaseModel):
@@ -116,6 +129,16 @@ DATA_CHOICES: dict[str, Choices] = {"by": lambda hub: hub.traits(), "peers_by": 
                                     "sort": _sorts}
 
 
+def _levels(hub: Any) -> list[str]:
+    from partnerkpi.insights.health.config import load_config
+
+    return [level.name for level in load_config(catalog=hub.catalog).levels]
+
+
+# Body fields whose values come from the configuration: (component, property) -> its current values.
+CONFIG_CHOICES: dict[tuple[str, str], Choices] = {("NewOverride", "level"): _levels}
+
+
 def _security(path: str) -> list[dict[str, list[str]]] | None:
     if path.startswith("/api/"):
         return [{"apiToken": []}]
@@ -139,6 +162,11 @@ def document(app: FastAPI) -> dict[str, Any]:
                 values = choices.get(parameter["name"]) if parameter["in"] == "query" else None
                 if values:
                     _restrict(parameter["schema"], values)
+    if st is not None:
+        schemas = doc["components"].get("schemas", {})
+        for (component, field), make in CONFIG_CHOICES.items():
+            if component in schemas:
+                _restrict(schemas[component]["properties"][field], make(st.hub))
     return doc
 
 

@@ -7,13 +7,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from partnerkpi.credentials import ROLES, User
+from partnerkpi.credentials import MIN_PASSWORD, ROLES, User
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.auth import Actor, check_csrf, sessions
 from partnerkpi.web.deps import Admin, AdminApi, St, templates
-from partnerkpi.web.openapi import ADMIN_ERRORS, Instant, errors
+from partnerkpi.web.openapi import ADMIN_ERRORS, EMAIL_PATTERN, Instant, errors
 from partnerkpi.web.state import AppState
 
 router = APIRouter()
@@ -49,10 +49,18 @@ class UserOut(BaseModel):
 class NewUser(BaseModel):
     """A user to add; a partner user names its partner, internal users do not."""
 
-    email: str = Field(examples=["ana@example.com"])
-    password: str = Field(description="at least 8 characters")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"role": {"enum": ["admin", "analyst"]},
+                        "partner_id": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}}},
+        {"properties": {"role": {"const": "partner"}, "partner_id": {"type": "string", "minLength": 1}},
+         "required": ["partner_id"]},
+    ]})
+
+    email: str = Field(examples=["ana@example.com"], json_schema_extra={"pattern": EMAIL_PATTERN})
+    password: str = Field(description=f"at least {MIN_PASSWORD} characters",
+                          json_schema_extra={"minLength": MIN_PASSWORD})
     role: Literal["admin", "analyst", "partner"]
-    partner_id: str | None = None
+    partner_id: str | None = Field(default=None, description="the partner of a partner user (required for one)")
 
 
 # -- the one place that changes users -----------------------------------------------------------------
@@ -134,7 +142,7 @@ def list_users(st: St, actor: AdminApi) -> list[UserOut]:
 
 
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"],
-             responses=errors(400, 401, 403, 422, 503))
+             responses=errors(400, 401, 403, 404, 409, 422, 503))
 def create_user(body: NewUser, st: St, actor: AdminApi) -> UserOut:
     """Add a user (admins only); a partner user needs `partner_id`."""
     return add_user(st, body.email, body.password, body.role, body.partner_id)

@@ -355,7 +355,13 @@ async def backlog(request: Request, app_state: Annotated[AppState, Depends(state
                          "limit": collector.settings.max_backlog})
 
 
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+def _body(call: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    if call == "batch":
+        schema |= {"required": ["batch"], "properties": {"batch": {"type": "array", "maxItems": MAX_BATCH_EVENTS}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 _DOCS = {
     "identify": "A user and their traits (partner user: traits.partner_id or context.groupId names the partner).",
     "group": "A partner (groupId) and its traits: name, type, tier, region, ...",
@@ -369,6 +375,6 @@ _DOCS = {
 for _call in (*CALLS, "batch"):
     router.add_api_route(
         f"/{_call}", _route(_call), methods=["POST"], summary=f"Segment {_call}", description=_DOCS[_call],
-        openapi_extra=_BODY, response_model=None,
+        openapi_extra=_body(_call), response_model=None,
         responses={200: {"model": CollectorOk, "description": "The messages are durably spooled"},
                    **COLLECTOR_ERRORS})

@@ -40,6 +40,7 @@ pages = APIRouter(include_in_schema=False)
 uploads = APIRouter(prefix="/api/v1", tags=["api"])
 
 Filters = Annotated[RejectedFilter, Query()]
+UPLOAD_KINDS = ("partners", "users", "events", "segment")
 
 @pages.get("/data", response_class=HTMLResponse)
 def data_page(request: Request, data: PageData, filters: Annotated[RejectedFilter, Query()]) -> HTMLResponse:
@@ -131,8 +132,10 @@ def _without(prefix: str, exc: PartnerKPIError) -> None:
 def create_imports(
     st: Annotated[AppState, Depends(state)],
     files: Annotated[list[UploadFile], File(description="CSV, JSONL or Parquet files; the kind comes from "
-                                                        "the file name unless `kind` is given")],
-    kind: Annotated[str | None, Form(description="partners, users, events or segment")] = None,
+                                                        "the file name unless `kind` is given",
+                                            json_schema_extra={"minItems": 1})],
+    kind: Annotated[str | None, Form(description="partners, users, events or segment",
+                                     json_schema_extra={"enum": [*UPLOAD_KINDS, ""]})] = None,
     mapping: Annotated[UploadFile | None, File(description="YAML mapping of the source's columns/events")] = None,
 ) -> ImportsOut:
     """Import files without losing anything (admins only): each file lands whole or not at all, bad rows are

@@ -56,8 +56,7 @@ def kpi_page(
     )
 
 
-@api.get("/kpis/{kpi_id}", response_model=KpiOut,
-         responses={**EXPORT_RESPONSES, 404: {"description": "No such KPI"}})
+@api.get("/kpis/{kpi_id}", response_model=KpiOut, responses=EXPORT_RESPONSES)
 def kpi(
     data: ApiData, kpi_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     by: ByParam = None, partial: PartialParam = False, format: ExportParam = None,

@@ -90,7 +90,7 @@ def partner_page(
                    levels=levels, page="partner")
 
 
-@api.get("/partners/{partner_id}", response_model=PartnerOut, responses={404: {"description": "No such partner"}})
+@api.get("/partners/{partner_id}", response_model=PartnerOut)
 def partner(
     data: ApiData, partner_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     peers_by: Annotated[str | None, Query(description="The trait whose segment are the peers (default: type)")]

@@ -7,12 +7,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.auth import check_csrf
 from partnerkpi.web.deps import Admin, AdminApi, St, templates
-from partnerkpi.web.openapi import ADMIN_ERRORS, Instant, errors
+from partnerkpi.web.openapi import ADMIN_ERRORS, EMAIL_PATTERN, NOT_BLANK, Instant, errors
 from partnerkpi.web.state import AppState
 
 router = APIRouter()
@@ -36,6 +36,13 @@ class TokenOut(BaseModel):
 
 class NewToken(BaseModel):
     """A token to make: an API token of a user (`email`), or a Segment write key (`name` required)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"kind": {"const": "api"}, "email": {"type": "string", "pattern": EMAIL_PATTERN}},
+         "required": ["email"]},
+        {"properties": {"kind": {"const": "write_key"}, "name": {"type": "string", "pattern": NOT_BLANK}},
+         "required": ["name"]},
+    ]})
 
     kind: Kind
     email: str | None = Field(default=None, description="the user an API token acts as")
@@ -147,7 +154,7 @@ def list_tokens(st: St, actor: AdminApi) -> list[TokenOut]:
 
 
 @router.post("/api/v1/tokens", response_model=CreatedToken, status_code=201, tags=["admin"],
-             responses=errors(400, 401, 403, 422, 503))
+             responses=errors(400, 401, 403, 404, 422, 503))
 def create_token(body: NewToken, st: St, actor: AdminApi) -> CreatedToken:
     """Make an API token of a user or a Segment write key; the secret is in this answer only."""
     return create(st, body)
