@@ -152,7 +152,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
     st = getattr(app.state, "partnerkpi", None)
-    choices = {name: sorted(set(make(st.hub))) for name, make in DATA_CHOICES.items()} if st is not None else {}
+    choices = _data_choices(st.hub) if st is not None else {}
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
             security = _security(path)
@@ -168,6 +168,18 @@ def document(app: FastAPI) -> dict[str, Any]:
             if component in schemas:
                 _restrict(schemas[component]["properties"][field], make(st.hub))
     return doc
+
+
+def _data_choices(hub: Any) -> dict[str, list[str]]:
+    """The data's current values of DATA_CHOICES, read through a snapshot as requests read."""
+    try:
+        snapshot = hub.snapshot()
+    except Exception:  # noqa: BLE001 (the hub is closed: app shut down) the document, without the data's values
+        return {}
+    try:
+        return {name: sorted(set(make(snapshot))) for name, make in DATA_CHOICES.items()}
+    finally:
+        snapshot.close_snapshot()
 
 
 def _restrict(schema: dict[str, Any], values: list[str]) -> None:
