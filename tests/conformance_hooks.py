@@ -1,11 +1,13 @@
-"""Schemathesis hooks for the two rules of the API that JSON Schema cannot state (both are in the parameters'
+"""Schemathesis hooks for the rules of the API that JSON Schema cannot state (each is in its parameter's
 descriptions, and the server refuses a request breaking them with a 400 that names the rule):
 
 - a range: `to` after `from`, at most 1000 periods of the grain (a rule across two parameters);
-- a health override's `expires_at`: after today by the server's clock (a rule against the clock).
+- a health override's `expires_at`: after today by the server's clock (a rule against the clock);
+- impact's `around`: a date inside the data's range (a rule against the data; outside it most dates answer 404,
+  some a 400 from the period arithmetic).
 
-A positive case that breaks one is repaired (the range dropped, so the defaults apply; the expiry moved to a
-later day); negative cases are left alone. Imported by tests/test_api_conformance.py and, through the `hooks`
+A positive case that breaks one is repaired (the range or `around` dropped, so the defaults apply; the expiry moved
+to a later day); negative cases are left alone. Imported by tests/test_api_conformance.py and, through the `hooks`
 setting, by `st run` in reliability/schemathesis_run.py.
 """
 
@@ -20,6 +22,7 @@ from partnerkpi.engine.periods import Grain, parse_day, periods_between
 from partnerkpi.errors import UsageError
 
 LATER = timedelta(days=30)
+DATA = (date(2026, 6, 1), date(2026, 8, 1))  # the months the tiny program's events cover (tests/web_fixtures.py)
 
 
 def answerable_range(query: dict[str, Any]) -> bool:
@@ -33,6 +36,13 @@ def answerable_range(query: dict[str, Any]) -> bool:
         return start is not None and end is not None and bool(periods_between(grain, start, end))
     except UsageError:
         return False
+
+
+def _in_data(text: Any) -> bool:
+    try:
+        return DATA[0] <= date.fromisoformat(text) < DATA[1]
+    except (TypeError, ValueError):
+        return True  # absent, empty or not a date: nothing to repair
 
 
 def _future(text: Any) -> bool:
@@ -49,6 +59,9 @@ def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> sche
         return case
     if isinstance(case.query, dict) and not answerable_range(case.query):
         case.query = {k: v for k, v in case.query.items() if k not in ("from", "to")}
+    impact = case.operation.path == "/api/v1/impact"
+    if impact and isinstance(case.query, dict) and not _in_data(case.query.get("around")):
+        case.query = {k: v for k, v in case.query.items() if k != "around"}
     body = case.body
     if case.operation.path.endswith("/health-override") and isinstance(body, dict) and not _future(
             body.get("expires_at")):

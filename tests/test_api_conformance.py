@@ -19,7 +19,7 @@ from tests.conformance import conformance_program, st_run
 from tests.scale import scaled
 from tests.web_fixtures import ADMIN
 
-EXAMPLES = scaled(quick=4, full=60)
+EXAMPLES = scaled(quick=2, full=60)
 
 
 @pytest.mark.reliability

@@ -97,11 +97,29 @@ def allowed_methods(app: FastAPI, scope: dict[str, Any]) -> list[str]:
             if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)]
 
 
+API_PREFIXES = ("/api/", "/v1/")
+
+
+async def _as_page(request: Request, exc: StarletteHTTPException) -> Response:
+    """A page request's error: the app's own handler of HTTP errors (an error page for browsers)."""
+    return await request.app.exception_handlers[StarletteHTTPException](request, exc)
+
+
 async def method_not_allowed(request: Request, exc: StarletteHTTPException) -> Response:
     """405 for a method the path does not have (OPTIONS included), with `Allow` listing the ones it does."""
     allow = ", ".join(allowed_methods(request.app, request.scope))
+    if not request.url.path.startswith(API_PREFIXES):
+        return await _as_page(request, StarletteHTTPException(405, headers={**(exc.headers or {}), "Allow": allow}))
     body = ErrorOut(error=f"{request.method} is not allowed on {request.url.path}", hint=f"use one of: {allow}")
     return JSONResponse(body.model_dump(), status_code=405, headers={"Allow": allow})
+
+
+async def malformed_body(request: Request, exc: StarletteHTTPException) -> Response:
+    """FastAPI's 400 for a body it cannot parse, in the error model."""
+    if not request.url.path.startswith(API_PREFIXES):
+        return await _as_page(request, exc)
+    body = ErrorOut(error=str(exc.detail).lower(), hint="send a well-formed body of the documented media type")
+    return JSONResponse(body.model_dump(), status_code=400, headers=exc.headers)
 
 
 # -- the document -------------------------------------------------------------------------------------------
@@ -194,3 +212,4 @@ def install(app: FastAPI) -> None:
     answer 405 with a complete `Allow`."""
     app.openapi = lambda: document(app)  # type: ignore[method-assign]
     app.add_exception_handler(405, method_not_allowed)  # type: ignore[arg-type]
+    app.add_exception_handler(400, malformed_body)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
 from partnerkpi.engine.partner_reads import peer_position
 from partnerkpi.engine.result import KpiRow
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import NotFoundError, UsageError
 from partnerkpi.hub import PER_PARTNER
 from partnerkpi.web.numbers import display_number
 from partnerkpi.web.openapi import Instant
@@ -154,8 +154,8 @@ def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "par
     ordered += [p for p in out if value(p) is None]  # by id (the reader's order), last either way
     pages = max(1, -(-len(ordered) // PAGE_SIZE))
     if page > pages:
-        raise UsageError(f"page {page} is past the last page ({pages})",
-                         hint=f"ask for a page from 1 to {pages}; {len(ordered)} partners match")
+        raise NotFoundError(f"page {page} is past the last page ({pages})",
+                            hint=f"ask for a page from 1 to {pages}; {len(ordered)} partners match")
     return PartnersOut(
         query=query_out(query), period=period, q=q, sort=sort, order=order, traits=traits,
         columns=[ListKpi(id=k.id, name=k.name, unit=k.unit, direction=k.direction) for k in columns],

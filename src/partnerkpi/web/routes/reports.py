@@ -23,7 +23,7 @@ PeriodParam = Annotated[str | None, Query(description="The quarter, e.g. 2026-Q3
                                           json_schema_extra={"pattern": r"^(?:|(?:19|20|21)\d\d-Q[1-4])$"})]
 AudienceParam = Annotated[str | None, Query(description="internal or partner:ID (default: the actor's own "
                                                         "edition)",
-                                            json_schema_extra={"pattern": r"^(?:internal|partner:.+)$"})]
+                                            json_schema_extra={"pattern": r"^(?:|internal|partner:.+)$"})]
 PaperParam = Annotated[Literal["A4", "Letter"], Query(description="A4 or Letter")]
 QUARTERS_OFFERED = 8
 
