@@ -136,15 +136,7 @@ SECURITY_SCHEMES = {
 Choices = Callable[[Any], list[str]]
 
 
-def _sorts(hub: Any) -> list[str]:  # partner users cannot sort by health: the document is the internal one
-    from partnerkpi.web.partner_views import FIXED_SORTS, HEALTH_SORT, LIST_KPIS
-
-    known = {k.id for k in hub.catalog}
-    return [*FIXED_SORTS, HEALTH_SORT, *hub.traits(), *(k for k in LIST_KPIS if k in known)]
-
-
-DATA_CHOICES: dict[str, Choices] = {"by": lambda hub: hub.traits(), "peers_by": lambda hub: hub.traits(),
-                                    "sort": _sorts}
+DATA_CHOICES: dict[str, Choices] = {"by": lambda hub: hub.traits(), "peers_by": lambda hub: hub.traits()}
 
 
 def _levels(hub: Any) -> list[str]:
@@ -165,12 +157,12 @@ def _security(path: str) -> list[dict[str, list[str]]] | None:
     return None
 
 
-def document(app: FastAPI) -> dict[str, Any]:
+def document(app: FastAPI, data_choices: dict[str, Choices] = DATA_CHOICES) -> dict[str, Any]:
     """The OpenAPI document: the routes' own, with the security schemes and the data's current choices."""
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     doc.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
     st = getattr(app.state, "partnerkpi", None)
-    choices = _data_choices(st.hub) if st is not None else {}
+    choices = _data_choices(st.hub, data_choices) if st is not None else {}
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
             security = _security(path)
@@ -188,14 +180,14 @@ def document(app: FastAPI) -> dict[str, Any]:
     return doc
 
 
-def _data_choices(hub: Any) -> dict[str, list[str]]:
-    """The data's current values of DATA_CHOICES, read through a snapshot as requests read."""
+def _data_choices(hub: Any, data_choices: dict[str, Choices]) -> dict[str, list[str]]:
+    """The data's current values of each parameter, read through a snapshot as requests read."""
     try:
         snapshot = hub.snapshot()
     except Exception:  # noqa: BLE001 (the hub is closed: app shut down) the document, without the data's values
         return {}
     try:
-        return {name: sorted(set(make(snapshot))) for name, make in DATA_CHOICES.items()}
+        return {name: sorted(set(make(snapshot))) for name, make in data_choices.items()}
     finally:
         snapshot.close_snapshot()
 
@@ -207,9 +199,10 @@ def _restrict(schema: dict[str, Any], values: list[str]) -> None:
             branch["enum"] = values
 
 
-def install(app: FastAPI) -> None:
-    """Serve `document` as the app's OpenAPI (built per request: the data's choices change with imports) and
-    answer 405 with a complete `Allow`."""
-    app.openapi = lambda: document(app)  # type: ignore[method-assign]
+def install(app: FastAPI, choices: dict[str, Choices] | None = None) -> None:
+    """Serve `document` as the app's OpenAPI (built per request: the data's choices change with imports), with
+    `choices` for more query parameters, and answer 405 with a complete `Allow`."""
+    every = {**DATA_CHOICES, **(choices or {})}
+    app.openapi = lambda: document(app, every)  # type: ignore[method-assign]
     app.add_exception_handler(405, method_not_allowed)  # type: ignore[arg-type]
     app.add_exception_handler(400, malformed_body)  # type: ignore[arg-type]

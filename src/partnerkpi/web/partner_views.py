@@ -15,7 +15,7 @@ from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
 from partnerkpi.engine.partner_reads import peer_position
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import NotFoundError, UsageError
-from partnerkpi.hub import PER_PARTNER
+from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.web.numbers import display_number
 from partnerkpi.web.openapi import Instant
 from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
@@ -109,6 +109,12 @@ def _sort_value(sort: str, traits: Sequence[str], level_rank: dict[str, int]) ->
         return v.casefold() if isinstance(v, str) else v
 
     return value
+
+
+def sort_choices(hub: Hub) -> list[str]:
+    """What the partner list sorts by (health: internal users only), for the OpenAPI document."""
+    known = {k.id for k in hub.catalog}
+    return [*FIXED_SORTS, HEALTH_SORT, *hub.traits(), *(k for k in LIST_KPIS if k in known)]
 
 
 def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "partner_id",
