@@ -20,7 +20,7 @@ router = APIRouter()
 
 PeriodParam = Annotated[str | None, Query(description="The quarter, e.g. 2026-Q3 (default: the last quarter "
                                                       "the data covers completely)",
-                                          json_schema_extra={"pattern": r"^(?:|(?:19|20|21)\d\d-Q[1-4])$"})]
+                                          json_schema_extra={"pattern": r"^(?:19|20|21)\d\d-Q[1-4]$"})]
 AudienceParam = Annotated[str | None, Query(description="internal or partner:ID (default: the actor's own "
                                                         "edition)",
                                             json_schema_extra={"pattern": r"^(?:|internal|partner:.+)$"})]
