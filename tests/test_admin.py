@@ -194,7 +194,7 @@ def test_json_twin_reports_bad_input_as_json(client, hub):
     assert client.post("/api/v1/users", headers=auth,
                        json={"email": NEW[0], "password": NEW[1], "role": "owner"}).status_code == 422
     own = client.delete(f"/api/v1/users/{ADMIN[0]}", headers=auth)
-    assert own.status_code == 400 and own.json()["error"] == "you cannot remove your own account"
+    assert own.status_code == 409 and own.json()["error"] == "you cannot remove your own account"
     assert emails(hub) == {ADMIN[0], ANALYST[0], PARTNER_R1[0], PARTNER_A1[0]}
 
 

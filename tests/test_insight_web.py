@@ -229,7 +229,7 @@ def test_alert_fires_once_is_acknowledged_through_the_form_and_resolves(alerts_a
     assert (seen["acknowledged_by"], seen["acknowledged_at"]) == (ANALYST[0], "2026-08-05T09:00:00Z")
     assert f"seen by {ANALYST[0]}" in client.get("/alerts").text
     unknown = client.post("/api/v1/alerts/999/acknowledge", headers={"X-CSRF-Token": token})
-    assert unknown.status_code == 400 and "no alert #999" in unknown.json()["error"]
+    assert unknown.status_code == 404 and "no alert #999" in unknown.json()["error"]
 
     # B and C log in in July too: 3 of 4 = 75 %, not below 50; the next watch resolves the alert
     hub.clock.now = datetime(2026, 8, 5, 10, 0)  # an hour later (the session stays signed in: 8 idle hours)

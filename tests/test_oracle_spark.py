@@ -46,7 +46,7 @@ FULL_ENV = "PARTNERKPI_SPARK_CONFORMANCE"  # `make conformance` sets it: every K
 @pytest.mark.slow
 @pytest.mark.spark
 @pytest.mark.skipif(os.environ.get(FULL_ENV) != "full",
-                    reason=f"every KPI test on Spark Connect takes 10-20 min on 2 cores: `make conformance` ({FULL_ENV}=full)")
+                    reason=f"every KPI test on Spark Connect takes 10-20 min: `make conformance` ({FULL_ENV}=full)")
 def test_every_kpi_fixture_passes_through_the_command_line_on_spark_connect(spark_connect_url, kpi_test_count):  # noqa: F811
     env = {**os.environ, "PARTNERKPI_ORACLE": "cli-spark", oracle_spark.MASTER_ENV: spark_connect_url}
     env.pop("PARTNERKPI_DB", None)

@@ -57,11 +57,11 @@ def test_a_page_number_that_is_not_a_page_answers_422(client, page):
     assert client.get("/partners", params={"page": page}, headers={"accept": "text/html"}).status_code == 422
 
 
-def test_a_page_past_the_last_answers_400_naming_the_last(client):
+def test_a_page_past_the_last_answers_404_naming_the_last(client):
     r = client.get("/api/v1/partners", params={"page": 3})
-    assert r.status_code == 400 and "past the last page (2)" in r.json()["error"]
+    assert r.status_code == 404 and "past the last page (2)" in r.json()["error"]
     assert "from 1 to 2" in r.json()["hint"]
-    assert client.get("/api/v1/partners", params={"page": 2, "q": "P01"}).status_code == 400
+    assert client.get("/api/v1/partners", params={"page": 2, "q": "P01"}).status_code == 404
 
 
 def test_health_level_of_every_partner_matches_its_score_and_sorts_worst_first(client):

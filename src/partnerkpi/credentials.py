@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from partnerkpi.clock import Clock, utc_now
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import ConflictError, NotFoundError, UsageError
 from partnerkpi.store import Store
 
 Role = Literal["admin", "analyst", "partner"]
@@ -113,7 +113,7 @@ class Credentials:
             if not partner_id:
                 raise UsageError("a partner user needs a partner", hint="pass --partner PARTNER_ID")
             if not self.tables.has_partner(partner_id):
-                raise UsageError(f"partner '{partner_id}' does not exist", hint="import the partner first "
+                raise NotFoundError(f"partner '{partner_id}' does not exist", hint="import the partner first "
                                  "(a partners file or a Segment group call), or check the id")
         elif partner_id:
             raise UsageError(f"an {role} is an internal user and is not bound to a partner",
@@ -122,7 +122,7 @@ class Credentials:
             raise UsageError(f"the password is shorter than {MIN_PASSWORD} characters",
                              hint=f"choose a password of at least {MIN_PASSWORD} characters")
         if self.tables.has_user(email):
-            raise UsageError(f"a user with email {email} exists already",
+            raise ConflictError(f"a user with email {email} exists already",
                              hint=f"remove it first (`partnerkpi users remove {email}`) or use another email")
         self.tables.add_user(email, self.hasher.hash(password), role, partner_id, self.clock())
         return Principal(email, role, partner_id)
@@ -135,7 +135,7 @@ class Credentials:
         """Remove a user and revoke their API tokens."""
         email = _normal_email(email)
         if not self.tables.has_user(email):
-            raise UsageError(f"there is no user {email}", hint="list the users with `partnerkpi users list`")
+            raise NotFoundError(f"there is no user {email}", hint="list the users with `partnerkpi users list`")
         self.tables.remove_user(email, self.clock())
 
     def verify_password(self, email: str, password: str) -> Principal | None:
@@ -176,8 +176,8 @@ class Credentials:
         """A new API token for a user; the secret is returned once and never stored."""
         email = _normal_email(email)
         if not self.tables.has_user(email):
-            raise UsageError(f"there is no user {email}",
-                             hint="add the user first with `partnerkpi users add EMAIL --role ...`")
+            raise NotFoundError(f"there is no user {email}",
+                                hint="add the user first with `partnerkpi users add EMAIL --role ...`")
         return self._create("api", name, email, expires_days)
 
     def create_write_key(self, name: str, expires_days: int | None = None) -> str:
@@ -192,7 +192,7 @@ class Credentials:
         token_id = self.tables.find_token(given, _sha256(given), kind)
         if token_id is None:
             what = {"api": "API token", "write_key": "write key"}.get(kind or "", "token or write key")
-            raise UsageError(f"no {what} has the id '{given}'",
+            raise NotFoundError(f"no {what} has the id '{given}'",
                              hint="list them with `partnerkpi tokens list` or `partnerkpi keys list`")
         self.tables.revoke(token_id, self.clock())
         return self._info(token_id)

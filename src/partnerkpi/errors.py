@@ -97,3 +97,15 @@ class UnknownKPIError(UsageError):
     """A KPI id that is not in the catalog."""
 
     http_status = 404
+
+
+class ConflictError(UsageError):
+    """The request conflicts with what exists (e.g. a user with that email)."""
+
+    http_status = 409
+
+
+class NotFoundError(UsageError):
+    """The caller named an object (an alert, a token, a page of results) that does not exist."""
+
+    http_status = 404

@@ -29,7 +29,7 @@ from rich.text import Text
 
 from partnerkpi.engine.derived import DERIVED
 from partnerkpi.engine.periods import Grain, Period, period_start, periods_between, shift
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import NotFoundError, UsageError
 from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.insights.stats import (
     Interval,
@@ -114,7 +114,10 @@ def activity_range(hub: Hub, grain: Grain | str) -> tuple[date, date]:
     _, end = hub.default_range(grain)
     if first is None or first != first:
         raise UsageError("there is no activity data yet", hint="import events first (`partnerkpi import`)")
-    return period_start(first.to_pydatetime(), grain).date(), end
+    start = period_start(first.to_pydatetime(), grain).date()
+    if end <= start:  # e.g. by year on data that has not covered a whole year yet
+        raise NotFoundError(f"the data covers no whole {grain.value} yet", hint="use a finer grain, e.g. month")
+    return start, end
 
 
 # -- (a) risers vs fallers --------------------------------------------------------------------------
@@ -387,8 +390,8 @@ def before_after(
     before_start = max(shift(pivot, grain, -n_before), _dt(lo))
     after_end = min(shift(first_after, grain, n_after), _dt(hi))
     if before_start >= pivot or after_end <= first_after:
-        raise UsageError(f"no whole {grain.value} on both sides of {date.isoformat()} within the data "
-                         f"({lo.isoformat()} .. {hi.isoformat()})", hint="choose a date inside the data's range")
+        raise NotFoundError(f"no whole {grain.value} on both sides of {date.isoformat()} within the data "
+                            f"({lo.isoformat()} .. {hi.isoformat()})", hint="choose a date inside the data's range")
     before_w: Window = (before_start.date(), pivot.date())
     after_w: Window = (first_after.date(), after_end.date())
     panel = partner_panel(hub, [on], grain, before_w[0], after_w[1])

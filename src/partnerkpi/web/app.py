@@ -24,6 +24,8 @@ from partnerkpi.web.auth import require_actor_api
 from partnerkpi.web.deps import templates
 from partnerkpi.web.empty import NoDataYet, empty_view
 from partnerkpi.web.logs import RequestLog
+from partnerkpi.web.openapi import install as install_openapi
+from partnerkpi.web.partner_views import sort_choices
 from partnerkpi.web.routes import ROUTERS
 from partnerkpi.web.routes.collector import Collector
 from partnerkpi.web.state import AppState
@@ -146,6 +148,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False
 
     for router in ROUTERS:
         app.include_router(router)
+    install_openapi(app, {"sort": sort_choices})
     app.add_middleware(RequestLog)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_actor_api)])

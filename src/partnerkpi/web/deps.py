@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from partnerkpi.reports.exports import MEDIA_TYPES, Table, export, filename
 from partnerkpi.web.auth import Actor, require_actor_api, require_actor_page, require_admin, require_admin_api
 from partnerkpi.web.numbers import display_number
+from partnerkpi.web.openapi import optional_day
 from partnerkpi.web.reader import Insights, Reader
 from partnerkpi.web.state import AppState, state
 from partnerkpi.web.views import data_banner
@@ -84,9 +85,12 @@ Admin = Annotated[Actor, Depends(require_admin)]
 AdminApi = Annotated[Actor, Depends(require_admin_api)]
 
 # -- query parameters of the JSON API ----------------------------------------------------------------
-GrainParam = Annotated[str, Query(description="week, month, quarter or year")]
-FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD); default: 6 periods back")]
-ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD); default: after the last event")]
+GrainParam = Annotated[str, Query(description="week, month, quarter or year",
+                                  json_schema_extra={"enum": list(GRAINS)})]
+FromParam = Annotated[str | None, Query(alias="from", description="First day (YYYY-MM-DD, 1900-01-01 .. 2200-01-01); "
+                                       "default: 6 periods back", json_schema_extra=optional_day)]
+ToParam = Annotated[str | None, Query(description="End day, exclusive (YYYY-MM-DD), after `from`; default: after the "
+                                             "last event", json_schema_extra=optional_day)]
 ByParam = Annotated[str | None, Query(description="Segment by a partner trait (see /api/v1/segments)")]
 PartialParam = Annotated[bool, Query(description="Also the running period the data reaches into, its rows marked "
                                                  "partial (default: complete periods only)")]

@@ -7,7 +7,6 @@ functions give them their own page, with peers as anonymous figures (median, top
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -15,9 +14,10 @@ from pydantic import BaseModel
 from partnerkpi.catalog.model import CATEGORY_TITLES, KPI
 from partnerkpi.engine.partner_reads import peer_position
 from partnerkpi.engine.result import KpiRow
-from partnerkpi.errors import UsageError
-from partnerkpi.hub import PER_PARTNER
+from partnerkpi.errors import NotFoundError, UsageError
+from partnerkpi.hub import PER_PARTNER, Hub
 from partnerkpi.web.numbers import display_number
+from partnerkpi.web.openapi import Instant
 from partnerkpi.web.reader import MIN_PEERS, RangeQuery, Reader
 from partnerkpi.web.views import QueryOut, Row, Tile, Twin, query_out, tile
 
@@ -58,9 +58,9 @@ class PartnerListRow(BaseModel):
     name: str | None
     traits: dict[str, str | None]
     status: Literal["active", "offboarded"]
-    onboarded_at: datetime | None
-    offboarded_at: datetime | None
-    last_active: datetime | None
+    onboarded_at: Instant | None
+    offboarded_at: Instant | None
+    last_active: Instant | None
     health: str | None  # the health level (internal users only; None for a partner's own users)
     health_score: float | None
     kpis: dict[str, PartnerCell]
@@ -111,6 +111,12 @@ def _sort_value(sort: str, traits: Sequence[str], level_rank: dict[str, int]) ->
     return value
 
 
+def sort_choices(hub: Hub) -> list[str]:
+    """What the partner list sorts by (health: internal users only), for the OpenAPI document."""
+    known = {k.id for k in hub.catalog}
+    return [*FIXED_SORTS, HEALTH_SORT, *hub.traits(), *(k for k in LIST_KPIS if k in known)]
+
+
 def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "partner_id",
                   order: str = "asc", page: int = 1) -> PartnersOut:
     """One page (of PAGE_SIZE) of the partners the actor may see, searched (id, name, trait values) and
@@ -154,8 +160,8 @@ def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "par
     ordered += [p for p in out if value(p) is None]  # by id (the reader's order), last either way
     pages = max(1, -(-len(ordered) // PAGE_SIZE))
     if page > pages:
-        raise UsageError(f"page {page} is past the last page ({pages})",
-                         hint=f"ask for a page from 1 to {pages}; {len(ordered)} partners match")
+        raise NotFoundError(f"page {page} is past the last page ({pages})",
+                            hint=f"ask for a page from 1 to {pages}; {len(ordered)} partners match")
     return PartnersOut(
         query=query_out(query), period=period, q=q, sort=sort, order=order, traits=traits,
         columns=[ListKpi(id=k.id, name=k.name, unit=k.unit, direction=k.direction) for k in columns],
@@ -207,13 +213,13 @@ class TaskOut(BaseModel):
     task: str
     kind: str | None
     title: str | None = None  # the task's `title` (else `name`) property, when it has one
-    assigned_at: datetime
-    due: datetime
+    assigned_at: Instant
+    due: Instant
     overdue: bool
     days_overdue: int
     started: bool
     reminders: int
-    last_reminder_at: datetime | None
+    last_reminder_at: Instant | None
 
 
 class PolicyOut(BaseModel):
@@ -221,7 +227,7 @@ class PolicyOut(BaseModel):
 
     policy: str
     title: str | None = None  # the policy's `title` (else `name`) property, when it has one
-    published_at: datetime
+    published_at: Instant
     days_since_published: int
 
 
@@ -231,9 +237,9 @@ class PartnerInfo(BaseModel):
     partner_id: str
     name: str | None
     traits: dict[str, str | None]
-    onboarded_at: datetime | None
-    offboarded_at: datetime | None
-    last_active: datetime | None
+    onboarded_at: Instant | None
+    offboarded_at: Instant | None
+    last_active: Instant | None
 
 
 class PartnerOut(Twin):

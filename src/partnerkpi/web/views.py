@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +20,7 @@ from partnerkpi.engine.periods import Grain, label, parse_day
 from partnerkpi.engine.result import KpiRow, iso_z
 from partnerkpi.errors import UsageError
 from partnerkpi.web.numbers import display_number
+from partnerkpi.web.openapi import Instant
 from partnerkpi.web.reader import RangeQuery, Reader
 
 MOVES_WITH = 5  # the KPIs shown as moving with a KPI, strongest correlation first
@@ -285,8 +286,8 @@ class ImportOut(BaseModel):
     import_id: int
     source: str
     kind: str
-    started_at: datetime
-    finished_at: datetime | None
+    started_at: Instant
+    finished_at: Instant | None
     rows_read: int
     accepted: int
     duplicates: int
@@ -301,8 +302,8 @@ class CoverageOut(BaseModel):
     in_plan: bool
     activity: bool | None
     count: int
-    first_seen: datetime | None
-    last_seen: datetime | None
+    first_seen: Instant | None
+    last_seen: Instant | None
 
 
 class RejectedFilter(BaseModel):
@@ -325,7 +326,7 @@ class RejectedRowOut(BaseModel):
     field: str | None
     reason: str
     raw: str | None
-    rejected_at: datetime | None
+    rejected_at: Instant | None
 
 
 class RejectedOut(Twin):

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from partnerkpi.engine.result import iso_z
-from partnerkpi.errors import UsageError
+from partnerkpi.errors import NotFoundError, UsageError
 from partnerkpi.insights.alerts.evaluate import Condition, Key
 from partnerkpi.insights.alerts.rules import RuleSet
 
@@ -91,6 +91,7 @@ def list_deliveries(hub: Hub, alert_id: int | None = None) -> list[dict[str, Any
 def acknowledge(hub: Hub, alert_id: int, by: str) -> Alert:
     """Mark an alert as seen by `by` (the first acknowledgement stays)."""
     if not alerts_in(hub.store, ids=[alert_id]):
-        raise UsageError(f"there is no alert #{alert_id}", hint="list them with `partnerkpi alerts list --status all`")
+        raise NotFoundError(f"there is no alert #{alert_id}",
+                            hint="list them with `partnerkpi alerts list --status all`")
     hub.store.alerts.acknowledge(alert_id, by, hub.clock())
     return alerts_in(hub.store, ids=[alert_id])[0]

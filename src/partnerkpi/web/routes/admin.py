@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from partnerkpi.credentials import ROLES, User
+from partnerkpi.credentials import MIN_PASSWORD, ROLES, User
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.auth import Actor, check_csrf, sessions
 from partnerkpi.web.deps import Admin, AdminApi, St, templates
+from partnerkpi.web.openapi import ADMIN_ERRORS, EMAIL_PATTERN, Instant, errors
 from partnerkpi.web.state import AppState
 
 router = APIRouter()
@@ -27,22 +27,40 @@ class UnknownUser(UsageError):
     http_status = 404
 
 
+class OwnAccount(PartnerKPIError):
+    """An admin asked to remove the account the request is made with."""
+
+    http_status = 409
+
+    def __init__(self) -> None:
+        super().__init__("you cannot remove your own account",
+                         hint="ask another admin to remove it, so there is always an admin left")
+
+
 class UserOut(BaseModel):
     """A user as listed (never the password hash)."""
 
     email: str
     role: str
     partner_id: str | None
-    created_at: datetime
+    created_at: Instant
 
 
 class NewUser(BaseModel):
     """A user to add; a partner user names its partner, internal users do not."""
 
-    email: str = Field(examples=["ana@example.com"])
-    password: str = Field(description="at least 8 characters")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"role": {"enum": ["admin", "analyst"]},
+                        "partner_id": {"anyOf": [{"type": "null"}, {"type": "string", "maxLength": 0}]}}},
+        {"properties": {"role": {"const": "partner"}, "partner_id": {"type": "string", "minLength": 1}},
+         "required": ["partner_id"]},
+    ]})
+
+    email: str = Field(examples=["ana@example.com"], json_schema_extra={"pattern": EMAIL_PATTERN})
+    password: str = Field(description=f"at least {MIN_PASSWORD} characters",
+                          json_schema_extra={"minLength": MIN_PASSWORD})
     role: Literal["admin", "analyst", "partner"]
-    partner_id: str | None = None
+    partner_id: str | None = Field(default=None, description="the partner of a partner user (required for one)")
 
 
 # -- the one place that changes users -----------------------------------------------------------------
@@ -57,8 +75,7 @@ def remove_user(request: Request, st: AppState, actor: Actor, email: str) -> str
     """Remove a user and end their sessions; an admin cannot remove themselves. Returns the email removed."""
     email = email.strip().lower()
     if email == actor.email:
-        raise UsageError("you cannot remove your own account",
-                         hint="ask another admin to remove it, so there is always an admin left")
+        raise OwnAccount()
     with st.write_lock:
         if not any(u.email == email for u in st.credentials.list_users()):
             raise UnknownUser(f"there is no user {email}", hint="pick a user from the list of users")
@@ -118,22 +135,21 @@ def users_remove(request: Request, st: St, actor: Admin, email: Annotated[str, F
 
 
 # -- the JSON twin ------------------------------------------------------------------------------------
-@router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"])
+@router.get("/api/v1/users", response_model=list[UserOut], tags=["admin"], responses=ADMIN_ERRORS)
 def list_users(st: St, actor: AdminApi) -> list[UserOut]:
     """Every user, by email (admins only)."""
     return [_out(u) for u in st.credentials.list_users()]
 
 
 @router.post("/api/v1/users", response_model=UserOut, status_code=201, tags=["admin"],
-             responses={400: {"description": "Bad input: the error says what and how to fix it"}})
+             responses=errors(400, 401, 403, 404, 409, 422, 503))
 def create_user(body: NewUser, st: St, actor: AdminApi) -> UserOut:
     """Add a user (admins only); a partner user needs `partner_id`."""
     return add_user(st, body.email, body.password, body.role, body.partner_id)
 
 
 @router.delete("/api/v1/users/{email}", status_code=204, response_class=Response, tags=["admin"],
-               responses={400: {"description": "An admin cannot remove themselves"},
-                          404: {"description": "No such user"}})
+               responses=errors(401, 403, 404, 409, 422, 503))
 def delete_user(email: str, request: Request, st: St, actor: AdminApi) -> Response:
     """Remove a user, revoke their API tokens and end their sessions (admins only)."""
     remove_user(request, st, actor, email)

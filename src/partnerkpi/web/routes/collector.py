@@ -32,6 +32,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -40,6 +41,7 @@ from partnerkpi.hub import Hub
 from partnerkpi.ingest.loader import Loader
 from partnerkpi.ingest.spool import SpooledRequest, SpoolWriter
 from partnerkpi.settings import CollectorSettings
+from partnerkpi.web.openapi import CollectorError, CollectorOk, errors
 from partnerkpi.web.state import AppState, state
 
 MAX_EVENT_BYTES = 32 * 1024
@@ -357,7 +359,19 @@ def _route(call: str):
     return endpoint
 
 
-@router.get("/backlog", summary="What the collector holds and has not loaded yet")
+class BacklogOut(BaseModel):
+    """Events acknowledged and not loaded yet, events loaded since the server started, and the backlog bound."""
+
+    pending: int
+    loaded: int
+    limit: int
+
+
+COLLECTOR_ERRORS = errors(400, 401, 503, model=CollectorError)
+
+
+@router.get("/backlog", summary="What the collector holds and has not loaded yet",
+            responses={200: {"model": BacklogOut}, 401: COLLECTOR_ERRORS[401]})
 async def backlog(request: Request, app_state: Annotated[AppState, Depends(state)]) -> JSONResponse:
     """Events acknowledged and not yet in the store (`pending`), and events loaded since the server started,
     for the write key's sender or a monitor; the same 401 as the calls without a valid write key."""
@@ -370,7 +384,13 @@ async def backlog(request: Request, app_state: Annotated[AppState, Depends(state
                          "limit": collector.settings.max_backlog})
 
 
-_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}}
+def _body(call: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object"}
+    if call == "batch":
+        schema |= {"required": ["batch"], "properties": {"batch": {"type": "array", "maxItems": MAX_BATCH_EVENTS}}}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 _DOCS = {
     "identify": "A user and their traits (partner user: traits.partner_id or context.groupId names the partner).",
     "group": "A partner (groupId) and its traits: name, type, tier, region, ...",
@@ -384,7 +404,6 @@ _DOCS = {
 for _call in (*CALLS, "batch"):
     router.add_api_route(
         f"/{_call}", _route(_call), methods=["POST"], summary=f"Segment {_call}", description=_DOCS[_call],
-        openapi_extra=_BODY, response_model=None,
-        responses={400: {"description": "invalid JSON or over a size limit"},
-                   401: {"description": "missing, unknown, revoked or expired write key"},
-                   503: {"description": "overloaded: send again after Retry-After seconds"}})
+        openapi_extra=_body(_call), response_model=None,
+        responses={200: {"model": CollectorOk, "description": "The messages are durably spooled"},
+                   **COLLECTOR_ERRORS})

@@ -23,6 +23,7 @@ from partnerkpi.ingest import infer_kind
 from partnerkpi.web.auth import require_admin_api
 from partnerkpi.web.deps import ApiData, PageData, render
 from partnerkpi.web.empty import NoDataYet, empty_view
+from partnerkpi.web.openapi import READ_ERRORS, errors
 from partnerkpi.web.state import AppState, state
 from partnerkpi.web.views import (
     DataOut,
@@ -34,11 +35,12 @@ from partnerkpi.web.views import (
     rejected_view,
 )
 
-api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 uploads = APIRouter(prefix="/api/v1", tags=["api"])
 
 Filters = Annotated[RejectedFilter, Query()]
+UPLOAD_KINDS = ("partners", "users", "events", "segment")
 
 @pages.get("/data", response_class=HTMLResponse)
 def data_page(request: Request, data: PageData, filters: Annotated[RejectedFilter, Query()]) -> HTMLResponse:
@@ -126,13 +128,14 @@ def _without(prefix: str, exc: PartnerKPIError) -> None:
 
 
 @uploads.post("/imports", response_model=ImportsOut, dependencies=[Depends(require_admin_api)],
-             responses={401: {"description": "No valid credentials"}, 403: {"description": "Not an admin"},
-                        422: {"description": "A file cannot be imported (named with its row and field)"}})
+             responses=errors(400, 401, 403, 422, 503))
 def create_imports(
     st: Annotated[AppState, Depends(state)],
     files: Annotated[list[UploadFile], File(description="CSV, JSONL or Parquet files; the kind comes from "
-                                                        "the file name unless `kind` is given")],
-    kind: Annotated[str | None, Form(description="partners, users, events or segment")] = None,
+                                                        "the file name unless `kind` is given",
+                                            json_schema_extra={"minItems": 1})],
+    kind: Annotated[str | None, Form(description="partners, users, events or segment",
+                                     json_schema_extra={"enum": [*UPLOAD_KINDS, ""]})] = None,
     mapping: Annotated[UploadFile | None, File(description="YAML mapping of the source's columns/events")] = None,
 ) -> ImportsOut:
     """Import files without losing anything (admins only): each file lands whole or not at all, bad rows are

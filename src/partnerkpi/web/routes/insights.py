@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from partnerkpi.engine.periods import Grain, parse_day
 from partnerkpi.errors import UsageError
@@ -46,18 +46,23 @@ from partnerkpi.web.insight_views import (
     stickiness_chart,
     targets_view,
 )
+from partnerkpi.web.openapi import NOT_BLANK, READ_ERRORS, optional_day
 from partnerkpi.web.views import TwinRoute, resolve_query
 
-api = APIRouter(prefix="/api/v1", tags=["insights"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["insights"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 DaysParam = Annotated[int, Query(ge=1, le=3650, description="Inactive: no activity for this many days")]
+QUARTER_PATTERN = r"^(?:|(?:19|20|21)\d\d-Q[1-4])$"
 QuarterParam = Annotated[str | None, Query(description="The quarter to review, e.g. 2026-Q3 (default: the last "
-                                                       "quarter the data covers completely)")]
+                                                       "quarter the data covers completely)",
+                                           json_schema_extra={"pattern": QUARTER_PATTERN})]
 KpiParam = Annotated[str, Query(description="The KPI that may drive the outcome")]
 OnParam = Annotated[str, Query(description="The outcome KPI")]
-AroundParam = Annotated[str | None, Query(description="A date (YYYY-MM-DD), e.g. a portal revamp")]
-StatusParam = Annotated[str, Query(description="active, resolved or all")]
+AroundParam = Annotated[str | None, Query(description="A date (YYYY-MM-DD), e.g. a portal revamp",
+                                          json_schema_extra=optional_day)]
+StatusParam = Annotated[str, Query(description="active, resolved or all",
+                                   json_schema_extra={"enum": ["active", "resolved", "all"]})]
 
 
 def _around(text: str | None) -> date | None:
@@ -122,7 +127,7 @@ def alerts(data: ApiData, status: StatusParam = "active", format: ExportParam = 
     return view
 
 
-@api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut, responses={400: {"description": "No such alert"}})
+@api.post("/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge_alert(data: ApiData, alert_id: int, actor: ApiActor) -> AlertOut:
     """Mark an alert as seen (the first acknowledgement stays)."""
     alert = data.insights.acknowledge(alert_id, actor.email)
@@ -163,12 +168,20 @@ def lifecycle_page(request: Request, data: PageData, grain: GrainParam = "month"
 class NewOverride(BaseModel):
     """A manual health level for a partner, with the reason and until when."""
 
+    level: str = Field(description="a level of the health score (the document lists the configured ones)")
+    reason: str = Field(json_schema_extra={"pattern": NOT_BLANK})
+    expires_at: date = Field(description="a day after today (the server's clock)")
+
+
+class OverrideOut(BaseModel):
+    """The override made."""
+
+    override_id: int
+    partner_id: str
     level: str
-    reason: str
-    expires_at: date
 
 
-@api.post("/partners/{partner_id}/health-override", status_code=201, responses={400: {"description": "Bad override"}})
+@api.post("/partners/{partner_id}/health-override", status_code=201, response_model=OverrideOut)
 def override_api(data: ApiData, partner_id: str, body: NewOverride,
                  actor: ApiActor) -> dict:
     """Override a partner's health level (staff): the reason and expiry show wherever the score does."""

@@ -24,6 +24,7 @@ from partnerkpi.web.deps import (
     records,
     render,
 )
+from partnerkpi.web.openapi import READ_ERRORS
 from partnerkpi.web.views import (
     CatalogOut,
     KpiOut,
@@ -36,7 +37,7 @@ from partnerkpi.web.views import (
     rows_of,
 )
 
-api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 
@@ -55,8 +56,7 @@ def kpi_page(
     )
 
 
-@api.get("/kpis/{kpi_id}", response_model=KpiOut,
-         responses={**EXPORT_RESPONSES, 404: {"description": "No such KPI"}})
+@api.get("/kpis/{kpi_id}", response_model=KpiOut, responses=EXPORT_RESPONSES)
 def kpi(
     data: ApiData, kpi_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     by: ByParam = None, partial: PartialParam = False, format: ExportParam = None,

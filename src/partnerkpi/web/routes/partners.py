@@ -22,10 +22,11 @@ from partnerkpi.web.deps import (
     records,
     render,
 )
+from partnerkpi.web.openapi import READ_ERRORS
 from partnerkpi.web.partner_views import PAGE_MAX, PartnerListRow, PartnerOut, PartnersOut, partner_view, partners_view
 from partnerkpi.web.views import TwinRoute, resolve_query
 
-api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 
@@ -49,7 +50,8 @@ def partners(
     q: Annotated[str, Query(description="Search in id, name and trait values")] = "",
     sort: Annotated[str, Query(description="partner_id, name, onboarded_at, last_active, status, health "
                                            "(internal users), a trait or a KPI column")] = "partner_id",
-    order: Annotated[str, Query(description="asc or desc (missing values last either way)")] = "asc",
+    order: Annotated[str, Query(description="asc or desc (missing values last either way)",
+                                json_schema_extra={"enum": ["asc", "desc"]})] = "asc",
     page: Annotated[int, Query(ge=1, le=PAGE_MAX, description="The page, 50 partners a page; past the last page "
                                                               "answers 400")] = 1,
     format: ExportParam = None,
@@ -88,7 +90,7 @@ def partner_page(
                    levels=levels, page="partner")
 
 
-@api.get("/partners/{partner_id}", response_model=PartnerOut, responses={404: {"description": "No such partner"}})
+@api.get("/partners/{partner_id}", response_model=PartnerOut)
 def partner(
     data: ApiData, partner_id: str, grain: GrainParam = "month", from_: FromParam = None, to: ToParam = None,
     peers_by: Annotated[str | None, Query(description="The trait whose segment are the peers (default: type)")]

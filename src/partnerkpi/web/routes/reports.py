@@ -13,14 +13,17 @@ from fastapi.responses import HTMLResponse, Response
 from partnerkpi.engine.periods import Grain, label, shift
 from partnerkpi.engine.result import iso_z
 from partnerkpi.web.deps import ApiData, PageData, render
+from partnerkpi.web.openapi import READ_ERRORS
 from partnerkpi.web.reader import Reader
 
 router = APIRouter()
 
 PeriodParam = Annotated[str | None, Query(description="The quarter, e.g. 2026-Q3 (default: the last quarter "
-                                                      "the data covers completely)")]
+                                                      "the data covers completely)",
+                                          json_schema_extra={"pattern": r"^(?:19|20|21)\d\d-Q[1-4]$"})]
 AudienceParam = Annotated[str | None, Query(description="internal or partner:ID (default: the actor's own "
-                                                        "edition)")]
+                                                        "edition)",
+                                            json_schema_extra={"pattern": r"^(?:|internal|partner:.+)$"})]
 PaperParam = Annotated[Literal["A4", "Letter"], Query(description="A4 or Letter")]
 QUARTERS_OFFERED = 8
 
@@ -72,7 +75,7 @@ def report_pdf(data: PageData, period: PeriodParam = None, audience: AudiencePar
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@router.get("/api/v1/reports", tags=["reports"])
+@router.get("/api/v1/reports", tags=["reports"], responses=READ_ERRORS)
 def report_json(data: ApiData, period: PeriodParam = None, audience: AudienceParam = None) -> dict[str, Any]:
     """The report model (the JSON twin of the Reports page and of the PDF), with the data watermark every
     twin states."""

@@ -24,6 +24,7 @@ from partnerkpi.web.deps import (
     records,
     render,
 )
+from partnerkpi.web.openapi import READ_ERRORS
 from partnerkpi.web.views import (
     Row,
     ScorecardOut,
@@ -36,7 +37,7 @@ from partnerkpi.web.views import (
     segments_view,
 )
 
-api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute)
+api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
 pages = APIRouter(include_in_schema=False)
 
 

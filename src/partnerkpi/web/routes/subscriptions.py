@@ -3,7 +3,6 @@ recipient, a "resend failed" button) and its JSON twin under /api/v1/subscriptio
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -15,6 +14,7 @@ from partnerkpi.delivery.runs import Retry, Subscriptions, open_subscriptions
 from partnerkpi.errors import PartnerKPIError
 from partnerkpi.store.subscriptions import STATUSES, Delivery
 from partnerkpi.web.auth import Actor, check_csrf, require_admin, require_admin_api
+from partnerkpi.web.openapi import ADMIN_ERRORS, Instant, errors
 from partnerkpi.web.state import AppState, state
 
 router = APIRouter()
@@ -41,13 +41,13 @@ class DeliveryOut(BaseModel):
     status: str
     attempts: int
     error: str | None
-    sent_at: datetime | None
+    sent_at: Instant | None
 
 
 class LastRun(BaseModel):
     """The latest fire of a subscription: rows by status and every recipient's row."""
 
-    fire_at: datetime
+    fire_at: Instant
     counts: dict[str, int]
     recipients: list[DeliveryOut]
 
@@ -62,14 +62,14 @@ class SubscriptionOut(BaseModel):
     audience: str
     segment: str | None
     to: list[str]
-    next_fire_at: datetime
+    next_fire_at: Instant
     last_run: LastRun | None
 
 
 class ResendOut(BaseModel):
     """The state of each fire a resend touched, rows by status."""
 
-    fire_at: datetime
+    fire_at: Instant
     counts: dict[str, int]
 
 
@@ -131,14 +131,15 @@ def subscriptions_resend(request: Request, st: St, subs: Subs, actor: Admin,
 
 
 # -- the JSON twin ------------------------------------------------------------------------------------
-@router.get("/api/v1/subscriptions", response_model=list[SubscriptionOut], tags=["admin"])
+@router.get("/api/v1/subscriptions", response_model=list[SubscriptionOut], tags=["admin"],
+            responses=ADMIN_ERRORS)
 def list_subscriptions(subs: Subs, actor: AdminApi) -> list[SubscriptionOut]:
     """Every subscription with its next fire (UTC) and its last run per recipient (admins only)."""
     return listing(subs)
 
 
 @router.post("/api/v1/subscriptions/{name}/resend", response_model=list[ResendOut], tags=["admin"],
-             responses={404: {"description": "No such subscription"}})
+             responses=errors(401, 403, 404, 422, 503))
 def resend_subscription(name: str, st: St, subs: Subs, actor: AdminApi) -> list[ResendOut]:
     """Deliver what is pending or failed for `name`; rows already sent are never sent again (admins only)."""
     return resend(st, subs, name)

@@ -3,16 +3,16 @@ then): the /admin/tokens page and its JSON twin under /api/v1/tokens. A secret i
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from partnerkpi.errors import PartnerKPIError, UsageError
 from partnerkpi.web.auth import check_csrf
 from partnerkpi.web.deps import Admin, AdminApi, St, templates
+from partnerkpi.web.openapi import ADMIN_ERRORS, EMAIL_PATTERN, NOT_BLANK, Instant, errors
 from partnerkpi.web.state import AppState
 
 router = APIRouter()
@@ -27,15 +27,22 @@ class TokenOut(BaseModel):
     kind: str
     name: str | None
     email: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: Instant
+    expires_at: Instant | None
+    revoked_at: Instant | None
+    last_used_at: Instant | None
     status: str
 
 
 class NewToken(BaseModel):
     """A token to make: an API token of a user (`email`), or a Segment write key (`name` required)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"properties": {"kind": {"const": "api"}, "email": {"type": "string", "pattern": EMAIL_PATTERN}},
+         "required": ["email"]},
+        {"properties": {"kind": {"const": "write_key"}, "name": {"type": "string", "pattern": NOT_BLANK}},
+         "required": ["name"]},
+    ]})
 
     kind: Kind
     email: str | None = Field(default=None, description="the user an API token acts as")
@@ -140,22 +147,21 @@ def tokens_revoke(request: Request, st: St, actor: Admin, token_id: Annotated[st
 
 
 # -- the JSON twin --------------------------------------------------------------------------------------------
-@router.get("/api/v1/tokens", response_model=list[TokenOut], tags=["admin"])
+@router.get("/api/v1/tokens", response_model=list[TokenOut], tags=["admin"], responses=ADMIN_ERRORS)
 def list_tokens(st: St, actor: AdminApi) -> list[TokenOut]:
     """Every API token and write key with its status (never a secret)."""
     return listed(st)
 
 
 @router.post("/api/v1/tokens", response_model=CreatedToken, status_code=201, tags=["admin"],
-             responses={400: {"description": "No such user, or no name for a write key"}})
+             responses=errors(400, 401, 403, 404, 422, 503))
 def create_token(body: NewToken, st: St, actor: AdminApi) -> CreatedToken:
     """Make an API token of a user or a Segment write key; the secret is in this answer only."""
     return create(st, body)
 
 
 @router.delete("/api/v1/tokens/{token_id}", response_model=TokenOut, tags=["admin"],
-               responses={400: {"description": "No such token"},
-                          409: {"description": "The token this request is authenticated with"}})
+               responses=errors(401, 403, 404, 409, 422, 503))
 def revoke_token(request: Request, token_id: str, st: St, actor: AdminApi) -> TokenOut:
     """Revoke an API token or write key: it stops working at once. The token the request is made with
     cannot revoke itself (409): use another token or the /admin/tokens page."""
