@@ -38,9 +38,6 @@ pytestmark = pytest.mark.reliability
 
 MATRIX = Path(__file__).parent / "data" / "authz_matrix.csv"
 OUTCOMES = {"allow", "own", "signin", "401", "403", "404"}
-# Rows for routes another branch adds (the ops engineer's health and readiness checks): they may be missing
-# from the app until that branch is merged; once it is, this set can go.
-COMING = {("GET", "/healthz"), ("GET", "/readyz")}
 MISSING_ID = {"P-ALPHA": "P-NOONE", "P-BRAVO": "P-NOONE"}  # same length: a refusal can be byte-identical
 
 FILL = {"{kpi_id}": "login_frequency", "{email}": "nobody@corp.example", "{token_id}": "pk_nothing",
@@ -133,7 +130,7 @@ def test_every_route_has_a_row_and_every_row_a_route(program):
     rows, routes = matrix(), app_routes(program)
     assert len(routes) >= 60
     assert sorted(routes - rows.keys()) == [], "routes without a row in tests/data/authz_matrix.csv"
-    assert sorted(rows.keys() - routes - COMING) == [], "rows naming a route the app no longer has"
+    assert sorted(rows.keys() - routes) == [], "rows naming a route the app no longer has"
     for key, row in rows.items():
         assert {row[a] for a in ACTORS} <= OUTCOMES, key
         assert row["why"].strip(), key
