@@ -119,7 +119,8 @@ def test_openapi_describes_every_api_path(client):
     from partnerkpi.web.routes import ROUTERS
 
     routes = [r for router in ROUTERS for r in router.routes if r.path != SNAPSHOT_PATH]  # the server's own CLI's
-    served = {(route.path, method) for route in routes if route.path.startswith(("/api/", "/v1/"))
+    probes = ("/healthz", "/readyz")  # the supervisor's health checks, documented for its operators
+    served = {(route.path, method) for route in routes if route.path.startswith(("/api/", "/v1/", *probes))
               for method in route.methods}
     described = {(path, method.upper()) for path, ops in doc["paths"].items() for method in ops}
     assert served == described  # every API route (JSON twins, admin, imports, collector) and nothing else

@@ -149,12 +149,14 @@ def _levels(hub: Any) -> list[str]:
 CONFIG_CHOICES: dict[tuple[str, str], Choices] = {("NewOverride", "level"): _levels}
 
 
-def _security(path: str) -> list[dict[str, list[str]]] | None:
+def _security(path: str) -> list[dict[str, list[str]]]:
+    """The scheme a path needs: an API token under /api/, a write key under /v1/, none elsewhere (the
+    health checks /healthz and /readyz, the only other paths in the document)."""
     if path.startswith("/api/"):
         return [{"apiToken": []}]
     if path.startswith("/v1/"):
         return [{"writeKey": []}]
-    return None
+    return []
 
 
 def document(app: FastAPI, data_choices: dict[str, Choices] = DATA_CHOICES) -> dict[str, Any]:
@@ -165,9 +167,7 @@ def document(app: FastAPI, data_choices: dict[str, Choices] = DATA_CHOICES) -> d
     choices = _data_choices(st.hub, data_choices) if st is not None else {}
     for path, operations in doc.get("paths", {}).items():
         for operation in operations.values():
-            security = _security(path)
-            if security is not None:
-                operation["security"] = security
+            operation["security"] = _security(path)
             for parameter in operation.get("parameters", []):
                 values = choices.get(parameter["name"]) if parameter["in"] == "query" else None
                 if values:
