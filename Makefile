@@ -32,13 +32,15 @@ bench: install
 # the reliability proofs at full scale (issue 11; docs/reliability.md); make test runs them at a quick scale
 reliability: install
 	PARTNERKPI_RELIABILITY=full $(BIN)/python -m pytest -q -m reliability
+	$(BIN)/python reliability/fuzz.py --seconds 60
+	$(BIN)/python reliability/load.py --seconds 60 --users 50
 
 # every hand-computed KPI test through the CLI on Spark Connect (10-20 min); make test runs a handful on Spark
 conformance: install
 	PARTNERKPI_SPARK_CONFORMANCE=full $(BIN)/python -m pytest -q tests/test_oracle_spark.py
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench reliability
 
 clean:
 	rm -rf $(VENV) partnerkpi.duckdb partnerkpi.duckdb.wal partnerkpi.duckdb.server .pytest_cache
