@@ -37,8 +37,10 @@ def _env() -> dict[str, str]:
 
 
 def event_ids(db: Path) -> list[str]:
+    """The stored event ids, a collector message's without its source (`<write key name>/<messageId>`)."""
     with duckdb.connect(str(db), read_only=True) as con:
-        return [r[0] for r in con.execute("SELECT event_id FROM events ORDER BY event_id").fetchall()]
+        rows = con.execute("SELECT event_id FROM events ORDER BY event_id").fetchall()
+    return sorted(r[0].rsplit("/", 1)[-1] for r in rows)
 
 
 def scorecard(db: Path, *period: str) -> list[dict]:

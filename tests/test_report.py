@@ -242,3 +242,12 @@ def test_web_pdf_json_twin_and_partner_scope(client, editions):
     picker = client.get("/reports", params={"period": PERIOD})
     assert 'value="partner:A"' in picker.text and 'value="internal"' not in picker.text
     assert CANARY not in picker.text
+
+
+def test_the_sparklines_reach_six_quarters_back_but_not_before_1900():
+    from datetime import datetime
+
+    from partnerkpi.reports.build import history_start
+
+    assert history_start(datetime(2026, 7, 1)) == datetime(2025, 4, 1)  # 2025-Q2 .. 2026-Q3
+    assert history_start(datetime(1900, 7, 1)) == datetime(1900, 1, 1)  # not 1899-04-01

@@ -497,7 +497,8 @@ def impact(
     periods = periods_between(grain, start, end)
     if around is None:
         if len(periods) < 2:
-            raise UsageError("impact needs at least two periods", hint="widen --from/--to or use a finer --grain")
+            raise NotFoundError(f"the range holds fewer than two whole {grain.value}s to compare",
+                                hint="widen --from/--to or use a finer --grain")
         half = len(periods) // 2
         before: Window = (periods[0].start.date(), periods[half].start.date())
         after: Window = (periods[half].start.date(), periods[-1].end.date())

@@ -15,7 +15,7 @@ from partnerkpi.access import Memo, PartnerScope
 from partnerkpi.catalog import Catalog
 from partnerkpi.catalog.model import KPI
 from partnerkpi.engine.partner_reads import peer_position
-from partnerkpi.engine.periods import Grain, label, parse_period_label, period_start, shift
+from partnerkpi.engine.periods import EARLIEST_DAY, Grain, label, parse_period_label, period_start, shift
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
@@ -68,6 +68,13 @@ def quarter_of(hub: Hub | PartnerScope, period: str | None) -> tuple[datetime, s
     return found.start, found.label
 
 
+def history_start(start: datetime) -> datetime:
+    """The first quarter of the sparklines of a report on the quarter starting at `start`: HISTORY quarters
+    back, but never before the earliest day partnerkpi handles (a report on 1900-Q1 has one quarter of history)."""
+    earliest = datetime(EARLIEST_DAY.year, EARLIEST_DAY.month, EARLIEST_DAY.day)
+    return max(shift(start, Grain.QUARTER, 1 - HISTORY), earliest)
+
+
 def build_report(hub: Hub, period: str | None = None, audience: str = "internal", *,
                  memo: Memo | None = None) -> Report:
     """The report of `period` for `audience`: "internal", or "partner:ID" (built from that partner's scope;
@@ -115,7 +122,7 @@ def internal_report(hub: Hub, period: str | None = None) -> Report:
 
     start, quarter = quarter_of(hub, period)
     end = shift(start, Grain.QUARTER)
-    first = shift(start, Grain.QUARTER, 1 - HISTORY)
+    first = history_start(start)
     chosen = [k for k in HEADLINE_KPIS if k in hub.catalog]
     by = SEGMENT_BY if SEGMENT_BY in hub.traits() else None
     rows = hub.scorecard(Grain.QUARTER, first.date(), end.date(), by=by, judged=True)  # one compute for all parts
@@ -215,7 +222,7 @@ def partner_report(scope: PartnerScope, period: str | None = None) -> Report:
     and next steps."""
     start, quarter = quarter_of(scope, period)
     end = shift(start, Grain.QUARTER)
-    first = shift(start, Grain.QUARTER, 1 - HISTORY)
+    first = history_start(start)
     partner = scope.partner()
     by = SEGMENT_BY if SEGMENT_BY in scope.traits() else None
     figures = scope.figures(Grain.QUARTER, first.date(), end.date(), by)
