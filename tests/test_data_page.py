@@ -34,7 +34,7 @@ def test_data_json_counts_imports_and_coverage(client):
     events_import = next(i for i in body["imports"] if i["kind"] == "events")
     assert (events_import["rows_read"], events_import["accepted"], events_import["rejected"]) == (4, 2, 2)
     coverage = {c["event"]: c for c in body["coverage"]}
-    assert coverage["Logged In"]["count"] == 2 and coverage["Logged In"]["first_seen"] == "2026-07-01T09:00:00"
+    assert coverage["Logged In"]["count"] == 2 and coverage["Logged In"]["first_seen"] == "2026-07-01T09:00:00Z"
     assert coverage["Support Requested"]["count"] == 0  # its only row was rejected
     assert "Support Requested" in body["never_seen"] and "Logged In" not in body["never_seen"]
     assert len(body["coverage"]) == 34  # every plan event, and no custom ones here

@@ -382,7 +382,7 @@ def test_admin_page_and_json_twin_show_failed_as_failed_and_the_button_resends_o
         client.cookies.clear()
         assert sign_in(client, *ADMIN).status_code == 303
         (twin,) = client.get("/api/v1/subscriptions").json()
-        assert twin["next_fire_at"] == "2027-01-04T06:00:00"  # Monday 07:00 in Berlin
+        assert twin["next_fire_at"] == "2027-01-04T06:00:00Z"  # Monday 07:00 in Berlin, in UTC
         assert twin["last_run"]["counts"] == {"sent": 2, "failed": 1, "refused": 1, "pending": 0}
         rows = {r["recipient"]: r for r in twin["last_run"]["recipients"]}
         assert (rows[MAILBOX["B"]]["status"], rows[MAILBOX["B"]]["sent_at"]) == ("failed", None)
