@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,25 @@ def _load_module():
     return module
 
 
+def _off_loop(work, *args, **kwargs):
+    """`work(*args, **kwargs)` on a thread of its own: the load generator runs its own asyncio loop, which
+    cannot start in a thread where an earlier test (Playwright's sync API) left one running."""
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="load-generator")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 @pytest.fixture(scope="module")
 def load():
     return _load_module()
@@ -34,11 +54,12 @@ def load():
 
 @pytest.fixture(scope="module")
 def program(load, tmp_path_factory):
-    return load.prepare(tmp_path_factory.mktemp("load"), partners=10, months=4)
+    return _off_loop(load.prepare, tmp_path_factory.mktemp("load"), partners=10, months=4)
 
 
 def test_the_collector_stores_what_it_was_sent_and_sheds_overload_with_retry_after(load, program):
-    steady, burst = load.collector_scenarios(program, SECONDS, rate=5, size=20, factor=5, max_backlog=400)
+    steady, burst = _off_loop(load.collector_scenarios, program, SECONDS, rate=5, size=20, factor=5,
+                              max_backlog=400)
     assert steady["statuses"] == {"200": steady["requests"]} and steady["requests"] == 5 * SECONDS
     assert steady["errors"] == 0 and steady["transport_errors"] == {}
     assert steady["stored_events"] == steady["sent_events"] == 5 * SECONDS * 20
@@ -52,7 +73,7 @@ def test_the_collector_stores_what_it_was_sent_and_sheds_overload_with_retry_aft
 
 
 def test_users_browse_without_errors_while_imports_run(load, program):
-    figures = load.dashboard_scenario(program, users=USERS, seconds=SECONDS, import_rows=2000)
+    figures = _off_loop(load.dashboard_scenario, program, users=USERS, seconds=SECONDS, import_rows=2000)
     assert figures["signed_in"] == USERS
     assert figures["requests"] > 0 and figures["errors"] == 0 and figures["transport_errors"] == {}
     assert figures["statuses"] == {"200": figures["requests"]}

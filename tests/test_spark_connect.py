@@ -5,13 +5,14 @@ starts no JVM of its own (the session's server, tests/spark_connect.py, runs the
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from partnerkpi.cli import app
 from partnerkpi.credentials import Credentials
 from partnerkpi.hub import Hub
 from tests.test_lake import _export, _program
@@ -19,9 +20,6 @@ from tests.test_serve import start_server, stop
 from tests.web_fixtures import ADMIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.spark]
-
-runner = CliRunner()
-
 
 @pytest.fixture(scope="module")
 def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -33,8 +31,11 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _output(args: list[str]) -> str:
-    result = runner.invoke(app, args)
-    assert result.exit_code == 0, result.output
+    """`partnerkpi ARGS` in a process of its own: a Spark Connect session cannot start in a process where an
+    earlier test left a local Spark session running."""
+    result = subprocess.run([sys.executable, "-m", "partnerkpi.cli", *args], capture_output=True, text=True,
+                            timeout=600, env={k: v for k, v in os.environ.items() if k != "PARTNERKPI_DB"})
+    assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
 
