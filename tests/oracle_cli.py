@@ -183,34 +183,16 @@ def answers_of_two_workers(db: str, token: str, query: dict[str, Any], catalogs:
     import signal
     import subprocess
     import sys
-    import time
 
-    import httpx
-
-    from partnerkpi.cli.serve import WORKER_HEADER
-    from tests.test_pg_store import free_port
+    from tests.test_pg_store import free_port, workers_answering
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PARTNERKPI_DB", "PARTNERKPI_CATALOG", ENV)}
     proc = subprocess.Popen([sys.executable, "-m", "partnerkpi.cli", "serve", "--db", db, "--port", str(port),
                              "--workers", "2", *[a for c in catalogs for a in ("--catalog", str(c))]],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    answers: dict[str, list[dict[str, Any]]] = {}
     try:
-        deadline = time.monotonic() + 180
-        while len(answers) < 2 and time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise AssertionError(f"the server stopped: {proc.communicate()}")
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/api/v1/scorecard", params=query,
-                                     headers={"Authorization": f"Bearer {token}"}, timeout=120)
-            except httpx.TransportError:
-                time.sleep(0.2)
-                continue
-            if response.status_code != 200:
-                proc.terminate()
-                raise AssertionError(f"{response.status_code} {response.text}: {proc.communicate(timeout=30)}")
-            answers[response.headers[WORKER_HEADER]] = response.json()["rows"]
+        answers = workers_answering(f"http://127.0.0.1:{port}", token, proc, query, timeout=120)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -184,8 +184,13 @@ def test_two_server_workers_answer_from_one_postgresql_database(tmp_path, pg_db)
     assert [(r["value"], r["numerator"], r["denominator"]) for r in july] == [(50.0, 1, 2)]  # A of A and B
 
 
-def workers_answering(url: str, token: str, proc: subprocess.Popen[str]) -> dict[str, list[dict]]:
-    """Scorecard rows by the pid of the worker that answered, asking on new connections until two have."""
+JULY_QUERY = {"from": "2026-07-01", "to": "2026-08-01", "kpi": "active_partner_rate"}
+
+
+def workers_answering(url: str, token: str, proc: subprocess.Popen[str], query: dict | None = None,
+                      timeout: float = 60) -> dict[str, list[dict]]:
+    """Scorecard rows (of `query`, default July's active partner rate) by the pid of the worker that answered,
+    asking on new connections until two have; `timeout` is each request's."""
     import httpx
 
     from partnerkpi.cli.serve import WORKER_HEADER
@@ -196,9 +201,8 @@ def workers_answering(url: str, token: str, proc: subprocess.Popen[str]) -> dict
         if proc.poll() is not None:
             raise AssertionError(f"the server stopped: {proc.communicate()}")
         try:
-            response = httpx.get(f"{url}/api/v1/scorecard", params={"from": "2026-07-01", "to": "2026-08-01",
-                                                                    "kpi": "active_partner_rate"},
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            response = httpx.get(f"{url}/api/v1/scorecard", params=query or JULY_QUERY,
+                                 headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
         except httpx.TransportError:
             time.sleep(0.2)
             continue
