@@ -84,9 +84,11 @@ def collector_rows() -> list[Row]:
         Row("collector acknowledged >= 10,000 events/s", f"{full['acked_per_s']:,} events/s",
             full["acked_per_s"] >= 10_000, at),
         Row("collector stored >= 10,000 events/s", f"{stored:,} events/s", stored >= 10_000, at),
-        Row("collector p99 < 100 ms at half the rate", f"{half['p99_ms']} ms at {half.get('offered_per_s', '?')}/s",
-            half["p99_ms"] < 100, at),
-    ]
+        Row("collector p99 < 100 ms at half the measured rate",
+            f"{half['p99_ms']} ms at {half.get('offered_per_s', '?'):,}/s", half["p99_ms"] < 100, at),
+    ] + ([Row("collector p99 < 100 ms at half the 10,000/s target",
+              f"{r['target_half']['p99_ms']} ms at {r['target_half']['offered_per_s']:,}/s",
+              r["target_half"]["p99_ms"] < 100, at)] if r.get("target_half") else [])
 
 
 def dashboard_rows(events: int = 10_000_000) -> list[Row]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Every read waits for results fresh for the data it sees, so a test's assertions never race a background
+# refresh; tests/test_stale_while_revalidate.py turns serving the last result on where it tests it.
+os.environ.setdefault("PARTNERKPI_LIVE_AFTER_MS", "inf")
 
 pytest_plugins = ["tests.backends", "tests.browser", "tests.spark_connect"]
 

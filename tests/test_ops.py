@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -48,7 +49,8 @@ def test_healthz_and_readyz_answer_anonymous_callers_without_data(program):
     assert ready.status_code == 200
     body = ready.json()
     assert body["ready"] is True and body["reasons"] == []
-    assert [(c["name"], c["ok"]) for c in body["checks"]] == [("store", True), ("loader", True), ("backlog", True)]
+    assert [(c["name"], c["ok"]) for c in body["checks"]] == [("store", True), ("warm", True), ("loader", True),
+                                                                ("backlog", True)]
     assert "R1" not in ready.text and "Logged In" not in ready.text
 
 
@@ -155,7 +157,10 @@ def test_serve_log_json_writes_one_line_per_request_to_stderr(program, tmp_path)
                     break
             except httpx.TransportError:
                 time.sleep(0.2)
-        answer = httpx.get(f"{url}/readyz", headers={"X-Request-ID": "from-the-balancer"}, timeout=30)
+        while (answer := httpx.get(f"{url}/readyz", headers={"X-Request-ID": "from-the-balancer"},
+                                   timeout=30)).status_code != 200:  # 503 while the default views warm
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.2)
         assert answer.headers["X-Request-ID"] == "from-the-balancer"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -165,6 +170,24 @@ def test_serve_log_json_writes_one_line_per_request_to_stderr(program, tmp_path)
             if proc.poll() is None:
                 proc.kill()
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert [(e["request_id"], e["path"], e["status"]) for e in logged if e["request_id"] == "from-the-balancer"
-            ] == [("from-the-balancer", "/readyz", 200)]
+    balancer = [(e["path"], e["status"]) for e in logged if e["request_id"] == "from-the-balancer"]
+    assert balancer[-1] == ("/readyz", 200) and set(balancer[:-1]) <= {("/readyz", 503)}
     assert ("probe", "/healthz", 200) in [(e["request_id"], e["path"], e["status"]) for e in logged]
+
+
+def test_readyz_is_503_until_the_default_views_are_computed_after_the_start(program, monkeypatch):
+    import partnerkpi.web.warm as warming
+
+    db, _ = program
+    gate, real = threading.Event(), warming.warm
+    monkeypatch.setattr(warming, "warm", lambda st, stop: (gate.wait(30), real(st, stop)))
+    with TestClient(create_app(Settings(db=str(db)), warm=True)) as client:
+        held = client.get("/readyz")
+        gate.set()
+        deadline = time.monotonic() + 60
+        while (ready := client.get("/readyz")).status_code != 200:
+            assert time.monotonic() < deadline, ready.text
+            time.sleep(0.05)
+    assert held.status_code == 503
+    assert held.json()["reasons"] == ["warm: computing the default views after the start (web/warm.py)"]
+    assert ready.json()["ready"] is True

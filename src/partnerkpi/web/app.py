@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False
             if type(opened.store) is Store:  # the loader writes DuckDB; PostgreSQL and lakes have no collector yet
                 app.state.collector = Collector.start(opened, settings.collector, st.write_lock, st.new_data)
         warming = start_warming(st) if warm else None
+        app.state.warming = warming[0] if warming is not None else None  # /readyz waits for it
         try:
             yield
         finally:

@@ -59,7 +59,7 @@ def _checked(request: Request, reader: Reader) -> Iterator[Reader]:
             reader.require_data()
         yield reader
     finally:
-        reader.hub.close_snapshot()
+        reader.done()
 
 
 def page_reader(request: Request, st: Annotated[AppState, Depends(state)],

@@ -10,6 +10,7 @@ the app's write lock; the few writes a reader makes (overrides, acknowledgements
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ from partnerkpi.web.empty import NoDataYet
 from partnerkpi.web.kept import LastActive, LiveHealth
 from partnerkpi.web.state import ResultCache
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PERIODS = 6
 __all__ = ["MIN_PEERS", "OutOfScope", "PartnerFigures", "RangeQuery", "Reader", "UnknownPartnerError"]
 
@@ -86,6 +89,8 @@ class Reader:
     insights: Insights = field(init=False)
     _data_version: tuple | None = field(default=None, init=False, repr=False)
     _access: PartnerScope | None = field(default=None, init=False, repr=False)
+    fresh_only: bool = False  # compute every result for the data as it is now (warming, background refreshes)
+    _after: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     # -- scope ------------------------------------------------------------------------------------
     @property
@@ -140,8 +145,32 @@ class Reader:
         if not data.rows or not partners:
             raise NoDataYet(partners, data.rows)
 
-    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
-        return self.cache.get((self._version(), *key), make)
+    def _cached(self, key: tuple, make: Callable[[], Any], family: tuple | None = None) -> Any:
+        """The result of `key` for the data as it is (or, when the data changed under a slow result, that
+        result while a fresh one is computed after this request: `ResultCache`). `family` is what the result
+        answers whatever the data (by default `key`; without parts that move with the data, like `as_of`)."""
+        refresh = None if self.fresh_only else self._after.append
+        return self.cache.get((self._version(), *key), make, family=key if family is None else family,
+                              refresh=refresh)
+
+    def done(self) -> None:
+        """The request is over: close its snapshot, after computing on it (on a thread of their own, in order,
+        fresh) the results it served stale."""
+        if not self._after:
+            self.hub.close_snapshot()
+            return
+        threading.Thread(target=self._refresh, name="partnerkpi-refresh", daemon=True).start()
+
+    def _refresh(self) -> None:
+        self.fresh_only = True
+        try:
+            while self._after:
+                try:
+                    self._after.pop(0)()
+                except Exception:  # the next request that needs it computes it again and reports the failure
+                    log.exception("refreshing a result in the background failed")
+        finally:
+            self.hub.close_snapshot()
 
     # -- catalog ----------------------------------------------------------------------------------
     def kpis(self) -> list[KPI]:
@@ -292,9 +321,10 @@ class Insights:
         """At-risk partners and those inactive for `days` days, with reasons, trend and levers."""
         self.reader._whole_program()
         as_of, config = self.as_of(), self.health_config()
-        return as_of, *self.reader._cached(
+        return self.reader._cached(  # the instant travels with the lists: a stale read shows its own
             ("at_risk", as_of, days),
-            lambda: (at_risk(self.hub, as_of, config), inactive(self.hub, as_of, days, config)))
+            lambda: (as_of, at_risk(self.hub, as_of, config), inactive(self.hub, as_of, days, config)),
+            family=("at_risk", days))
 
     def partner_health(self, partner_id: str) -> HealthScore | None:
         """A partner's health score for internal users; None for the partner's own users (the score is the
@@ -309,7 +339,8 @@ class Insights:
         as_of, config = self.as_of(), self.health_config()
         live = self.reader.cache.get(("kept_health",), LiveHealth)  # not keyed by the data version
         version = self.reader._version()[0]
-        scores = self.reader._cached(("health", as_of), lambda: live.scores(self.hub, version, as_of, config))
+        scores = self.reader._cached(("health", as_of), lambda: live.scores(self.hub, version, as_of, config),
+                                     family=("health",))
         return {h.partner_id: h for h in scores}
 
     def override(self, partner_id: str, *, level: str, reason: str, expires_at: date, by: str) -> Override:

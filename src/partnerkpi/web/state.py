@@ -4,7 +4,9 @@ dependency)."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,54 +16,107 @@ from fastapi import Request
 
 from partnerkpi.credentials import Credentials
 from partnerkpi.engine.results import LiveResults
+from partnerkpi.errors import UsageError
 from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
 
 CACHE_ENTRIES = 64
+LIVE_AFTER_ENV = "PARTNERKPI_LIVE_AFTER_MS"
+LIVE_AFTER_MS = 200.0  # the pages' budget: a view slower to compute is served from its last result, then redone
+
+
+
+def live_after_seconds() -> float:
+    """How long a view may take to compute before a data change serves its last result while a fresh one is
+    computed in the background (`$PARTNERKPI_LIVE_AFTER_MS`, default the pages' 200 ms budget; `inf` turns
+    it off: every read after a change waits for the fresh result)."""
+    raw = os.environ.get(LIVE_AFTER_ENV, "").strip()
+    try:
+        return float(raw) / 1000 if raw else LIVE_AFTER_MS / 1000
+    except ValueError:
+        raise UsageError(f"{LIVE_AFTER_ENV}={raw!r} is not a number of milliseconds",
+                         hint=f"e.g. {LIVE_AFTER_ENV}=200, or inf to always wait for fresh results") from None
+
+
+Refresh = Callable[[Callable[[], None]], None]  # takes a computation to run once the request is done
 
 
 @dataclass
 class ResultCache:
     """Computed results by (data version, what was asked), so requests that share a computation do it once;
     the least recently used entries go first. Safe to share between threads: a result is made outside the
-    cache's lock, once however many requests ask for it at the same time (the others wait for that one)."""
+    cache's lock, once however many requests ask for it at the same time (the others wait for that one).
+
+    Stale-while-revalidate, as PostHog and Metabase serve insights under changing data: the latest result of
+    each `family` (what was asked, whatever the data version) is kept with what it cost. When the data has
+    changed and that result took longer than `live_after` seconds to compute, a read gets it at once and the
+    fresh one is computed after the request (`refresh`), one per family at a time and not before the last one
+    has been served as long as it took to make, while other reads keep getting the last one.
+    Cheap results are always computed fresh. `clear` forgets them all (a person's upload or override shows
+    at once)."""
 
     entries: dict[tuple, Any] = field(default_factory=dict)
     size: int = CACHE_ENTRIES
+    live_after: float = field(default_factory=live_after_seconds)
+    latest: dict[tuple, tuple[Any, float, float]] = field(default_factory=dict)  # family -> (result, cost, made at)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _making: dict[tuple, threading.Event] = field(default_factory=dict, repr=False)
+    _refreshing: set[tuple] = field(default_factory=set, repr=False)  # families computed fresh after a request
 
-    def get(self, key: tuple, make: Callable[[], Any]) -> Any:
-        """The cached result of `key`, made by `make()` the first time."""
+    def get(self, key: tuple, make: Callable[[], Any], *, family: tuple | None = None,
+            refresh: Refresh | None = None) -> Any:
+        """The cached result of `key`, made by `make()` the first time (or, with a `family` and a `refresh`,
+        the family's last result while `refresh` is handed the fresh computation)."""
         while True:
             with self._lock:
                 if key in self.entries:
                     self.entries[key] = value = self.entries.pop(key)  # now the most recently used
                     return value
                 made = self._making.get(key)
+                stale = self.latest.get(family) if family is not None and refresh is not None else None
+                if stale is not None and stale[1] >= self.live_after:
+                    value, cost, at = stale
+                    if made is None and family not in self._refreshing and time.monotonic() - at >= cost:
+                        # this read starts the family's one fresh computation, once its last result has been
+                        # served as long as it took to make (so a stream keeps at most half the CPU busy)
+                        self._making[key] = threading.Event()
+                        self._refreshing.add(family)
+                        refresh(lambda: self._make(key, make, family, refreshing=True))
+                    return value
                 mine = made is None
                 if mine:
                     made = self._making[key] = threading.Event()
             if not mine:
                 made.wait()  # type: ignore[union-attr]
                 continue  # the maker's result, or (when it failed) this request makes it
-            try:
-                value = make()
-                with self._lock:
-                    while len(self.entries) >= self.size:
-                        self.entries.pop(next(iter(self.entries)))
-                    self.entries[key] = value
-                return value
-            finally:
-                with self._lock:
-                    del self._making[key]
-                made.set()  # type: ignore[union-attr]
+            return self._make(key, make, family)
+
+    def _make(self, key: tuple, make: Callable[[], Any], family: tuple | None, refreshing: bool = False) -> Any:
+        """Make `key` (whose `_making` event the caller set), keep it and wake whoever waits for it."""
+        try:
+            started = time.monotonic()
+            value = make()
+            with self._lock:
+                while len(self.entries) >= self.size:
+                    self.entries.pop(next(iter(self.entries)))
+                self.entries[key] = value
+                if family is not None:
+                    now = time.monotonic()
+                    self.latest[family] = (value, now - started, now)
+            return value
+        finally:
+            with self._lock:
+                made = self._making.pop(key)
+                if refreshing:
+                    self._refreshing.discard(family)
+            made.set()
 
     def clear(self) -> None:
         """Forget every result (e.g. after an override: health scores computed before it are stale)."""
         with self._lock:
             self.entries.clear()
+            self.latest.clear()
 
 
 @dataclass

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def warm(st: AppState, stop: threading.Event) -> None:
     """Compute the scorecard's default range, each KPI page's default, the partner list and at-risk, as an
     internal user would see them; stops between views once `stop` is set."""
-    reader = Reader(st.hub.snapshot(), st.write_lock, cache=st.results)
+    reader = Reader(st.hub.snapshot(), st.write_lock, cache=st.results, fresh_only=True)
     reader.insights = Insights(reader, st.settings)
     try:
         reader.require_data()

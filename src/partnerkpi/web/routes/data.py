@@ -161,6 +161,7 @@ def create_imports(
                 _save(mapping, mapping_path)
             with st.write_lock:
                 summaries = st.hub.import_files(paths, kind=kind, mapping=mapping_path)
+            st.results.clear()  # the person who uploaded sees its effect at once, not a result from before
             st.new_data()
         except PartnerKPIError as exc:
             _without(prefix, exc)

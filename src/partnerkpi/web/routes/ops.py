@@ -1,7 +1,8 @@
 """GET /healthz and /readyz, for a process supervisor and a load balancer: no sign-in, no data.
 
-/healthz says the process answers; /readyz that it can do its work: the store answers, the collector's loader
-is not failing, and its backlog is under the bound past which the collector turns requests away.
+/healthz says the process answers; /readyz that it can do its work: the store answers, the default views are
+computed after the start (so the first view is fast), the collector's loader is not failing, and its backlog is
+under the bound past which the collector turns requests away.
 """
 
 from __future__ import annotations
@@ -68,11 +69,18 @@ def _collector_checks(request: Request) -> list[Check]:
     return [loader, backlog]
 
 
+def _warm_check(request: Request) -> Check:
+    warming = getattr(request.app.state, "warming", None)
+    if warming is not None and warming.is_alive():
+        return Check(name="warm", ok=False, detail="computing the default views after the start (web/warm.py)")
+    return Check(name="warm", ok=True, detail="the default views are computed")
+
+
 @router.get("/readyz", response_model=Readiness, summary="Readiness: the store answers and the collector keeps up",
             responses={503: {"model": Readiness, "description": "Not ready: `reasons` says why"}})
 def readyz(request: Request, st: Annotated[AppState, Depends(state)]) -> Readiness | JSONResponse:
     """200 when every check passes, else 503 with the failed checks as reasons."""
-    checks = [_store_check(st), *_collector_checks(request)]
+    checks = [_store_check(st), _warm_check(request), *_collector_checks(request)]
     reasons = [f"{c.name}: {c.detail}" for c in checks if not c.ok]
     result = Readiness(ready=not reasons, checks=checks, reasons=reasons)
     if reasons:

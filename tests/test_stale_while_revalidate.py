@@ -1,0 +1,110 @@
+"""Slow results under a live stream (web/state.ResultCache): after a data change, a view that took longer than
+the pages' budget to compute is served from its last result at once while the fresh one is computed after
+the request, once; cheap views and a person's own upload are always fresh."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime, timedelta
+
+import httpx
+
+from partnerkpi.credentials import Credentials
+from partnerkpi.web.state import ResultCache
+from tests.test_collector import serve
+from tests.web_fixtures import ANALYST
+
+
+def _slow(value: str, seconds: float = 0.02):
+    def make() -> str:
+        time.sleep(seconds)
+        return value
+    return make
+
+
+def test_a_slow_result_is_served_while_one_fresh_computation_runs_after_the_request():
+    cache, queued = ResultCache(live_after=0.01), []
+    assert cache.get(("v1", "scorecard"), _slow("old", 0.5), family=("scorecard",), refresh=queued.append) == "old"
+    assert queued == []  # nothing to serve before the first result: it is computed in the request
+
+    # the data changed (v2): the last result at once; its fresh computation waits until the last result has
+    # been served as long as it took to make (0.5 s), then it is handed over once, also for later versions
+    assert cache.get(("v2", "scorecard"), _slow("new"), family=("scorecard",), refresh=queued.append) == "old"
+    assert queued == []
+    time.sleep(cache.latest[("scorecard",)][1] + 0.05)
+    for version in ("v2", "v2", "v3"):
+        assert cache.get((version, "scorecard"), _slow(version), family=("scorecard",),
+                         refresh=queued.append) == "old"
+    assert len(queued) == 1
+    queued.pop()()
+    assert cache.get(("v2", "scorecard"), _slow("never"), family=("scorecard",), refresh=queued.append) == "v2"
+    assert queued == []
+
+    # a reader that must be fresh (no refresh to hand over) waits for the computation
+    assert cache.get(("v4", "scorecard"), _slow("v4"), family=("scorecard",), refresh=None) == "v4"
+
+
+def test_cheap_results_and_results_after_clear_are_computed_fresh():
+    cache, queued = ResultCache(live_after=10.0), []
+    cache.get(("v1", "partners"), _slow("old"), family=("partners",), refresh=queued.append)
+    assert cache.get(("v2", "partners"), _slow("new"), family=("partners",), refresh=queued.append) == "new"
+
+    slow = ResultCache(live_after=0.0)
+    slow.get(("v1", "at_risk"), _slow("old"), family=("at_risk",), refresh=queued.append)
+    slow.clear()  # an upload or an override: its author sees its effect at once
+    assert slow.get(("v2", "at_risk"), _slow("new"), family=("at_risk",), refresh=queued.append) == "new"
+    assert queued == []
+
+
+def test_reads_during_a_fresh_computation_get_the_last_result_without_waiting():
+    cache, queued, gate = ResultCache(live_after=0.0), [], threading.Event()
+    cache.get(("v1", "k"), _slow("old"), family=("k",), refresh=queued.append)
+    time.sleep(0.03)
+    cache.get(("v2", "k"), lambda: gate.wait(5) and "new", family=("k",), refresh=queued.append)
+    worker = threading.Thread(target=queued.pop())
+    worker.start()
+    started = time.perf_counter()
+    assert cache.get(("v2", "k"), _slow("other"), family=("k",), refresh=queued.append) == "old"
+    assert time.perf_counter() - started < 1  # did not wait for the computation under way
+    gate.set()
+    worker.join(5)
+    assert cache.get(("v2", "k"), _slow("other"), family=("k",), refresh=queued.append) == "new"
+
+
+def _rate(url: str, token: str, month: date) -> float:
+    end = (month + timedelta(days=32)).replace(day=1)
+    response = httpx.get(f"{url}/api/v1/scorecard", params={"from": str(month), "to": str(end),
+                                                             "kpi": "active_partner_rate"},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert response.status_code == 200, response.text
+    [row] = [r for r in response.json()["rows"] if not r["segment"] and r["period_start"].startswith(str(month))]
+    return row["value"]
+
+
+def test_a_live_server_serves_the_last_scorecard_then_the_fresh_one(tmp_path):
+    month = (datetime.now().date().replace(day=1) - timedelta(days=1)).replace(day=1)  # last month, covered
+
+    def track(user: str, message: str) -> dict:
+        return {"type": "track", "event": "Logged In", "userId": user, "messageId": message,
+                "timestamp": f"{month + timedelta(days=9)}T10:00:00Z"}
+
+    with serve(tmp_path) as served:
+        token = Credentials(served.hub.store).create_token(ANALYST[0])
+        since, pairs = f"{month}T00:00:00Z", (("p1", "u1"), ("p2", "u2"))  # both in the program all month
+        setup = [{"type": "group", "groupId": p, "userId": u, "traits": {"name": p}, "timestamp": since}
+                 for p, u in pairs]
+        setup += [{"type": "identify", "userId": u, "traits": {"partner_id": p}, "timestamp": since}
+                  for p, u in pairs]
+        assert served.post("/v1/batch", {"batch": [*setup, track("u1", "m1")]}).status_code == 200
+        served.wait_loaded(5)
+        assert _rate(served.url, token, month) == 50.0  # p1 active, p2 not: computed in the request
+
+        served.app.state.partnerkpi.results.live_after = 0.0  # every result counts as slow
+        assert served.post("/v1/batch", {"batch": [track("u2", "m2")]}).status_code == 200
+        served.wait_loaded(6)
+        assert _rate(served.url, token, month) == 50.0  # the last result, at once; the fresh one follows
+        deadline = time.monotonic() + 30
+        while (value := _rate(served.url, token, month)) != 100.0:
+            assert value == 50.0 and time.monotonic() < deadline, value
+            time.sleep(0.05)
