@@ -170,13 +170,17 @@ class PartnerScope:
 
     def open_tasks(self) -> list[dict[str, Any]]:
         """The partner's open tasks now (the data's now), overdue first."""
-        engine = self._hub.engine
-        return open_tasks(engine.table, engine.execute, self.partner_id, self._hub.now())
+        def make() -> list[dict[str, Any]]:
+            engine = self._hub.engine
+            return open_tasks(engine.table, engine.execute, self.partner_id, self._hub.now())
+        return self._memo(("open_tasks", self.partner_id), make)
 
     def unacknowledged_policies(self) -> list[dict[str, Any]]:
         """The required policies the partner has not acknowledged yet."""
-        engine = self._hub.engine
-        return unacknowledged_policies(engine.table, engine.execute, self.partner_id, self._hub.now())
+        def make() -> list[dict[str, Any]]:
+            engine = self._hub.engine
+            return unacknowledged_policies(engine.table, engine.execute, self.partner_id, self._hub.now())
+        return self._memo(("unacknowledged_policies", self.partner_id), make)
 
     def last_active(self) -> datetime | None:
         """The partner's latest activity event (None: never active)."""
