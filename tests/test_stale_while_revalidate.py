@@ -57,19 +57,36 @@ def test_cheap_results_and_results_after_clear_are_computed_fresh():
     assert queued == []
 
 
-def test_reads_during_a_fresh_computation_get_the_last_result_without_waiting():
-    cache, queued, gate = ResultCache(live_after=0.0), [], threading.Event()
+def _refreshing(cache: ResultCache, queued: list, gate: threading.Event, fresh: str) -> threading.Thread:
+    """Key k made once ("old") at v1, then its fresh v2 computation running on a thread until `gate` is set."""
     cache.get(("v1", "k"), _slow("old"), family=("k",), refresh=queued.append)
     time.sleep(0.03)
-    cache.get(("v2", "k"), lambda: gate.wait(5) and "new", family=("k",), refresh=queued.append)
+    cache.get(("v2", "k"), lambda: gate.wait(5) and fresh, family=("k",), refresh=queued.append)
     worker = threading.Thread(target=queued.pop())
     worker.start()
+    return worker
+
+
+def test_reads_during_a_fresh_computation_get_the_last_result_without_waiting():
+    cache, queued, gate = ResultCache(live_after=0.0), [], threading.Event()
+    worker = _refreshing(cache, queued, gate, "new")
     started = time.perf_counter()
     assert cache.get(("v2", "k"), _slow("other"), family=("k",), refresh=queued.append) == "old"
     assert time.perf_counter() - started < 1  # did not wait for the computation under way
     gate.set()
     worker.join(5)
     assert cache.get(("v2", "k"), _slow("other"), family=("k",), refresh=queued.append) == "new"
+
+
+def test_a_result_made_while_the_cache_is_cleared_is_not_served_stale_afterwards():
+    cache, queued, gate = ResultCache(live_after=0.0), [], threading.Event()
+    worker = _refreshing(cache, queued, gate, "from before the upload")
+    cache.clear()  # an upload lands while the refresh computes on the snapshot taken before it
+    gate.set()
+    worker.join(5)
+    assert cache.get(("v3", "k"), _slow("after the upload"), family=("k",), refresh=queued.append) == (
+        "after the upload")
+    assert queued == []
 
 
 def _rate(url: str, token: str, month: date) -> float:

@@ -63,6 +63,7 @@ class ResultCache:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _making: dict[tuple, threading.Event] = field(default_factory=dict, repr=False)
     _refreshing: set[tuple] = field(default_factory=set, repr=False)  # families computed fresh after a request
+    _cleared: int = field(default=0, repr=False)  # how many times `clear` ran
 
     def get(self, key: tuple, make: Callable[[], Any], *, family: tuple | None = None,
             refresh: Refresh | None = None) -> Any:
@@ -95,13 +96,13 @@ class ResultCache:
     def _make(self, key: tuple, make: Callable[[], Any], family: tuple | None, refreshing: bool = False) -> Any:
         """Make `key` (whose `_making` event the caller set), keep it and wake whoever waits for it."""
         try:
-            started = time.monotonic()
+            started, cleared = time.monotonic(), self._cleared
             value = make()
             with self._lock:
                 while len(self.entries) >= self.size:
                     self.entries.pop(next(iter(self.entries)))
                 self.entries[key] = value
-                if family is not None:
+                if family is not None and cleared == self._cleared:  # made before a clear: never served stale
                     now = time.monotonic()
                     self.latest[family] = (value, now - started, now)
             return value
@@ -117,6 +118,7 @@ class ResultCache:
         with self._lock:
             self.entries.clear()
             self.latest.clear()
+            self._cleared += 1
 
 
 @dataclass
