@@ -97,7 +97,7 @@ def test_unknown_kpi_is_404_with_a_hint(client):
 
 
 @pytest.mark.parametrize(("params", "fragment"), [
-    ({"grain": "fortnight"}, "unknown grain"),
+    ({"grain": "fortnight"}, "unknown grain 'fortnight'"),
     ({"from": "July"}, "is not a date"),
     ({"by": "colour"}, "unknown partner trait"),
     ({"from": "2026-08-01", "to": "2026-07-01"}, "is empty"),
@@ -106,6 +106,14 @@ def test_bad_queries_are_400_with_how_to_fix(client, params, fragment):
     r = client.get("/api/v1/scorecard", params=params)
     assert r.status_code == 400
     assert fragment in r.json()["error"] and r.json()["hint"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/scorecard", "/api/v1/partners", "/api/v1/partners/R1",
+                                  "/api/v1/kpis/active_partner_rate", "/api/v1/lifecycle"])
+def test_an_empty_grain_is_refused_on_every_route_that_takes_one(client, path):
+    r = client.get(path, params={"grain": ""})
+    assert r.status_code == 400
+    assert r.json()["error"] == "unknown grain ''" and "week, month, quarter, year" in r.json()["hint"]
 
 
 def test_segments_are_the_partner_traits(client):

@@ -207,3 +207,38 @@ def test_restore_refuses_a_database_a_server_owns(tmp_path):
         stop(proc)
     assert refused.returncode == 5
     assert f"the partnerkpi server at {url}" in refused.stderr and "stop the server" in refused.stderr
+
+
+def test_a_copy_is_whole_in_its_file_while_other_cursors_list_the_catalog(tmp_path):
+    """Reads listing the catalog while a copy is attached hold the copy open after DETACH, its rows still in its
+    WAL; the server's snapshot is copied as one file, so `copy_database` returns only once the file holds them."""
+    from partnerkpi.store.backup import STORE_TABLES, check_store, copy_database
+
+    con = duckdb.connect(str(tmp_path / "source.duckdb"))
+    for i, table in enumerate(STORE_TABLES):
+        con.execute(f"CREATE TABLE {table} AS SELECT range AS id FROM range({(i + 1) * 50_000})")
+    stop_reading, failures = threading.Event(), []
+
+    def read() -> None:
+        cursor = con.cursor()
+        while not stop_reading.is_set():
+            try:
+                cursor.execute("SELECT table_name FROM information_schema.tables").fetchall()
+                cursor.execute("SELECT count(*) FROM events").fetchall()
+            except duckdb.Error as exc:  # e.g. two databases by one name in a reader's transaction
+                failures.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    try:
+        for i in range(8):
+            copy_database(con, tmp_path / f"copy{i}.duckdb")
+            alone = tmp_path / f"alone{i}.duckdb"  # the file by itself, as `partnerkpi backup` copies it
+            alone.write_bytes((tmp_path / f"copy{i}.duckdb").read_bytes())
+            assert check_store(alone).counts == {t: (j + 1) * 50_000 for j, t in enumerate(STORE_TABLES)}
+    finally:
+        stop_reading.set()
+        for reader in readers:
+            reader.join()
+    assert failures == []

@@ -95,6 +95,21 @@ def test_a_grown_lake_is_read_whole_by_a_read_only_open(tmp_path):
         assert hub.store.counts()["events"] == 4
 
 
+def test_the_snapshots_of_a_lake_hub_share_its_spark_views(tmp_path):
+    """The server reads through a snapshot per request: the lake's views are made once, not again under other
+    requests' queries."""
+    lake = tmp_path / "lake"
+    _export(_program(tmp_path), lake)
+    with Hub.open(_url(lake), read_only=True) as hub:
+        snapshots = [hub.snapshot() for _ in range(3)]
+        try:
+            sources = [snapshot.engine and snapshot.source for snapshot in snapshots]  # Spark starts on first use
+            assert sources[0] is not None and all(source is sources[0] for source in sources)
+        finally:
+            for snapshot in snapshots:
+                snapshot.close_snapshot()
+
+
 def test_instants_with_a_zone_read_as_utc(tmp_path):
     lake = tmp_path / "lake"
     _export(_program(tmp_path), lake)

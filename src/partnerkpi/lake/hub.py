@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from partnerkpi.backends import Backend
 from partnerkpi.catalog import load_catalog
 from partnerkpi.catalog.plan import load_plan
 from partnerkpi.clock import Clock
@@ -30,16 +31,22 @@ class LakeHub(Hub):
 
     location: Location | None = None
     _starting: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # The Spark source, made once and shared by this hub's snapshots (`replace` hands them this very dict): the
+    # server reads through a snapshot per request, and re-registering the lake's views while other requests'
+    # queries read them is both slow and a race on the Spark server.
+    _spark: dict[str, Backend] = field(default_factory=dict, repr=False)
 
     @property
     def engine(self) -> Engine:
         """The engine on Spark over the lake (the session and the lake's views made on first use)."""
         with self._starting:
             if self.source is None and self.location is not None and isinstance(self.store, LakeStore):
-                session = lake_session(self.location)
-                database = register_lake(session, self.location.lake or "", self.store.tables,
-                                         self.store.lake_columns, self.store.file_columns)
-                self.source = lake_source(session, database)
+                if "source" not in self._spark:
+                    session = lake_session(self.location)
+                    database = register_lake(session, self.location.lake or "", self.store.tables,
+                                             self.store.lake_columns, self.store.file_columns)
+                    self._spark["source"] = lake_source(session, database)
+                self.source = self._spark["source"]
         engine = super().engine
         engine.fork, engine.threads = (lambda: engine.execute), SPARK_THREADS
         return engine

@@ -8,6 +8,7 @@ grows under a running server is read whole, with no session restart.
 from __future__ import annotations
 
 import hashlib
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,11 @@ if TYPE_CHECKING:
 SPARK_THREADS = 4
 
 _sessions: dict[str, SparkSession] = {}
+# Sessions replaced in `_sessions` are kept, never collected: a Connect session's finalizer closes its client,
+# which shuts the client library's shared release pool down under the queries other threads still run
+# ("cannot schedule new futures after shutdown").
+_replaced: list[SparkSession] = []
+_opening = threading.Lock()
 
 
 def lake_session(location: Location) -> SparkSession:
@@ -39,9 +45,16 @@ def lake_session(location: Location) -> SparkSession:
         # Connect client ignores with a UserWarning on every query; set on each open, as a caller's
         # warnings.catch_warnings (a test's) drops it at exit.
         warnings.filterwarnings("ignore", message="'verifySchema' is ignored", category=UserWarning)
+    with _opening:
+        return _session(location)
+
+
+def _session(location: Location) -> SparkSession:
     session = _sessions.get(location.target)
     if session is not None and _alive(session):
         return session
+    if session is not None:
+        _replaced.append(session)
     if location.spark_connect:
         session = _connect(location.target)
     else:

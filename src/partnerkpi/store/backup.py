@@ -8,6 +8,8 @@ anything, and replaces the target in one rename.
 from __future__ import annotations
 
 import os
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,8 @@ from partnerkpi.errors import UsageError
 
 # The canonical tables every partnerkpi store has (KPI-SPEC §2): a file without them is not ours.
 STORE_TABLES = ("partners", "users", "events", "rejected_rows", "imports")
-_ALIAS = "partnerkpi_copy"
+# How long a copy waits for the readers that saw it attached to let go of it (see `copy_database`).
+SETTLE_SECONDS = 300.0
 
 
 class BackupError(UsageError):
@@ -34,19 +37,37 @@ class StoreFile:
 
 def copy_database(con: duckdb.DuckDBPyConnection, target: Path) -> None:
     """Copy the database `con` works on, in one transaction, to the new DuckDB file `target` (the caller holds
-    the write lock, if there is one)."""
+    the write lock, if there is one).
+
+    While the copy is attached, a read on another cursor of the same database that lists the catalog (e.g.
+    information_schema) takes the copy into its transaction: DETACH then leaves the copy open, its data in its
+    WAL, until that read ends, and only then writes it into the file. So the copy is finished only once its WAL
+    is gone; it is attached under a name of its own, so such a read never sees two databases by one name."""
     source = con.execute("SELECT current_database()").fetchone()[0]
-    con.execute(f"ATTACH '{_quoted(target)}' AS {_ALIAS} (READ_WRITE)")
+    alias = f"partnerkpi_copy_{uuid.uuid4().hex[:12]}"
+    con.execute(f"ATTACH '{_quoted(target)}' AS {alias} (READ_WRITE)")
     try:
         con.execute("BEGIN TRANSACTION")
         try:
-            con.execute(f'COPY FROM DATABASE "{source}" TO {_ALIAS}')
+            con.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
             raise
     finally:
-        con.execute(f"DETACH {_ALIAS}")
+        con.execute(f"DETACH {alias}")
+    _settle(target)
+
+
+def _settle(target: Path, timeout: float = SETTLE_SECONDS) -> None:
+    """Wait until the copy at `target` is written into its file (its WAL gone)."""
+    wal = Path(f"{target}.wal")
+    deadline = time.monotonic() + timeout
+    while wal.exists():
+        if time.monotonic() > deadline:
+            raise BackupError(f"the copy {target} is still held by a running read after {timeout:.0f} s",
+                              hint="run the backup again when the long reads have finished")
+        time.sleep(0.02)
 
 
 def copy_file(db: Path, target: Path) -> None:

@@ -31,9 +31,10 @@ def resolve_query(
     data: Reader, grain: str = "month", start: str | None = None, end: str | None = None, by: str | None = None,
     partial: bool = False,
 ) -> RangeQuery:
-    """The query with the CLI's defaults filled in; empty strings (from HTML forms) mean "not given". The range
-    ends where the data does: with the last complete period, or with `partial` the running one."""
-    g = Grain.parse(grain or "month")
+    """The query with the CLI's defaults filled in; empty dates and trait (from HTML forms) mean "not given", an
+    empty grain is refused (the forms always send one). The range ends where the data does: with the last
+    complete period, or with `partial` the running one."""
+    g = Grain.parse(grain)
     first, last = parse_day(start, "from"), parse_day(end, "to")
     if first is None or last is None:
         default_start, last = data.default_range(g, last, partial=partial)
