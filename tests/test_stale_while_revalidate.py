@@ -13,7 +13,7 @@ import httpx
 from partnerkpi.credentials import Credentials
 from partnerkpi.web.state import ResultCache
 from tests.test_collector import serve
-from tests.web_fixtures import ANALYST
+from tests.web_fixtures import ANALYST, sign_in
 
 
 def _slow(value: str, seconds: float = 0.02):
@@ -89,12 +89,30 @@ def test_a_result_made_while_the_cache_is_cleared_is_not_served_stale_afterwards
     assert queued == []
 
 
-def _rate(url: str, token: str, month: date) -> float:
+def test_a_stale_result_says_how_old_it_is_and_a_fresh_one_does_not():
+    cache, queued, ages = ResultCache(live_after=0.0), [], []
+    cache.get(("v1", "k"), _slow("old"), family=("k",), refresh=queued.append, served=ages.append)
+    assert ages == []  # computed in the request: fresh
+    time.sleep(0.3)
+    assert cache.get(("v2", "k"), _slow("new"), family=("k",), refresh=queued.append, served=ages.append) == "old"
+    [age] = ages
+    assert 0.3 <= age < 5
+    queued.pop()()
+    assert cache.get(("v2", "k"), _slow("never"), family=("k",), refresh=queued.append, served=ages.append) == "new"
+    assert len(ages) == 1
+
+
+def _scorecard(url: str, token: str, month: date) -> httpx.Response:
     end = (month + timedelta(days=32)).replace(day=1)
     response = httpx.get(f"{url}/api/v1/scorecard", params={"from": str(month), "to": str(end),
                                                              "kpi": "active_partner_rate"},
                          headers={"Authorization": f"Bearer {token}"}, timeout=60)
     assert response.status_code == 200, response.text
+    return response
+
+
+def _rate(url: str, token: str, month: date) -> float:
+    response = _scorecard(url, token, month)
     [row] = [r for r in response.json()["rows"] if not r["segment"] and r["period_start"].startswith(str(month))]
     return row["value"]
 
@@ -116,12 +134,20 @@ def test_a_live_server_serves_the_last_scorecard_then_the_fresh_one(tmp_path):
         assert served.post("/v1/batch", {"batch": [*setup, track("u1", "m1")]}).status_code == 200
         served.wait_loaded(5)
         assert _rate(served.url, token, month) == 50.0  # p1 active, p2 not: computed in the request
+        assert "Age" not in _scorecard(served.url, token, month).headers
+        page = httpx.Client(base_url=served.url, timeout=60)
+        assert sign_in(page, *ANALYST).status_code == 303
+        assert "Some figures are from" not in page.get("/").text
 
         served.app.state.partnerkpi.results.live_after = 0.0  # every result counts as slow
         assert served.post("/v1/batch", {"batch": [track("u2", "m2")]}).status_code == 200
         served.wait_loaded(6)
-        assert _rate(served.url, token, month) == 50.0  # the last result, at once; the fresh one follows
+        stale = _scorecard(served.url, token, month)  # the last result, at once; the fresh one follows
+        assert [r["value"] for r in stale.json()["rows"] if not r["segment"]] == [50.0]
+        assert int(stale.headers["Age"]) >= 0
+        assert "Some figures are from" in page.get("/").text  # the page says so too
         deadline = time.monotonic() + 30
         while (value := _rate(served.url, token, month)) != 100.0:
             assert value == 50.0 and time.monotonic() < deadline, value
             time.sleep(0.05)
+        assert "Age" not in _scorecard(served.url, token, month).headers

@@ -22,7 +22,7 @@ from partnerkpi.web.numbers import display_number
 from partnerkpi.web.openapi import optional_day
 from partnerkpi.web.reader import Insights, Reader
 from partnerkpi.web.state import AppState, state
-from partnerkpi.web.views import data_banner
+from partnerkpi.web.views import data_banner, stale_note
 
 GRAINS = ("week", "month", "quarter", "year")
 
@@ -33,6 +33,7 @@ def templates() -> Jinja2Templates:
     made = Jinja2Templates(directory=str(resources.files("partnerkpi.web") / "templates"))
     made.env.filters["fmt"] = display_number  # {{ value | fmt(unit) }}: the one way a page shows a number
     made.env.globals["data_banner"] = data_banner  # base.html: "Data as of ..." for signed-in users
+    made.env.globals["stale_note"] = stale_note  # base.html: "Some figures are from 40 s ago ..." under a stream
     return made
 
 
@@ -54,6 +55,7 @@ WORKS_EMPTY = frozenset({"/catalog", "/data", "/api/v1/kpis", "/api/v1/segments"
 
 
 def _checked(request: Request, reader: Reader) -> Iterator[Reader]:
+    request.state.reader = reader  # the page's banner and the `Age` header say when it served a last result
     try:
         if request.method == "GET" and request.url.path not in WORKS_EMPTY:
             reader.require_data()

@@ -44,8 +44,15 @@ def actor_kind(scope: Scope) -> str:
     return "anonymous"
 
 
+def stale_age(scope: Scope) -> float | None:
+    """Seconds since the oldest last result the request's reader served in place of a fresh one (web/state:
+    stale-while-revalidate); None when everything it served was computed for the data as it is."""
+    return getattr(scope.get("state", {}).get("reader"), "stale_age", None)
+
+
 class RequestLog:
-    """ASGI middleware: the request id on every response and one JSON line per request."""
+    """ASGI middleware: the request id on every response, an `Age` header (seconds, as caches send it) on one
+    that holds a last result computed before the data changed, and one JSON line per request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -63,7 +70,10 @@ class RequestLog:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = rid
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = rid
+                if (age := stale_age(scope)) is not None:
+                    headers["Age"] = str(int(age))
             await send(message)
 
         try:
@@ -73,7 +83,8 @@ class RequestLog:
                 log.info(json.dumps({
                     "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     "request_id": rid, "method": scope["method"], "path": scope["path"], "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 1), "actor": actor_kind(scope)}))
+                    "ms": round((time.perf_counter() - started) * 1000, 1), "actor": actor_kind(scope),
+                    **({"stale_s": round(age, 1)} if (age := stale_age(scope)) is not None else {})}))
 
 
 def log_to_stderr() -> None:

@@ -91,6 +91,7 @@ class Reader:
     _access: PartnerScope | None = field(default=None, init=False, repr=False)
     fresh_only: bool = False  # compute every result for the data as it is now (warming, background refreshes)
     _after: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
+    stale_age: float | None = field(default=None, init=False)  # seconds: the oldest last result served stale
 
     # -- scope ------------------------------------------------------------------------------------
     @property
@@ -151,7 +152,10 @@ class Reader:
         answers whatever the data (by default `key`; without parts that move with the data, like `as_of`)."""
         refresh = None if self.fresh_only else self._after.append
         return self.cache.get((self._version(), *key), make, family=key if family is None else family,
-                              refresh=refresh)
+                              refresh=refresh, served=self._served_stale)
+
+    def _served_stale(self, age: float) -> None:
+        self.stale_age = max(age, self.stale_age or 0.0)
 
     def done(self) -> None:
         """The request is over: close its snapshot, after computing on it (on a thread of their own, in order,

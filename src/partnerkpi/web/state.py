@@ -40,6 +40,7 @@ def live_after_seconds() -> float:
 
 
 Refresh = Callable[[Callable[[], None]], None]  # takes a computation to run once the request is done
+Served = Callable[[float], None]  # told the age in seconds of a last result served in place of a fresh one
 
 
 @dataclass
@@ -66,9 +67,9 @@ class ResultCache:
     _cleared: int = field(default=0, repr=False)  # how many times `clear` ran
 
     def get(self, key: tuple, make: Callable[[], Any], *, family: tuple | None = None,
-            refresh: Refresh | None = None) -> Any:
+            refresh: Refresh | None = None, served: Served | None = None) -> Any:
         """The cached result of `key`, made by `make()` the first time (or, with a `family` and a `refresh`,
-        the family's last result while `refresh` is handed the fresh computation)."""
+        the family's last result while `refresh` is handed the fresh computation; `served` is told its age)."""
         while True:
             with self._lock:
                 if key in self.entries:
@@ -84,6 +85,8 @@ class ResultCache:
                         self._making[key] = threading.Event()
                         self._refreshing.add(family)
                         refresh(lambda: self._make(key, make, family, refreshing=True))
+                    if served is not None:
+                        served(time.monotonic() - at)
                     return value
                 mine = made is None
                 if mine:

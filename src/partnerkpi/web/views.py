@@ -96,6 +96,25 @@ def data_banner(request: Request) -> str | None:
     return f"Data as of {mark:%Y-%m-%d} (last complete month: {month.label})"
 
 
+def stale_note(request: Request) -> str | None:
+    """The banner's second line when the page holds figures computed before the latest data arrived (served
+    while their fresh computation runs: web/state.ResultCache); None when every figure is fresh."""
+    reader = getattr(request.state, "reader", None)
+    age = getattr(reader, "stale_age", None)
+    if age is None:
+        return None
+    return (f"Some figures are from {_ago(age)} ago: new data is arriving and they are being brought up to date. "
+            "Reload in a moment for the latest.")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 # -- response models (the JSON twins) ----------------------------------------------------------------
 class Row(BaseModel):
     """One KPI row, exactly as `KpiRow.to_json` writes it (KPI-SPEC §6)."""
