@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -105,6 +106,25 @@ def test_a_restarted_loader_goes_on_from_the_checkpoint_and_loads_nothing_twice(
         assert hub.store.con.execute("SELECT event_id FROM events ORDER BY 1").fetchall() == [(i,) for i in ids]
         assert hub.store.checkpoints.position() == (writer.durable.segment, writer.durable.offset)
     assert refreshed == [1, 1]  # once per load that accepted something, as nothing else arrived meanwhile
+
+
+def test_loaded_rows_are_folded_into_the_database_file_and_not_left_in_its_wal(tmp_path):
+    """Until a checkpoint, DuckDB answers the reads of every request (latest instant, row count) by scanning
+    the whole events table instead of from the file's statistics: the loader checkpoints after its loads."""
+    db = tmp_path / "hub.duckdb"
+    spool = tmp_path / "hub.duckdb.spool"
+    writer = SpoolWriter(spool / "wal").start()
+    writer.submit(SpooledRequest([as_received(m) for m in [*SETUP, track("t-1")]]).to_bytes()).result(10)
+    with Hub.open(db) as hub:
+        wal = Path(f"{db}.wal")
+        hub.store.con.execute("CHECKPOINT")
+        assert not wal.exists() or wal.stat().st_size == 0
+        loader = Loader(hub.store, spool, lambda: writer.durable, lock=threading.Lock(), clock=hub.clock,
+                        bounds=hub.bounds, settings=CollectorSettings(), refresh=lambda: None, on_loaded=lambda: None)
+        assert loader.load_available() == 3
+        assert hub.store.counts()["events"] == 1
+        assert not wal.exists() or wal.stat().st_size == 0
+    writer.close()
 
 
 def _auth(key: str) -> dict[str, str]:

@@ -98,6 +98,28 @@ def test_a_collector_arrival_later_than_every_event_moves_the_watermark(tmp_path
     hub.close()
 
 
+def test_a_snapshot_reads_the_watermark_and_the_data_version_once_and_a_new_one_reads_them_again(tmp_path):
+    """A request's snapshot answers them from its first read (under a stream each read waits for the loader);
+    the next request's snapshot sees the data that arrived in between."""
+    fx = Fixture(tmp_path)
+    fx.partner("A")
+    fx.user("uA", "A")
+    fx.event("Logged In", "2026-10-20 10:00", user="uA")
+    fx.hub().close()
+    with Hub.open(tmp_path / "hub.duckdb", clock=FixedClock(LATE_CLOCK)) as hub:
+        request = hub.snapshot()
+        before = request.data_version()
+        assert request.watermark() == datetime(2026, 10, 21)
+        fx.event("Logged In", "2026-11-02 09:00", user="uA", id="later")
+        hub.import_files([fx.write()["events"]], kind="events")
+        assert request.watermark() == datetime(2026, 10, 21) and request.data_version() == before
+        assert hub.watermark() == datetime(2026, 11, 3) and hub.data_version().rows == before.rows + 1
+        following = hub.snapshot()
+        assert following.watermark() == datetime(2026, 11, 3) and following.data_version() == hub.data_version()
+        request.close_snapshot()
+        following.close_snapshot()
+
+
 # -- ranges -------------------------------------------------------------------------------------------------
 def test_the_default_range_ends_with_the_last_complete_period(tmp_path):
     hub = one_event(tmp_path, "2026-10-20 12:00")  # October is running: September is the last complete month

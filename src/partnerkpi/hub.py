@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -62,6 +62,10 @@ class Hub:
     source: Backend | None = None
     # Rows kept between data changes (engine/results.py), shared by the hubs of one server; None: compute each time.
     results: LiveResults | None = None
+    # A snapshot's answers to the reads a request makes many times (the latest instant, the data version), kept
+    # for the snapshot's life (`snapshot`); None: read each time. Under a stream each such read waits for the
+    # loader's queries on the database's threads, so a request reads each once.
+    snapshot_reads: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     # The store's SQL for `data_version` and `appended` (a PostgreSQL hub says them in its own words).
     VERSION_SQL: ClassVar[str] = (
@@ -146,7 +150,7 @@ class Hub:
     def snapshot(self) -> Hub:
         """This hub reading through a DuckDB connection of its own (its reads see committed data only and never
         wait for a writer's transaction); close it with `close_snapshot`."""
-        return replace(self, store=self.store.cursor_view())
+        return replace(self, store=self.store.cursor_view(), snapshot_reads={})
 
     def close_snapshot(self) -> None:
         """Close the connection of a hub made by `snapshot` (the store's own stays open)."""
@@ -251,12 +255,8 @@ class Hub:
         are not arrivals: a file of old events says nothing about how far the data reaches. Arrivals are found
         by the shape of a spooled batch's name, not by this database's spool path, so a snapshot or a restored
         backup read elsewhere has the same watermark as the server."""
-        with self.store.con.cursor() as cur:  # a cursor of its own: pages and the scheduler read it from any thread
-            latest = cur.execute(
-                "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) FROM imports "
-                "WHERE source LIKE ? AND rows_read > rejected))",
-                [SPOOLED_BATCH],
-            ).fetchall()[0][0]
+        latest = self._read_once("latest", "SELECT greatest((SELECT max(ts) FROM events), (SELECT max(started_at) "
+                                 "FROM imports WHERE source LIKE ? AND rows_read > rejected))", [SPOOLED_BATCH])[0]
         if latest is None:
             return None
         # A timestamp later than today (a wrong clock, 9999-12-31) cannot make a period complete before it ends.
@@ -353,9 +353,19 @@ class Hub:
     def data_version(self) -> DataVersion:
         """What the data is now (events appended, partners or users changed, the plan), for results kept
         between reads (engine/results.py)."""
-        with self.store.con.cursor() as cur:
-            rows, last, partners, users = cur.execute(self.VERSION_SQL).fetchall()[0]
+        rows, last, partners, users = self._read_once("version", self.VERSION_SQL)
         return DataVersion(plan_fingerprint(self.plan), rows, last, f"{partners}/{users}")
+
+    def _read_once(self, name: str, sql: str, params: list[Any] | None = None) -> tuple:
+        """The one row of `sql`, read on a cursor of its own (pages and the scheduler read from any thread); a
+        snapshot reads it once."""
+        if self.snapshot_reads is not None and name in self.snapshot_reads:
+            return self.snapshot_reads[name]
+        with self.store.con.cursor() as cur:
+            row = cur.execute(sql, params).fetchall()[0]
+        if self.snapshot_reads is not None:
+            self.snapshot_reads[name] = row
+        return row
 
     def appended(self, after_seq: int) -> Appended:
         """The events that arrived after arrival number `after_seq`: how many, their first and last `ts`, the

@@ -92,6 +92,7 @@ class Reader:
     fresh_only: bool = False  # compute every result for the data as it is now (warming, background refreshes)
     _after: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
     stale_age: float | None = field(default=None, init=False)  # seconds: the oldest last result served stale
+    finished: bool = field(default=False, init=False)  # `done` ran: its snapshot is (being) closed
 
     # -- scope ------------------------------------------------------------------------------------
     @property
@@ -160,6 +161,7 @@ class Reader:
     def done(self) -> None:
         """The request is over: close its snapshot, after computing on it (on a thread of their own, in order,
         fresh) the results it served stale."""
+        self.finished = True
         if not self._after:
             self.hub.close_snapshot()
             return

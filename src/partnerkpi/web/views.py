@@ -89,10 +89,15 @@ def data_banner(request: Request) -> str | None:
     """The header line of every page for a signed-in user: "Data as of 2026-11-01 (last complete month:
     2026-10)"; None without data."""
     st = getattr(request.app.state, "partnerkpi", None)
-    mark = st.hub.watermark() if st is not None else None
+    reader = getattr(request.state, "reader", None)  # the request's snapshot, which has read the watermark once
+    if reader is not None and not reader.finished:
+        hub = reader.hub
+    else:  # no reader, or an error page after it closed its snapshot
+        hub = st.hub if st is not None else None
+    mark = hub.watermark() if hub is not None else None
     if mark is None:
         return None
-    month = st.hub.last_complete(Grain.MONTH)
+    month = hub.last_complete(Grain.MONTH)
     return f"Data as of {mark:%Y-%m-%d} (last complete month: {month.label})"
 
 
