@@ -34,6 +34,19 @@ def test_password_is_stored_as_an_argon2_hash_and_verifies(creds, store):
     assert creds.verify_password("nobody@example.com", "correct horse") is None
 
 
+def test_a_tokens_last_use_is_written_once_a_minute_not_on_every_request(creds, clock):
+    creds.add_user("ana@example.com", "password1", "analyst")
+    secret = creds.create_token("ana@example.com", "ci")
+    first = clock()
+    for seconds in (0, 20, 59):
+        clock.now = first + timedelta(seconds=seconds)
+        assert creds.verify_api_token(secret) is not None
+    assert creds.list_tokens("api")[0].last_used_at == first  # a busy client makes no write per request
+    clock.now = first + timedelta(seconds=61)
+    assert creds.verify_api_token(secret) is not None
+    assert creds.list_tokens("api")[0].last_used_at == first + timedelta(seconds=61)
+
+
 def test_roles_and_partner_binding(creds):
     assert creds.add_user("pat@acme.example", "password1", "partner", "p1") == Principal(
         "pat@acme.example", "partner", "p1")

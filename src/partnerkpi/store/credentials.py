@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
 
 import duckdb
 
@@ -15,6 +15,7 @@ SCHEMA = (
     "name VARCHAR, email VARCHAR, secret_sha256 VARCHAR NOT NULL UNIQUE, created_at TIMESTAMP NOT NULL, "
     "expires_at TIMESTAMP, revoked_at TIMESTAMP, last_used_at TIMESTAMP)",
 )
+TOUCH_EVERY = timedelta(minutes=1)
 TOKEN_COLUMNS = "token_id, kind, name, email, created_at, expires_at, revoked_at, last_used_at"
 
 
@@ -22,6 +23,9 @@ class CredentialTables:
     """Users and tokens as rows; each call takes a cursor of its own (pages verify tokens from any thread)."""
 
     _touch_lock = threading.Lock()
+    # When each token's last use was written (by this process): a use within TOUCH_EVERY of it is not written
+    # again, so a busy API client does not make a write of every read (last use is shown to the minute).
+    _touched: ClassVar[dict[str, datetime]] = {}
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
@@ -112,9 +116,14 @@ class CredentialTables:
         return rows[0] if rows else None
 
     def touch(self, token_id: str, now: datetime) -> None:
-        """Note the token's last use, best effort."""
-        with self._touch_lock, self.con.cursor() as cur:
-            try:
-                cur.execute("UPDATE credentials SET last_used_at = ? WHERE token_id = ?", [now, token_id])
-            except duckdb.TransactionException:  # a concurrent use updates it anyway
-                pass
+        """Note the token's last use, best effort, at most once per TOUCH_EVERY."""
+        with self._touch_lock:
+            last = self._touched.get(token_id)
+            if last is not None and timedelta(0) <= now - last < TOUCH_EVERY:
+                return
+            with self.con.cursor() as cur:
+                try:
+                    cur.execute("UPDATE credentials SET last_used_at = ? WHERE token_id = ?", [now, token_id])
+                except duckdb.TransactionException:  # a concurrent use updates it anyway
+                    return
+            self._touched[token_id] = now
