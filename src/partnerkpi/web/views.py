@@ -19,6 +19,7 @@ from partnerkpi.catalog.model import CATEGORY_TITLES, KPI, Band, Benchmark
 from partnerkpi.engine.periods import Grain, label, parse_day
 from partnerkpi.engine.result import KpiRow, iso_z
 from partnerkpi.errors import UsageError
+from partnerkpi.web.logs import stale_age
 from partnerkpi.web.numbers import display_number
 from partnerkpi.web.openapi import Instant
 from partnerkpi.web.reader import RangeQuery, Reader
@@ -104,8 +105,7 @@ def data_banner(request: Request) -> str | None:
 def stale_note(request: Request) -> str | None:
     """The banner's second line when the page holds figures computed before the latest data arrived (served
     while their fresh computation runs: web/state.ResultCache); None when every figure is fresh."""
-    reader = getattr(request.state, "reader", None)
-    age = getattr(reader, "stale_age", None)
+    age = stale_age(request.scope)
     if age is None:
         return None
     return (f"Some figures are from {_ago(age)} ago: new data is arriving and they are being brought up to date. "
