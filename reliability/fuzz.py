@@ -96,8 +96,10 @@ def child(parser: str, runs: int, seconds: int, stats_path: Path) -> None:
     for i, seed in enumerate(SEEDS.get(parser) or [parquet_seed()]):
         (corpus / f"seed-{i}").write_bytes(seed)
     save()
+    crashes = RESULTS / "crashes"  # libFuzzer writes a crashing input to its working folder otherwise
+    crashes.mkdir(parents=True, exist_ok=True)
     atheris.Setup([sys.argv[0], str(corpus), f"-atheris_runs={runs}", f"-max_total_time={seconds}",
-                   "-max_len=4096", "-rss_limit_mb=4096"], one)
+                   "-max_len=4096", "-rss_limit_mb=4096", f"-artifact_prefix={crashes}/{parser}-"], one)
     atheris.Fuzz()
 
 
