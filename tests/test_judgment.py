@@ -89,7 +89,7 @@ def test_target_beats_bands_beats_baseline(tmp_path, catalog):
     base = Baseline(90.0, ("2026-01", "2026-02", "2026-03"))
     # July: the target (80, from Jul 1) is in force: 75 is 5 short, within 8: watch (the band would say strong)
     july = judge(row(kpi.id, "2026-07", 75.0), kpi, book, base)
-    assert (july.status, july.status_basis, july.status_note) == ("watch", "target", "vs target 80 from 2026-07-01")
+    assert (july.status, july.status_basis, july.status_note) == ("watch", "target", "vs target 80.0 % from 2026-07-01")
     # June: no target yet, the catalog's bands: 75 is strong (the baseline would say poor)
     june = judge(row(kpi.id, "2026-06", 75.0), kpi, book, base)
     assert (june.status, june.status_basis, june.status_note) == ("good", "band", "band strong (> 70)")
@@ -107,9 +107,9 @@ def test_a_segment_is_judged_against_its_own_target(tmp_path, catalog):
     book = book_from(tmp_path, TARGETS, catalog)
     kpi = catalog.get("portal_usage_rate")
     agency = judge(row(kpi.id, "2026-07", 45.0, segment={"type": "agency"}), kpi, book, None)
-    assert (agency.status, agency.status_note) == ("good", "vs target 40 from 2026-07-01")
+    assert (agency.status, agency.status_note) == ("good", "vs target 40.0 % from 2026-07-01")
     reseller = judge(row(kpi.id, "2026-07", 45.0, segment={"type": "reseller"}), kpi, book, None)
-    assert (reseller.status, reseller.status_note) == ("poor", "vs target 80 from 2026-07-01")  # the program's
+    assert (reseller.status, reseller.status_note) == ("poor", "vs target 80.0 % from 2026-07-01")  # the program's
 
 
 def test_band_sets_of_the_book_beat_the_catalog_bands(tmp_path, catalog):
@@ -282,7 +282,7 @@ judgment: {tolerance_pct: 5}
     rows = history.hub().scorecard("month", date(2026, 7, 1), date(2026, 8, 1), kpis=["login_frequency"], book=book)
     # 4 vs 4.4: 0.4 short, beyond 5 % (0.22): poor, against the target
     assert [(r.status, r.status_basis, r.status_note) for r in rows] == [
-        ("poor", "target", "vs target 4.4 from 2026-07-01")]
+        ("poor", "target", "vs target 4.40 from 2026-07-01")]
 
 
 def test_cli_json_and_csv_carry_status_and_basis(history, tmp_path):
@@ -325,10 +325,10 @@ def test_tiles_and_api_rows_carry_the_status(web):
     assert (program["active_partner_rate"]["status"], program["active_partner_rate"]["status_basis"]) == (
         "good", "target")
     tile = next(t for c in body["categories"] for t in c["tiles"] if t["kpi"] == "active_partner_rate")
-    assert (tile["status"], tile["status_note"]) == ("good", "vs target 75 from 2026-01-01")
+    assert (tile["status"], tile["status_note"]) == ("good", "vs target 75.0 % from 2026-01-01")
     html = web.get("/", params=july).text
     assert ('<article class="tile status-good" data-kpi="active_partner_rate" '
-            'title="vs target 75 from 2026-01-01">') in html
+            'title="vs target 75.0 % from 2026-01-01">') in html
     # every tile whose KPI has a value in the range carries a status class
     valued = {t["kpi"] for c in body["categories"] for t in c["tiles"] if t["value"] is not None}
     coloured = set(re.findall(r'<article class="tile status-(?:good|watch|poor)" data-kpi="(\w+)"', html))
@@ -342,3 +342,11 @@ def test_partner_page_tiles_are_coloured_by_status(web):
             in html)
     # KPIs with a value are never left grey
     assert not re.search(r'class="tile status-none" data-kpi="(login_frequency|first_login_rate)"', html)
+
+
+def test_a_baseline_is_written_in_its_kpis_unit_beside_the_value_it_judges():
+    # a tile reads "0.2 d" with "vs baseline ...: 644.9 d" on hover, not a bare 644.9 beside days
+    months = ("2024-11", "2024-12", "2025-01")
+    assert Baseline(644.9, months).describe("days") == "vs baseline 2024-11..2025-01: 644.9 d"
+    assert Baseline(62.0, ("2025-01", "2025-03")).describe("%") == "vs baseline 2025-01..03: 62.0 %"
+    assert Baseline(4.0, ("2026-01",)).describe() == "vs baseline 2026-01: 4"

@@ -6,6 +6,8 @@ import json
 import re
 
 import pytest
+from altair.utils.schemapi import validate_jsonschema
+from altair.vegalite.v6.schema.core import load_schema
 
 from tests.web_fixtures import build_program, client_for
 
@@ -45,12 +47,29 @@ def test_scorecard_has_every_kpi_grouped_by_category_and_timing_marked(client):
     assert timed and all(f"timing-{k['timing']}" in _tile(html, k["id"]) for k in timed)
 
 
+def _spec(html: str, script_id: str) -> dict:
+    found = re.search(rf'<script type="application/json" id="{script_id}">(.*?)</script>', html, re.S)
+    assert found, f"no chart {script_id}"
+    spec = json.loads(found.group(1))
+    validate_jsonschema(spec, load_schema())  # the pages write their specs unchecked (web/charts.py)
+    return spec
+
+
 def test_scorecard_sparkline_specs_are_valid_vega_lite(client):
-    html = client.get("/", params=JULY).text
-    spec = json.loads(re.search(r'<script type="application/json" id="spark-active_partner_rate">(.*?)</script>',
-                                html, re.S).group(1))
+    spec = _spec(client.get("/", params=JULY).text, "spark-active_partner_rate")
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
     assert [p["value"] for p in spec["data"]["values"]] == [75.0]
+    other = _spec(client.get("/", params={"from": "2026-06-01", "to": "2026-08-01"}).text, "spark-active_partner_rate")
+    assert [p["period"] for p in other["data"]["values"]] == ["2026-06", "2026-07"]  # its own points, one frame
+
+
+def test_the_kpi_and_partner_charts_are_valid_vega_lite_with_the_rows_shown(client):
+    kpi = _spec(client.get("/kpis/active_partner_rate", params={**JULY, "by": "type"}).text, "spec-kpi")
+    assert any(p.get("value") == 75.0 for layer in kpi["layer"] for p in layer.get("data", {}).get("values", []))
+    partner = client.get("/partners/R1", params=JULY).text
+    assert _spec(partner, "spec-partner")["layer"]
+    assert re.findall(r'id="(spark-[a-z_]+)"', partner) and all(
+        _spec(partner, spark)["mark"]["type"] == "line" for spark in re.findall(r'id="(spark-[a-z_]+)"', partner))
 
 
 def test_scorecard_pickers_reflect_the_query(client):

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 import httpx
 
 from partnerkpi.credentials import Credentials
-from partnerkpi.web.state import ResultCache
+from partnerkpi.web.state import Refresher, ResultCache
 from tests.test_collector import serve
 from tests.web_fixtures import ANALYST, sign_in
 
@@ -23,6 +23,50 @@ def _slow(value: str, seconds: float = 0.02):
     return make
 
 
+class _Job:
+    """A request's refresh as the refresher sees it: records when it ran and whether another ran meanwhile."""
+
+    running: list[str] = []
+
+    def __init__(self, name: str, log: list[str], seconds: float = 0.02) -> None:
+        self.name, self.log, self.seconds = name, log, seconds
+
+    def refresh(self) -> None:
+        _Job.running.append(self.name)
+        self.log.append(f"start {self.name} with {len(_Job.running) - 1} others")
+        time.sleep(self.seconds)
+        _Job.running.remove(self.name)
+        self.log.append(f"end {self.name}")
+
+    def discard(self) -> None:
+        self.log.append(f"discard {self.name}")
+
+
+def test_the_refresher_runs_the_requests_refreshes_one_at_a_time_in_the_order_they_came():
+    log: list[str] = []
+    refresher = Refresher()
+    for i in range(3):  # three requests end one after another, faster than their refreshes run
+        refresher.submit(_Job(str(i), log))
+    deadline = time.monotonic() + 10
+    while len(log) < 6 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert log == ["start 0 with 0 others", "end 0", "start 1 with 0 others", "end 1", "start 2 with 0 others",
+                   "end 2"]
+    refresher.stop()
+
+
+def test_a_stopped_refresher_discards_the_refreshes_not_started_and_every_later_one():
+    log: list[str] = []
+    refresher = Refresher()
+    refresher.submit(_Job("slow", log, seconds=0.3))
+    refresher.submit(_Job("queued", log))
+    while not log:  # the slow one runs
+        time.sleep(0.005)
+    refresher.stop()
+    refresher.submit(_Job("late", log))
+    assert log == ["start slow with 0 others", "end slow", "discard queued", "discard late"]
+
+
 def test_a_slow_result_is_served_while_one_fresh_computation_runs_after_the_request():
     cache, queued = ResultCache(live_after=0.01), []
     assert cache.get(("v1", "scorecard"), _slow("old", 0.5), family=("scorecard",), refresh=queued.append) == "old"
@@ -32,7 +76,7 @@ def test_a_slow_result_is_served_while_one_fresh_computation_runs_after_the_requ
     # been served as long as it took to make (0.5 s), then it is handed over once, also for later versions
     assert cache.get(("v2", "scorecard"), _slow("new"), family=("scorecard",), refresh=queued.append) == "old"
     assert queued == []
-    time.sleep(cache.latest[("scorecard",)][1] + 0.05)
+    time.sleep(cache.latest[("scorecard",)][2] + 0.05)
     for version in ("v2", "v2", "v3"):
         assert cache.get((version, "scorecard"), _slow(version), family=("scorecard",),
                          refresh=queued.append) == "old"
@@ -55,6 +99,27 @@ def test_cheap_results_and_results_after_clear_are_computed_fresh():
     slow.clear()  # an upload or an override: its author sees its effect at once
     assert slow.get(("v2", "at_risk"), _slow("new"), family=("at_risk",), refresh=queued.append) == "new"
     assert queued == []
+
+
+def test_a_result_pushed_out_of_the_entries_is_still_served_as_current_for_its_own_data_version():
+    cache, queued, ages = ResultCache(size=2, live_after=0.0), [], []
+    cache.get(("v1", "partners"), _slow("list"), family=("partners",), refresh=queued.append)
+    for i in range(3):  # other views push it out of the two entries
+        cache.get(("v1", "kpi", i), _slow(f"kpi {i}"), family=("kpi", i), refresh=queued.append)
+    assert ("v1", "partners") not in cache.entries
+    again = cache.get(("v1", "partners"), _slow("recomputed"), family=("partners",), refresh=queued.append,
+                      served=ages.append)
+    assert (again, queued, ages) == ("list", [], [])  # the same data: no stale age, no refresh
+    assert ("v1", "partners") in cache.entries
+    assert cache.get(("v2", "partners"), _slow("new"), family=("partners",), refresh=queued.append,
+                     served=ages.append) == "list" and len(queued) == 1 and len(ages) == 1  # new data: stale
+
+
+def test_the_last_results_kept_for_serving_stale_are_bounded_the_least_recently_made_going_first():
+    cache = ResultCache(families=3, live_after=0.0)
+    for i in range(5):
+        cache.get(("v1", "scorecard", i), _slow(str(i), 0.0), family=("scorecard", i), refresh=[].append)
+    assert list(cache.latest) == [("scorecard", 2), ("scorecard", 3), ("scorecard", 4)]
 
 
 def _refreshing(cache: ResultCache, queued: list, gate: threading.Event, fresh: str) -> threading.Thread:

@@ -84,6 +84,37 @@ class PartnerFigures:
     peers: dict[tuple[str, str], PeerStats]
 
 
+Values = dict[tuple[str, str], list[tuple[str, float | None]]]  # (KPI, period) -> (partner, value) pairs
+
+
+@dataclass(frozen=True)
+class PeerIndex:
+    """Per-partner rows of a range, arranged once for every partner page that reads them: each partner's own
+    rows, and per (KPI, period) the values of the partners who were partners during that period, of all
+    partners and of each value of the peer trait (a page leaves its own partner out)."""
+
+    own: dict[str, list[KpiRow]]
+    everyone: Values
+    groups: dict[Any, Values]
+
+    @classmethod
+    def of(cls, rows: Iterable[KpiRow], partners: Iterable[dict[str, Any]], peers_by: str | None) -> PeerIndex:
+        members = {p["partner_id"]: p for p in partners}
+        own: dict[str, list[KpiRow]] = {}
+        everyone: Values = {}
+        groups: dict[Any, Values] = {}
+        for r in rows:
+            pid = r.segment.get(PER_PARTNER)
+            own.setdefault(pid, []).append(r)
+            member = members.get(pid)
+            if member is None or not _in_period(member, r):
+                continue
+            everyone.setdefault((r.kpi, r.period), []).append((pid, r.value))
+            if peers_by and member.get(peers_by) not in (None, ""):
+                groups.setdefault(member[peers_by], {}).setdefault((r.kpi, r.period), []).append((pid, r.value))
+        return cls(own, everyone, groups)
+
+
 def partner_figures(hub: Hub, partner: dict[str, Any], grain: Grain, start: date, end: date,
                     peers_by: str | None, kpis: Sequence[KPI], *, book: TargetBook | None = None,
                     memo: Memo = _direct) -> PartnerFigures:
@@ -94,27 +125,19 @@ def partner_figures(hub: Hub, partner: dict[str, Any], grain: Grain, start: date
         raise UsageError(f"unknown partner trait '{peers_by}'",
                          hint=f"compare with peers by one of: {', '.join(hub.traits())}")
     by_id = {k.id: k for k in kpis}
-    rows = memo(("per_partner", grain, start, end, tuple(by_id)),
-                lambda: hub.scorecard(grain, start, end, by=PER_PARTNER, kpis=list(by_id), book=book))
-    everyone = memo(("partners",), hub.partners)
+    index = memo(("peer_index", grain, start, end, tuple(by_id), peers_by), lambda: PeerIndex.of(
+        memo(("per_partner", grain, start, end, tuple(by_id)),
+             lambda: hub.scorecard(grain, start, end, by=PER_PARTNER, kpis=list(by_id), book=book)),
+        memo(("partners",), hub.partners), peers_by))
     group_value = partner.get(peers_by) if peers_by else None
     if group_value in (None, ""):
-        peers_by, label = None, "all partners"
-        group = [p for p in everyone if p["partner_id"] != partner_id]
+        peers_by, label, group = None, "all partners", index.everyone
     else:
-        label = f"{peers_by} = {group_value}"
-        group = [p for p in everyone if p["partner_id"] != partner_id and p.get(peers_by) == group_value]
-    members = {p["partner_id"]: p for p in group}
-    own: list[KpiRow] = []
-    values: dict[tuple[str, str], list[float | None]] = {}
-    for r in rows:
-        pid = r.segment.get(PER_PARTNER)
-        if pid == partner_id:
-            own.append(_as_program(r))
-        elif pid in members and _in_period(members[pid], r):
-            values.setdefault((r.kpi, r.period), []).append(r.value)
+        label, group = f"{peers_by} = {group_value}", index.groups.get(group_value, {})
+    own = [_as_program(r) for r in index.own.get(partner_id, [])]
     peers = {
-        (kpi_id, period): peer_stats(values.get((kpi_id, period), []), by_id[kpi_id].direction, MIN_PEERS)
+        (kpi_id, period): peer_stats([v for pid, v in group.get((kpi_id, period), ()) if pid != partner_id],
+                                     by_id[kpi_id].direction, MIN_PEERS)
         for kpi_id, period in {(r.kpi, r.period) for r in own}
     }
     return PartnerFigures(partner, peers_by, label, own, peers)

@@ -44,7 +44,7 @@ class KpiRow:
     change: float | None = None
     status: str | None = None  # good | watch | poor (None: no value, or not judged yet)
     status_basis: str | None = None  # target | band | baseline
-    status_note: str | None = None  # what it was judged against, in words: "vs target 75 from 2026-01-01"
+    status_note: str | None = None  # what it was judged against, in words: "vs target 75.0 % from 2026-01-01"
 
     def to_json(self) -> dict[str, Any]:
         """The row exactly as KPI-SPEC §6 shows it (`status_note` is for people: pages and tables)."""

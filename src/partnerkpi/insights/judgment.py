@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from partnerkpi.catalog.model import KPI, Band
 from partnerkpi.engine.result import KpiRow
 from partnerkpi.insights.targets import JudgmentSettings, TargetBook
+from partnerkpi.reports.numbers import format_value
 
 __all__ = ["GOOD", "POOR", "STATUSES", "WATCH", "Baseline", "SeriesKey", "against", "baselines", "judge",
            "judge_rows", "series_key"]
@@ -48,9 +49,9 @@ class Baseline:
     value: float
     periods: tuple[str, ...]
 
-    def describe(self) -> str:
-        """In words, as tiles show it on hover: "vs baseline 2025-01..03: 62.0"."""
-        return f"vs baseline {_span(self.periods)}: {_number(self.value)}"
+    def describe(self, unit: str = "count") -> str:
+        """In words, as tiles show it on hover, in the KPI's unit: "vs baseline 2025-01..03: 62.0 %"."""
+        return f"vs baseline {_span(self.periods)}: {format_value(self.value, unit)}"
 
 
 def _span(labels: Sequence[str]) -> str:
@@ -126,14 +127,14 @@ def judge(row: KpiRow, kpi: KPI, book: TargetBook, baseline: Baseline | None) ->
     target = book.target_for(kpi, row.segment, row.period_start)
     if target is not None:
         status = against(row.value, target.value, kpi.direction, settings.tolerance_for(kpi.id))
-        note = f"vs target {_number(target.value)} from {target.effective_from.isoformat()}"
+        note = f"vs target {format_value(target.value, kpi.unit)} from {target.effective_from.isoformat()}"
         return replace(row, status=status, status_basis="target", status_note=note)
     band = book.band_of(kpi, row.segment, row.period_start, row.value)
     if band is not None and (status := _band_status(band)) is not None:
         return replace(row, status=status, status_basis="band", status_note=_band_text(band))
     if baseline is not None:
         status = against(row.value, baseline.value, kpi.direction, settings.tolerance_for(kpi.id))
-        return replace(row, status=status, status_basis="baseline", status_note=baseline.describe())
+        return replace(row, status=status, status_basis="baseline", status_note=baseline.describe(kpi.unit))
     return replace(row, status=None, status_basis=None, status_note=None)
 
 

@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, hub: Hub | None = None, warm: bool = False
             if warming is not None:
                 warming[1].set()
                 warming[0].join(WARM_STOP_SECONDS)  # a view being computed finishes, or dies with the process
+            st.refresher.stop()
             if app.state.collector is not None:
                 app.state.collector.stop()
             for scheduler in (st.alerts, st.mailer):

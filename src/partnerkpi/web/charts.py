@@ -1,12 +1,18 @@
 """Vega-Lite specs (built with Altair) for the pages; the browser renders them with vegaEmbed.
 
 Rows are KPI rows as `KpiRow.to_json` writes them (dicts), so a chart can be drawn from the JSON API too.
+
+Altair checks a spec against the Vega-Lite schema when it writes it; that check took most of a partner
+page's time (a spec a tile), so the page charts are written unchecked: a sparkline is one frame, checked
+once, with the tile's points; the tests check every kind of chart against the schema (tests/test_pages.py).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 import altair as alt
@@ -109,14 +115,20 @@ def kpi_chart(rows: Sequence[Mapping[str, Any]], kpi: KPI, main: str = PROGRAM,
         )
     )
     chart = alt.layer(*layers).resolve_scale(color="independent").properties(width="container", height=320)
-    return chart.to_dict()
+    return chart.to_dict(validate=False)
 
 
 def sparkline(rows: Sequence[Mapping[str, Any]], program_only: bool = True) -> dict[str, Any]:
     """A small line of the program's values (or of all the rows given) over the periods, no axes."""
     points = _points([r for r in rows if not (program_only and r["segment"])])
-    chart = (
-        alt.Chart(alt.Data(values=points))
+    return {**copy.deepcopy(_sparkline_frame()), "data": {"values": points}}
+
+
+@cache
+def _sparkline_frame() -> dict[str, Any]:
+    """Every sparkline's spec but its points (checked against the schema once)."""
+    return (
+        alt.Chart(alt.Data(values=[]))
         .mark_line(color=LINE, strokeWidth=1.6, point=alt.OverlayMarkDef(size=10, color=LINE))
         .encode(
             x=alt.X("start:T", axis=None),
@@ -125,8 +137,8 @@ def sparkline(rows: Sequence[Mapping[str, Any]], program_only: bool = True) -> d
         )
         .properties(width=140, height=32)
         .configure_view(stroke=None)
+        .to_dict()
     )
-    return chart.to_dict()
 
 
 def partner_chart(own: Sequence[Mapping[str, Any]], peers: Sequence[Mapping[str, Any]], kpi: KPI,

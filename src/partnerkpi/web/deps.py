@@ -44,7 +44,8 @@ def render(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 # -- the request's reader -----------------------------------------------------------------------------
 def _reader(st: AppState, actor: Actor) -> Reader:
-    reader = Reader(st.hub.snapshot(), st.write_lock, scope=actor.scope_partner, cache=st.results)
+    reader = Reader(st.hub.snapshot(), st.write_lock, scope=actor.scope_partner, cache=st.results,
+                    refresher=st.refresher)
     reader.insights = Insights(reader, st.settings)
     return reader
 

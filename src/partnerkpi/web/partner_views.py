@@ -117,6 +117,39 @@ def sort_choices(hub: Hub) -> list[str]:
     return [*FIXED_SORTS, HEALTH_SORT, *hub.traits(), *(k for k in LIST_KPIS if k in known)]
 
 
+def _list_rows(data: Reader, query: RangeQuery, columns: Sequence[KPI], traits: Sequence[str]
+               ) -> tuple[str | None, list[PartnerListRow]]:
+    """The latest period of the range and every partner the actor may see as a list row, by id; made once
+    per data version for every search, sort and page of the list."""
+
+    def make() -> tuple[str | None, list[PartnerListRow]]:
+        health = data.insights.health_scores()
+        partners, rows, last_active = data.partner_list(query, [k.id for k in columns])
+        period, latest = _latest_by_partner(rows)
+        out = []
+        for p in partners:
+            pid = p["partner_id"]
+            cells = {}
+            for kpi in columns:
+                row = latest.get((pid, kpi.id))
+                value = row.value if row else None
+                band = next((b for b in kpi.bands if row and b.name == row.band), None)
+                cells[kpi.id] = PartnerCell(value=value, display=display_number(value, kpi.unit),
+                                            band_color=band.color if band else None)
+            score = (health or {}).get(pid)
+            out.append(PartnerListRow(
+                partner_id=pid, name=p.get("name"), traits={t: (None if p.get(t) is None else str(p[t]))
+                                                            for t in traits},
+                status="offboarded" if p.get("offboarded_at") else "active", onboarded_at=p.get("onboarded_at"),
+                offboarded_at=p.get("offboarded_at"), last_active=last_active.get(pid),
+                health=score.level if score else None, health_score=score.score if score else None, kpis=cells,
+            ))
+        return period, out
+
+    return data._cached(("partner_list_rows", query, data.scope, tuple(k.id for k in columns), tuple(traits)),
+                        make)
+
+
 def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "partner_id",
                   order: str = "asc", page: int = 1) -> PartnersOut:
     """One page (of PAGE_SIZE) of the partners the actor may see, searched (id, name, trait values) and
@@ -130,30 +163,10 @@ def partners_view(data: Reader, query: RangeQuery, q: str = "", sort: str = "par
         raise UsageError(f"cannot sort partners by '{sort}'", hint=f"sort by one of: {', '.join(allowed)}")
     if order not in ("asc", "desc"):
         raise UsageError(f"order '{order}' is neither asc nor desc", hint="write order=asc or order=desc")
-    partners, rows, last_active = data.partner_list(query, [k.id for k in columns])
-    period, latest = _latest_by_partner(rows)
+    period, rows = _list_rows(data, query, columns, traits)
     needle = q.strip().casefold()
-    out = []
-    for p in partners:
-        pid = p["partner_id"]
-        trait_values = {t: (None if p.get(t) is None else str(p[t])) for t in traits}
-        text = " ".join([pid, p.get("name") or "", *(v or "" for v in trait_values.values())]).casefold()
-        if needle and needle not in text:
-            continue
-        cells = {}
-        for kpi in columns:
-            row = latest.get((pid, kpi.id))
-            value = row.value if row else None
-            band = next((b for b in kpi.bands if row and b.name == row.band), None)
-            cells[kpi.id] = PartnerCell(value=value, display=display_number(value, kpi.unit),
-                                        band_color=band.color if band else None)
-        score = (health or {}).get(pid)
-        out.append(PartnerListRow(
-            partner_id=pid, name=p.get("name"), traits=trait_values,
-            status="offboarded" if p.get("offboarded_at") else "active", onboarded_at=p.get("onboarded_at"),
-            offboarded_at=p.get("offboarded_at"), last_active=last_active.get(pid),
-            health=score.level if score else None, health_score=score.score if score else None, kpis=cells,
-        ))
+    out = [p for p in rows if not needle or needle in " ".join(
+        [p.partner_id, p.name or "", *(v or "" for v in p.traits.values())]).casefold()]
     # ascending health puts the worst level first: levels are listed best first
     value = _sort_value(sort, traits, {name: -i for i, name in enumerate(levels or [])})
     ordered = sorted((p for p in out if value(p) is not None), key=value, reverse=order == "desc")

@@ -53,7 +53,7 @@ from partnerkpi.reports.document import Report
 from partnerkpi.settings import Settings
 from partnerkpi.web.empty import NoDataYet
 from partnerkpi.web.kept import LastActive, LiveHealth
-from partnerkpi.web.state import ResultCache
+from partnerkpi.web.state import Refresher, ResultCache
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,7 @@ class Reader:
     _access: PartnerScope | None = field(default=None, init=False, repr=False)
     fresh_only: bool = False  # compute every result for the data as it is now (warming, background refreshes)
     _after: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
+    refresher: Refresher | None = None  # the server's worker for the results served stale
     stale_age: float | None = field(default=None, init=False)  # seconds: the oldest last result served stale
     finished: bool = field(default=False, init=False)  # `done` ran: its snapshot is (being) closed
 
@@ -159,15 +160,18 @@ class Reader:
         self.stale_age = max(age, self.stale_age or 0.0)
 
     def done(self) -> None:
-        """The request is over: close its snapshot, after computing on it (on a thread of their own, in order,
-        fresh) the results it served stale."""
+        """The request is over: close its snapshot, after computing on it (fresh, in order, by the server's
+        refresher or else a thread of its own) the results it served stale."""
         self.finished = True
         if not self._after:
             self.hub.close_snapshot()
-            return
-        threading.Thread(target=self._refresh, name="partnerkpi-refresh", daemon=True).start()
+        elif self.refresher is not None:
+            self.refresher.submit(self)
+        else:
+            threading.Thread(target=self.refresh, name="partnerkpi-refresh", daemon=True).start()
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """Compute the results served stale, fresh, then close the snapshot."""
         self.fresh_only = True
         try:
             while self._after:
@@ -177,6 +181,11 @@ class Reader:
                     log.exception("refreshing a result in the background failed")
         finally:
             self.hub.close_snapshot()
+
+    def discard(self) -> None:
+        """Close the snapshot without computing the results served stale (the server stops)."""
+        self._after.clear()
+        self.hub.close_snapshot()
 
     # -- catalog ----------------------------------------------------------------------------------
     def kpis(self) -> list[KPI]:

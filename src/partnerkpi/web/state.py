@@ -4,13 +4,15 @@ dependency)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Request
 
@@ -21,16 +23,20 @@ from partnerkpi.hub import Hub
 from partnerkpi.insights.alerts import AlertScheduler
 from partnerkpi.settings import Settings
 
+log = logging.getLogger(__name__)
+
 CACHE_ENTRIES = 64
+LATEST_FAMILIES = 256  # last results kept for serving stale (most are small; the per-partner rows are the big ones)
 LIVE_AFTER_ENV = "PARTNERKPI_LIVE_AFTER_MS"
-LIVE_AFTER_MS = 200.0  # the pages' budget: a view slower to compute is served from its last result, then redone
+LIVE_AFTER_MS = 0.0  # after a data change every view with a last result serves it at once, then is redone
 
 
 
 def live_after_seconds() -> float:
     """How long a view may take to compute before a data change serves its last result while a fresh one is
-    computed in the background (`$PARTNERKPI_LIVE_AFTER_MS`, default the pages' 200 ms budget; `inf` turns
-    it off: every read after a change waits for the fresh result)."""
+    computed in the background (`$PARTNERKPI_LIVE_AFTER_MS`, default 0: any view; 200 would serve only views
+    slower than the pages' budget stale; `inf` turns it off: every read after a change waits for the fresh
+    result)."""
     raw = os.environ.get(LIVE_AFTER_ENV, "").strip()
     try:
         return float(raw) / 1000 if raw else LIVE_AFTER_MS / 1000
@@ -54,13 +60,17 @@ class ResultCache:
     changed and that result took longer than `live_after` seconds to compute, a read gets it at once and the
     fresh one is computed after the request (`refresh`), one per family at a time and not before the last one
     has been served as long as it took to make, while other reads keep getting the last one.
-    Cheap results are always computed fresh. `clear` forgets them all (a person's upload or override shows
-    at once)."""
+    Cheap results are always computed fresh (by default every result counts as slow: `live_after` 0). A
+    family's latest result also answers its own key once `entries` has let it go (the warm views outlive the
+    LRU; `families` of them are kept). `clear` forgets them all (a person's upload or override shows at
+    once)."""
 
     entries: dict[tuple, Any] = field(default_factory=dict)
     size: int = CACHE_ENTRIES
     live_after: float = field(default_factory=live_after_seconds)
-    latest: dict[tuple, tuple[Any, float, float]] = field(default_factory=dict)  # family -> (result, cost, made at)
+    families: int = LATEST_FAMILIES
+    latest: dict[tuple, tuple[tuple, Any, float, float]] = field(default_factory=dict)  # family -> (key, result,
+    #                                                                                   cost, made at)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _making: dict[tuple, threading.Event] = field(default_factory=dict, repr=False)
     _refreshing: set[tuple] = field(default_factory=set, repr=False)  # families computed fresh after a request
@@ -76,9 +86,13 @@ class ResultCache:
                     self.entries[key] = value = self.entries.pop(key)  # now the most recently used
                     return value
                 made = self._making.get(key)
-                stale = self.latest.get(family) if family is not None and refresh is not None else None
-                if stale is not None and stale[1] >= self.live_after:
-                    value, cost, at = stale
+                last = self.latest.get(family) if family is not None else None
+                if last is not None and last[0] == key:  # pushed out of `entries`, still its family's latest
+                    self._keep(key, last[1])
+                    return last[1]
+                stale = last if refresh is not None else None
+                if stale is not None and stale[2] >= self.live_after:
+                    _, value, cost, at = stale
                     if made is None and family not in self._refreshing and time.monotonic() - at >= cost:
                         # this read starts the family's one fresh computation, once its last result has been
                         # served as long as it took to make (so a stream keeps at most half the CPU busy)
@@ -102,12 +116,13 @@ class ResultCache:
             started, cleared = time.monotonic(), self._cleared
             value = make()
             with self._lock:
-                while len(self.entries) >= self.size:
-                    self.entries.pop(next(iter(self.entries)))
-                self.entries[key] = value
+                self._keep(key, value)
                 if family is not None and cleared == self._cleared:  # made before a clear: never served stale
                     now = time.monotonic()
-                    self.latest[family] = (value, now - started, now)
+                    self.latest.pop(family, None)
+                    while len(self.latest) >= self.families:  # the least recently made family goes first
+                        self.latest.pop(next(iter(self.latest)))
+                    self.latest[family] = (key, value, now - started, now)
             return value
         finally:
             with self._lock:
@@ -116,12 +131,71 @@ class ResultCache:
                     self._refreshing.discard(family)
             made.set()
 
+    def _keep(self, key: tuple, value: Any) -> None:
+        """Keep `value` as the most recently used entry (under the lock), the least recently used going first."""
+        self.entries.pop(key, None)
+        while len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = value
+
     def clear(self) -> None:
         """Forget every result (e.g. after an override: health scores computed before it are stale)."""
         with self._lock:
             self.entries.clear()
             self.latest.clear()
             self._cleared += 1
+
+
+class Stale(Protocol):
+    """What the refresher runs: a request's computations of the results it served stale, on its snapshot."""
+
+    def refresh(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class Refresher:
+    """The server's one background worker for results served stale: the requests hand it their fresh
+    computations (`Reader.done`) and it runs them one request after another, in the order they came. One
+    worker, not a thread per request, so under a stream the refreshes take at most one core and the
+    requests, the collector's loader and the alert run keep the other (a thread each made several heavy
+    refreshes run at once and the cheap views computed in a request wait seconds behind them)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Stale | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+
+    def submit(self, job: Stale) -> None:
+        """Run `job.refresh()` after the jobs before it (after `stop`, `job.discard()` at once)."""
+        with self._lock:
+            if self._stopped:
+                job.discard()
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="partnerkpi-refresh", daemon=True)
+                self._thread.start()
+            self._jobs.put(job)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._stopped:
+                job.discard()
+                continue
+            try:
+                job.refresh()
+            except Exception:  # the next request that needs it computes it again and reports the failure
+                log.exception("refreshing results in the background failed")
+
+    def stop(self, wait: float = 5.0) -> None:
+        """Discard the jobs not started yet and wait up to `wait` seconds for the one running."""
+        with self._lock:
+            self._stopped = True
+            thread, self._thread = self._thread, None
+            self._jobs.put(None)
+        if thread is not None:
+            thread.join(wait)
 
 
 @dataclass
@@ -132,6 +206,7 @@ class AppState:
     settings: Settings = field(default_factory=Settings)
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     results: ResultCache = field(default_factory=ResultCache)
+    refresher: Refresher = field(default_factory=Refresher)  # computes the results served stale, one at a time
     alerts: AlertScheduler | None = None  # evaluates the alert rules on a schedule and after new data
     mailer: AlertScheduler | None = None  # fires the report subscriptions that are due, once a minute
 
