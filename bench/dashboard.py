@@ -201,7 +201,8 @@ def main() -> None:
             server.wait()
     record = {"at": datetime.now(UTC).isoformat(), "events_target": args.events, "partners": args.partners,
               "stream_rate": args.rate, "streamed": sent[0], "stream_failures": sent[1], "repeats": args.repeats,
-              "peak_rss_mib": round(peak), "ready_s": round(ready_s, 1), "views": {}}
+              "peak_rss_mib": round(peak), "ready_s": round(ready_s, 1), "views": {},
+              "settings": {k: v for k, v in os.environ.items() if k.startswith("PARTNERKPI_")}}  # the server's
     print(f"{args.events:,} events, stream {args.rate}/s ({sent[0]:,} acknowledged, {sent[1]} requests failed); "
           f"ready {ready_s:.0f} s after the start; p95 target {P95_TARGET_MS:.0f} ms")
     for name, ms in timings.items():

@@ -196,3 +196,16 @@ def test_readyz_is_503_until_the_default_views_are_computed_after_the_start(prog
     # what every partner page reads: the peers' figures of the internal KPIs and of those partners see (and
     # the per-partner rows of those two KPI sets and of the partner list's columns)
     assert warmed.count("peer_index") == 2 and warmed.count("per_partner") == 3
+
+
+def test_the_servers_duckdb_keeps_to_its_memory_limit_unless_one_is_set(program, monkeypatch):
+    db, _ = program
+    monkeypatch.delenv("PARTNERKPI_MEMORY_LIMIT", raising=False)
+    assert (Settings.from_env(str(db)).memory_limit, Settings.from_env(str(db), server=True).memory_limit) == (
+        "2GB", "1GB")
+    settings = Settings.from_env(str(db), server=True)
+    with Hub.open(settings.db, memory_limit=settings.memory_limit) as hub:
+        limit = hub.store.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    assert limit == "953.6 MiB"  # 1 GB, as DuckDB shows it
+    monkeypatch.setenv("PARTNERKPI_MEMORY_LIMIT", "3GB")
+    assert Settings.from_env(str(db), server=True).memory_limit == "3GB"

@@ -216,3 +216,30 @@ def test_a_live_server_serves_the_last_scorecard_then_the_fresh_one(tmp_path):
             assert value == 50.0 and time.monotonic() < deadline, value
             time.sleep(0.05)
         assert "Age" not in _scorecard(served.url, token, month).headers
+
+
+def test_the_alert_run_waits_for_the_refresh_under_way(tmp_path):
+    from partnerkpi.hub import Hub
+    from partnerkpi.web.state import AppState
+    from tests.web_fixtures import build_program
+
+    with Hub.open(build_program(tmp_path)) as hub:
+        st, log, gate = AppState(hub), [], threading.Event()
+
+        class Held(_Job):
+            def refresh(self) -> None:
+                log.append("refresh starts")
+                gate.wait(10)
+                log.append("refresh ends")
+
+        st.refresher.submit(Held("held", log))
+        while not log:
+            time.sleep(0.005)
+        alerts = threading.Thread(target=lambda: (st.watch(), log.append("alerts ran")))
+        alerts.start()
+        time.sleep(0.3)
+        assert log == ["refresh starts"]  # the alert run waits: the two share one core
+        gate.set()
+        alerts.join(30)
+        st.refresher.stop()
+    assert log == ["refresh starts", "refresh ends", "alerts ran"]

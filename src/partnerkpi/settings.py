@@ -16,6 +16,9 @@ DEFAULT_ALERT_INTERVAL = 300.0
 DEFAULT_FEED_CADENCE = 1.0  # days between two arrivals of data a feed is expected to keep
 DEFAULT_STALE_GRACE = 2.0  # days past the cadence before the data is reported stale
 DEFAULT_MEMORY_LIMIT = "2GB"  # DuckDB would take 80 % of the machine's memory; this keeps a laptop usable
+# The server's DuckDB: its pages read kept results, and the process (DuckDB, the kept results, the refreshes)
+# stays within 2 GiB at 10M events with it (bench/dashboard.py); the CLI's one-off computations get more.
+SERVER_MEMORY_LIMIT = "1GB"
 DEFAULT_MAX_CLOCK_SKEW = timedelta(days=1)
 DEFAULT_TS_FLOOR = datetime(2000, 1, 1)
 # pandas holds instants as nanoseconds (1677..2262): instants outside these can never be read back.
@@ -175,16 +178,17 @@ class Settings:
         return timedelta(days=self.feed_cadence + self.stale_grace)
 
     @classmethod
-    def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = ()) -> Settings:
+    def from_env(cls, db: str | None = None, catalog_paths: tuple[Path, ...] = (), *, server: bool = False
+                 ) -> Settings:
         """--db / $PARTNERKPI_DB, extra catalogs from $PARTNERKPI_CATALOG, $PARTNERKPI_MEMORY_LIMIT, and the
         targets, health-score and alert-rule files from $PARTNERKPI_TARGETS, $PARTNERKPI_HEALTH and
         $PARTNERKPI_ALERTS, the server's alert schedule from $PARTNERKPI_ALERT_INTERVAL (seconds), when data is
         stale from $PARTNERKPI_FEED_CADENCE and $PARTNERKPI_STALE_GRACE (days), the instants imports accept
         from $PARTNERKPI_TS_FLOOR and $PARTNERKPI_MAX_CLOCK_SKEW, and the program's currency from
         $PARTNERKPI_CURRENCY, report mail from `MailSettings.from_env` and the collector's from
-        `CollectorSettings.from_env`."""
+        `CollectorSettings.from_env`. A `server`'s DuckDB memory defaults to SERVER_MEMORY_LIMIT."""
         extra = tuple(Path(p) for p in os.environ.get("PARTNERKPI_CATALOG", "").split(os.pathsep) if p)
-        memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or DEFAULT_MEMORY_LIMIT
+        memory = os.environ.get("PARTNERKPI_MEMORY_LIMIT") or (SERVER_MEMORY_LIMIT if server else DEFAULT_MEMORY_LIMIT)
 
         def path(name: str) -> Path | None:
             value = os.environ.get(name)

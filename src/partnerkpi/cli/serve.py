@@ -53,7 +53,7 @@ def demo(
     url = _url(host, port)
     out.print(_sign_in_panel(url, accounts, api_token, serving=serve_), highlight=False)
     if serve_:
-        _serve(settings, host, port)
+        _serve(Settings.from_env(db, server=True), host, port)
     else:
         out.print(f"\nNext: [bold]partnerkpi serve --db {settings.db}[/], "
                   f"[bold]partnerkpi scorecard --db {settings.db} --by type[/], "
@@ -116,7 +116,7 @@ def serve(
 ) -> None:
     """Serve the dashboard, the JSON API and the collector. The server owns the DuckDB file while it runs; on
     PostgreSQL several worker processes can serve (--workers)."""
-    settings = Settings.from_env(db, tuple(catalog or ()))
+    settings = Settings.from_env(db, tuple(catalog or ()), server=True)
     if log_json:
         from partnerkpi.web.logs import log_to_stderr
 
@@ -225,7 +225,7 @@ def app_from_env() -> object:
 
     from partnerkpi.web import create_app
 
-    app = create_app(Settings.from_env(None))
+    app = create_app(Settings.from_env(None, server=True))
     pid = str(os.getpid())
 
     @app.middleware("http")

@@ -158,10 +158,12 @@ class Refresher:
     """The server's one background worker for results served stale: the requests hand it their fresh
     computations (`Reader.done`) and it runs them one request after another, in the order they came. One
     worker, not a thread per request, so under a stream the refreshes take at most one core and the
-    requests, the collector's loader and the alert run keep the other (a thread each made several heavy
-    refreshes run at once and the cheap views computed in a request wait seconds behind them)."""
+    requests and the collector's loader keep the other (a thread each made several heavy refreshes run at
+    once and the cheap views computed in a request wait seconds behind them). The alert run takes turns with
+    the refreshes (`busy`): it computes every partner's health too."""
 
     def __init__(self) -> None:
+        self.busy = threading.Lock()  # held while a job runs; other background work (the alert run) takes it too
         self._jobs: queue.SimpleQueue[Stale | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -184,7 +186,8 @@ class Refresher:
                 job.discard()
                 continue
             try:
-                job.refresh()
+                with self.busy:
+                    job.refresh()
             except Exception:  # the next request that needs it computes it again and reports the failure
                 log.exception("refreshing results in the background failed")
 
@@ -221,10 +224,11 @@ class AppState:
 
     def watch(self) -> None:
         """Evaluate the alert rules now: on a snapshot, outside the write lock, which is taken only to store
-        firings and resolves (the collector's loader never waits for an evaluation)."""
+        firings and resolves (the collector's loader never waits for an evaluation), and in turn with the
+        refreshes of results served stale (so the two heavy background jobs share one core)."""
         from partnerkpi.insights.watch import run_watch
 
-        with self.hub.job_lock("alerts") as ours:
+        with self.hub.job_lock("alerts") as ours, self.refresher.busy:  # not beside a refresh: one core for both
             if not ours:  # another server process evaluates them right now
                 return
             snapshot = self.hub.snapshot()
