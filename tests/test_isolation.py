@@ -181,6 +181,15 @@ def test_the_partner_list_holds_only_the_partner(partner, params):
     assert page.status_code == 200 and leaks(page.text) == []
 
 
+def test_what_an_internal_user_had_computed_is_never_served_to_a_partner(partner, analyst):
+    for path in ("/api/v1/at-risk", "/at-risk", "/api/v1/partners", "/partners"):  # now in the shared cache
+        assert analyst.get(path).status_code == 200
+    assert len(analyst.get("/api/v1/partners").json()["partners"]) > 1
+    for path in ("/api/v1/at-risk", "/at-risk"):
+        assert partner.get(path, follow_redirects=False).status_code == 403
+    assert {p["partner_id"] for p in partner.get("/api/v1/partners").json()["partners"]} == {ME}
+
+
 def test_peers_by_cannot_name_a_partner_column(partner):
     for trait in ("partner_id", "name"):
         r = partner.get(f"/api/v1/partners/{ME}", params={"peers_by": trait})

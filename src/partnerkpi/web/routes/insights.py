@@ -37,6 +37,7 @@ from partnerkpi.web.insight_views import (
     RiskOut,
     TargetsOut,
     alerts_view,
+    at_risk_json,
     at_risk_view,
     before_after_chart,
     impact_view,
@@ -73,12 +74,12 @@ def _around(text: str | None) -> date | None:
 def at_risk(data: ApiData, days: DaysParam = 30, format: ExportParam = None) -> AtRiskOut | Response:
     """Partners at risk by their health score, and partners inactive for `days` days: reasons, trend, levers.
     With `format`, both lists as one file, its `list` column saying which (at_risk or inactive)."""
+    if not format:
+        return Response(at_risk_json(data, days), media_type="application/json")
     view = at_risk_view(data, days)
-    if format:
-        rows = [{"list": name, **r} for name, entries in (("at_risk", view.at_risk), ("inactive", view.inactive))
-                for r in records(entries)]
-        return download(table("at-risk", rows, ["list", *RiskOut.model_fields]), format)
-    return view
+    rows = [{"list": name, **r} for name, entries in (("at_risk", view.at_risk), ("inactive", view.inactive))
+            for r in records(entries)]
+    return download(table("at-risk", rows, ["list", *RiskOut.model_fields]), format)
 
 
 @pages.get("/at-risk", response_class=HTMLResponse)
