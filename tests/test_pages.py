@@ -139,3 +139,19 @@ def test_no_page_shows_negative_zero_nan_or_a_share_above_100(client, path):
     assert not re.search(r"\b(nan|NaN|inf)\b", text)
     shares = [float(v.replace(",", "")) for v in re.findall(r"([\d,]+\.\d) %", text)]
     assert all(v <= 100 for v in shares), shares
+
+
+def test_a_pages_chart_is_made_once_per_data_version_for_every_read(client, monkeypatch):
+    import partnerkpi.web.routes.kpis as kpi_routes
+    import partnerkpi.web.routes.partners as partner_routes
+
+    made: list[str] = []
+    for module, name in ((kpi_routes, "kpi_chart"), (partner_routes, "partner_chart")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name,
+                            lambda *a, _real=real, _name=name, **k: (made.append(_name), _real(*a, **k))[1])
+    span = {"from": "2026-05-01", "to": "2026-08-01"}  # a range no other test asks for
+    pages = [client.get("/kpis/active_partner_rate", params=span).text for _ in range(2)]
+    pages += [client.get("/partners/R1", params=span).text for _ in range(2)]
+    assert made == ["kpi_chart", "partner_chart"]
+    assert pages[0] == pages[1] and _spec(pages[2], "spec-partner") == _spec(pages[3], "spec-partner")

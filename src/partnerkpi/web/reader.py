@@ -156,6 +156,11 @@ class Reader:
         return self.cache.get((self._version(), *key), make, family=key if family is None else family,
                               refresh=refresh, served=self._served_stale)
 
+    def cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        """`make()` once per data version for every request that asks for `key` (a view's chart, say); check
+        the actor's scope before, as the key does not name the actor unless it says so."""
+        return self._cached(key, make)
+
     def _served_stale(self, age: float) -> None:
         self.stale_age = max(age, self.stale_age or 0.0)
 
@@ -202,7 +207,7 @@ class Reader:
 
     def traits(self) -> list[str]:
         """The partner traits a scorecard can be segmented by."""
-        return self.hub.traits()
+        return self._cached(("traits",), self.hub.traits)
 
     def default_range(self, grain: Grain, end: date | None = None, partial: bool = False) -> tuple[date, date]:
         """Like the CLI: 6 periods up to `end`, by default the end of the last complete period (with `partial`,
@@ -254,11 +259,14 @@ class Reader:
     def partner_figures(self, partner_id: str, query: RangeQuery, peers_by: str | None) -> PartnerFigures:
         """A partner's own rows of the partner-page KPIs, and its peers' figures (never their rows)."""
         book = self.insights.book()
+        key = ("partner_figures", partner_id, query, peers_by, self.scope)  # once per data version
         if self.access is not None:
             self.access.partner(partner_id)
-            return self.access.figures(query.grain, query.start, query.end, peers_by, book=book)
-        return partner_figures(self.hub, self.partner(partner_id), query.grain, query.start, query.end, peers_by,
-                               self.partner_kpis(), book=book, memo=self._cached)
+            scope = self.access
+            return self._cached(key, lambda: scope.figures(query.grain, query.start, query.end, peers_by, book=book))
+        partner = self.partner(partner_id)
+        return self._cached(key, lambda: partner_figures(self.hub, partner, query.grain, query.start, query.end,
+                                                         peers_by, self.partner_kpis(), book=book, memo=self._cached))
 
     def open_tasks(self, partner_id: str) -> list[dict]:
         """The partner's open tasks now, overdue first."""

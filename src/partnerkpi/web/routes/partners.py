@@ -76,12 +76,14 @@ def partner_page(
 ) -> HTMLResponse:
     """One partner against its peers (the partner view of a partner user), with its tasks and policies."""
     data.partner(partner_id)
-    view = partner_view(data, partner_id, resolve_query(data, grain, from_, to), peers_by)
+    query = resolve_query(data, grain, from_, to)
+    view = partner_view(data, partner_id, query, peers_by)
     shown = [t.tile.kpi for c in view.categories for t in c.tiles]
     chosen = data.kpi(kpi) if kpi in shown else (data.kpi(shown[0]) if shown else None)
     rows = [r.model_dump() for r in view.rows]
     peers = [p.model_dump() for p in view.peers]
-    chart = partner_chart(rows, peers, chosen, "This partner") if chosen else None
+    chart = data.cached(("partner_chart", partner_id, chosen.id, query, view.peers_by, data.scope),
+                        lambda: partner_chart(rows, peers, chosen, "This partner")) if chosen else None
     sparks = {k: sparkline([r for r in rows if r["kpi"] == k], program_only=False) for k in shown}
     q = view.query
     qs = urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"peers_by": peers_by} if peers_by else {})})
