@@ -192,7 +192,9 @@ def test_readyz_is_503_until_the_default_views_are_computed_after_the_start(prog
     assert held.status_code == 503
     assert held.json()["reasons"] == ["warm: computing the default views after the start (web/warm.py)"]
     assert ready.json()["ready"] is True
-    assert {"scorecard", "partner_list_rows", "at_risk", "health", "backtest"} <= set(warmed)
+    assert {"scorecard", "partner_list_rows", "at_risk", "health", "backtest", "kpi_chart", "partner_chart"} <= set(
+        warmed)
+    assert warmed.count("kpi_chart") == len(list(client.app.state.partnerkpi.hub.catalog))  # every KPI page
     # what every partner page reads: the peers' figures of the internal KPIs and of those partners see (and
     # the per-partner rows of those two KPI sets and of the partner list's columns)
     assert warmed.count("peer_index") == 2 and warmed.count("per_partner") == 3

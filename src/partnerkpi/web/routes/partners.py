@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from partnerkpi.catalog.model import KPI
 from partnerkpi.reports.exports import table
 from partnerkpi.web.charts import partner_chart, sparkline
 from partnerkpi.web.deps import (
@@ -24,6 +25,7 @@ from partnerkpi.web.deps import (
 )
 from partnerkpi.web.openapi import READ_ERRORS
 from partnerkpi.web.partner_views import PAGE_MAX, PartnerListRow, PartnerOut, PartnersOut, partner_view, partners_view
+from partnerkpi.web.reader import RangeQuery, Reader
 from partnerkpi.web.views import TwinRoute, resolve_query
 
 api = APIRouter(prefix="/api/v1", tags=["api"], route_class=TwinRoute, responses=READ_ERRORS)
@@ -68,15 +70,10 @@ def partners(
     return download(table("partners", records(rows), PartnerListRow.model_fields), format)
 
 
-@pages.get("/partners/{partner_id}", response_class=HTMLResponse)
-def partner_page(
-    request: Request, data: PageData, partner_id: str, grain: str = "month",
-    from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None,
-    peers_by: str | None = None, kpi: str | None = None,
-) -> HTMLResponse:
-    """One partner against its peers (the partner view of a partner user), with its tasks and policies."""
-    data.partner(partner_id)
-    query = resolve_query(data, grain, from_, to)
+def partner_page_parts(data: Reader, partner_id: str, query: RangeQuery, peers_by: str | None, kpi: str | None
+                       ) -> tuple[PartnerOut, KPI | None, dict[str, Any] | None, dict[str, dict[str, Any]]]:
+    """A partner page's view, its chosen KPI (`kpi` if shown, else the first), that KPI's chart (made once per
+    data version; the warm start makes the default one) and a sparkline a tile."""
     view = partner_view(data, partner_id, query, peers_by)
     shown = [t.tile.kpi for c in view.categories for t in c.tiles]
     chosen = data.kpi(kpi) if kpi in shown else (data.kpi(shown[0]) if shown else None)
@@ -85,6 +82,19 @@ def partner_page(
     chart = data.cached(("partner_chart", partner_id, chosen.id, query, view.peers_by, data.scope),
                         lambda: partner_chart(rows, peers, chosen, "This partner")) if chosen else None
     sparks = {k: sparkline([r for r in rows if r["kpi"] == k], program_only=False) for k in shown}
+    return view, chosen, chart, sparks
+
+
+@pages.get("/partners/{partner_id}", response_class=HTMLResponse)
+def partner_page(
+    request: Request, data: PageData, partner_id: str, grain: str = "month",
+    from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None,
+    peers_by: str | None = None, kpi: str | None = None,
+) -> HTMLResponse:
+    """One partner against its peers (the partner view of a partner user), with its tasks and policies."""
+    data.partner(partner_id)
+    view, chosen, chart, sparks = partner_page_parts(data, partner_id, resolve_query(data, grain, from_, to),
+                                                     peers_by, kpi)
     q = view.query
     qs = urlencode({"grain": q.grain, "from": q.from_, "to": q.to, **({"peers_by": peers_by} if peers_by else {})})
     levels = [level.name for level in data.insights.health_config().levels] if view.health else []
