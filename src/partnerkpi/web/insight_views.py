@@ -64,14 +64,14 @@ def at_risk_view(data: Reader, days: int = 30) -> AtRiskOut:
         return AtRiskOut(as_of=iso_z(as_of), days=days, at_risk=[_risk(e) for e in risky],
                          inactive=[_risk(e) for e in quiet], backtest=data.insights.backtest().to_dict())
 
-    return data._cached(("at_risk_view", days), make)
+    return data.cached(("at_risk_view", days), make)
 
 
 def at_risk_json(data: Reader, days: int = 30) -> bytes:
     """`at_risk_view` as the API sends it, written once per data version (thousands of inactive partners on
     a large program make megabytes of JSON)."""
     view = at_risk_view(data, days)
-    return data._cached(("at_risk_json", days), lambda: view.model_dump_json().encode())
+    return data.cached(("at_risk_json", days), lambda: view.model_dump_json().encode())
 
 
 # -- lifecycle -------------------------------------------------------------------------------------------

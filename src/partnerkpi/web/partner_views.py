@@ -146,7 +146,7 @@ def _list_rows(data: Reader, query: RangeQuery, columns: Sequence[KPI], traits: 
             ))
         return period, out
 
-    return data._cached(("partner_list_rows", query, data.scope, tuple(k.id for k in columns), tuple(traits)),
+    return data.cached(("partner_list_rows", query, data.scope, tuple(k.id for k in columns), tuple(traits)),
                         make)
 
 

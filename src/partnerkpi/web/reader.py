@@ -91,7 +91,7 @@ class Reader:
     _access: PartnerScope | None = field(default=None, init=False, repr=False)
     fresh_only: bool = False  # compute every result for the data as it is now (warming, background refreshes)
     _after: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
-    refresher: Refresher | None = None  # the server's worker for the results served stale
+    refresher: Refresher | None = None  # the server's worker for the results served stale (without: all fresh)
     stale_age: float | None = field(default=None, init=False)  # seconds: the oldest last result served stale
     finished: bool = field(default=False, init=False)  # `done` ran: its snapshot is (being) closed
 
@@ -152,7 +152,7 @@ class Reader:
         """The result of `key` for the data as it is (or, when the data changed under a slow result, that
         result while a fresh one is computed after this request: `ResultCache`). `family` is what the result
         answers whatever the data (by default `key`; without parts that move with the data, like `as_of`)."""
-        refresh = None if self.fresh_only else self._after.append
+        refresh = None if self.fresh_only or self.refresher is None else self._after.append
         return self.cache.get((self._version(), *key), make, family=key if family is None else family,
                               refresh=refresh, served=self._served_stale)
 
@@ -165,15 +165,13 @@ class Reader:
         self.stale_age = max(age, self.stale_age or 0.0)
 
     def done(self) -> None:
-        """The request is over: close its snapshot, after computing on it (fresh, in order, by the server's
-        refresher or else a thread of its own) the results it served stale."""
+        """The request is over: close its snapshot, after the server's refresher has computed on it (fresh, in
+        order) the results it served stale."""
         self.finished = True
-        if not self._after:
-            self.hub.close_snapshot()
-        elif self.refresher is not None:
-            self.refresher.submit(self)
+        if self._after:
+            self.refresher.submit(self)  # type: ignore[union-attr]  # only a reader with one serves stale
         else:
-            threading.Thread(target=self.refresh, name="partnerkpi-refresh", daemon=True).start()
+            self.hub.close_snapshot()
 
     def refresh(self) -> None:
         """Compute the results served stale, fresh, then close the snapshot."""
